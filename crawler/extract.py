@@ -1,0 +1,531 @@
+"""Pure extraction: page bytes -> text; list page -> notice links and next pages; article -> fields.
+
+Nothing here fetches, stores or logs: every function takes bytes or text and returns
+values, or raises :class:`PageError` with a reason a user can read.
+"""
+
+from __future__ import annotations
+
+import codecs
+import html as html_lib
+import re
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
+from urllib.parse import urljoin, urlsplit
+
+from lxml import etree
+from parsel import Selector, SelectorList
+
+from crawler.htmltext import (
+    BREADCRUMB_LINE,
+    JUNK_LINE,
+    element_lines,
+    is_junk,
+    parse_html,
+)
+from crawler.normalise import clean_line, header_line
+from crawler.sites import SiteProfile
+
+SHANGHAI = timezone(timedelta(hours=8), "Asia/Shanghai")
+
+
+class PageError(ValueError):
+    """A page that cannot be turned into a notice; the message says why."""
+
+
+# ---------------------------------------------------------------------------------------
+# Bytes to text
+# ---------------------------------------------------------------------------------------
+
+_META_CHARSET = re.compile(rb"""<meta[^>]+charset\s*=\s*["']?\s*([A-Za-z0-9_\-:.]+)""", re.I)
+_HEADER_CHARSET = re.compile(r"charset\s*=\s*[\"']?([A-Za-z0-9_\-:.]+)", re.I)
+# GB2312 and GBK are subsets of GB18030; pages declared as either routinely use
+# characters only the larger sets have (镕, 堃, 珺 in names).
+_SUPERSETS = {"gb2312": "gb18030", "gbk": "gb18030", "x-gbk": "gb18030", "gb_2312-80": "gb18030",
+              "csgb2312": "gb18030", "euc-cn": "gb18030", "iso-8859-1": "cp1252",
+              "latin-1": "cp1252", "ascii": "cp1252", "us-ascii": "cp1252"}  # fmt: skip
+# What UTF-8 text looks like when it was decoded as GBK, or GBK as Latin-1, or what
+# a replacement character becomes in GBK: the marks of mojibake.
+_MOJIBAKE = re.compile("锟斤拷|烫烫烫|屯屯屯|[ÃÂâ][\x80-\xbf€‚ƒ„…†‡ˆ‰Š‹ŒŽ‘’“”•–—˜™š›œžŸ¡-¿]|ï»¿")
+
+
+def _codec(name: str | None) -> str | None:
+    if not name:
+        return None
+    name = name.strip().lower()
+    name = _SUPERSETS.get(name, name)
+    try:
+        return codecs.lookup(name).name
+    except LookupError:
+        return None
+
+
+def declared_encoding(body: bytes, content_type: str | None) -> str | None:
+    """The encoding the server or the page declares (HTTP header first, then BOM, then meta)."""
+    if content_type:
+        m = _HEADER_CHARSET.search(content_type)
+        if m and _codec(m.group(1)):
+            return _codec(m.group(1))
+    if body.startswith(codecs.BOM_UTF8):
+        return "utf-8"
+    meta = _META_CHARSET.search(body[:8192])
+    if meta:
+        return _codec(meta.group(1).decode("ascii", "ignore"))
+    return None
+
+
+def decode_page(body: bytes, content_type: str | None = None) -> tuple[str, str]:
+    """Decode page bytes to text, returning ``(text, encoding)``.
+
+    Declarations are often wrong on these sites (GBK pages that say UTF-8, GB18030 text
+    declared as gb2312), so a declaration is a hint: bytes that are valid UTF-8 and not
+    plain ASCII are UTF-8 whatever they claim, then the declared codec (widened to
+    GB18030) must decode strictly, then GB18030. Anything that only decodes with
+    replacement characters is refused rather than stored as mojibake.
+    """
+    if not body.strip():
+        raise PageError("empty page")
+    body = body.removeprefix(codecs.BOM_UTF8)
+    declared = declared_encoding(body, content_type)
+    candidates: list[str] = []
+    if not body.isascii():
+        candidates.append("utf-8")
+    if declared:
+        candidates.append(declared)
+    candidates += ["utf-8", "gb18030"]
+    for encoding in dict.fromkeys(candidates):
+        try:
+            text = body.decode(encoding)
+        except (UnicodeDecodeError, LookupError):
+            continue
+        problem = text_problem(text)
+        if problem is None:
+            return text, encoding
+    raise PageError(
+        f"cannot decode the page: declared {declared or 'nothing'}, "
+        "and neither UTF-8 nor GB18030 decodes it cleanly"
+    )
+
+
+def text_problem(text: str) -> str | None:
+    """Why ``text`` looks wrongly decoded (replacement characters, mojibake), or None."""
+    if "\ufffd" in text:
+        return "replacement characters (U+FFFD) in the text"
+    if _MOJIBAKE.search(text):
+        return "mojibake in the text"
+    return None
+
+
+# ---------------------------------------------------------------------------------------
+# Blocked and challenge pages
+# ---------------------------------------------------------------------------------------
+
+BLOCK_STATUSES = frozenset({403, 412, 420, 429})
+_CHALLENGE = re.compile(
+    r"captchaPage|seccaptcha\.haplat\.net|comImageValidate|\$_ts\s*=|FSSBBIl1UgzbN7N80S|"
+    r"_\$[a-zA-Z]{2}\s*=\s*window|请开启JavaScript并刷新该页|安全验证|访问验证|滑动验证",
+    re.I,
+)
+
+
+def detect_block(status: int, body: bytes) -> str | None:
+    """A reason when a response is an anti-bot block or challenge rather than content."""
+    head = body[:65536].decode("utf-8", "ignore")
+    m = _CHALLENGE.search(head)
+    if status in BLOCK_STATUSES:
+        return f"HTTP {status}" + (f" with a challenge page ({m.group(0)})" if m else "")
+    if m:
+        return f"challenge page ({m.group(0)})"
+    return None
+
+
+# ---------------------------------------------------------------------------------------
+# Which titles are 巡视整改 notices
+# ---------------------------------------------------------------------------------------
+
+_NOT_NOTICE = re.compile(
+    r"召开|动员|部署会|推进会|进驻|培训|座谈|民主生活会|专题会|答记者问|解读|评论|述评"
+)
+
+
+def classify_title(title: str | None) -> str:
+    """``"notice"``, ``"maybe"`` (a truncated title worth fetching) or ``"no"``.
+
+    A rectification notice speaks of 巡视 (not only 巡察) and of 整改, and is a report or
+    announcement (通报, 情况, 公告, 公布); 巡视反馈, 进驻 and 动员部署 news are not.
+    """
+    if not title:
+        return "no"
+    t = clean_line(title)
+    if "巡视" not in t or _NOT_NOTICE.search(t):
+        return "no"
+    if "整改" in t and re.search(r"通报|情况|公告|公布|报告", t):
+        return "notice"
+    if t.endswith(("...", "…", "..")):
+        return "maybe"
+    return "no"
+
+
+# ---------------------------------------------------------------------------------------
+# Dates
+# ---------------------------------------------------------------------------------------
+
+_DATE = re.compile(
+    r"(?P<y>(?:19|20)\d{2})\s*[-/.年]\s*(?P<m>\d{1,2})\s*[-/.月]\s*(?P<d>\d{1,2})\s*日?"
+    r"(?:\s*(?:T|\s)?\s*(?P<H>\d{1,2})\s*[:时]\s*(?P<M>\d{2})(?:\s*[:分]\s*(?P<S>\d{2}))?)?"
+)
+
+
+def parse_datetime(text: str | None) -> tuple[datetime, bool] | None:
+    """The first date (and time) in ``text`` as Asia/Shanghai time, and whether it had a time."""
+    if not text:
+        return None
+    m = _DATE.search(clean_line(text))
+    if not m:
+        return None
+    try:
+        has_time = m.group("H") is not None
+        value = datetime(
+            int(m.group("y")),
+            int(m.group("m")),
+            int(m.group("d")),
+            int(m.group("H") or 0),
+            int(m.group("M") or 0),
+            int(m.group("S") or 0),
+            tzinfo=SHANGHAI,
+        )
+    except ValueError:
+        return None
+    return value, has_time
+
+
+# ---------------------------------------------------------------------------------------
+# List pages
+# ---------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ListLink:
+    url: str
+    title: str
+    date: str | None
+    verdict: str
+
+
+@dataclass
+class ListPage:
+    links: list[ListLink] = field(default_factory=list)
+    next_pages: list[str] = field(default_factory=list)
+    page_count: int | None = None
+    problems: list[str] = field(default_factory=list)
+
+
+_CREATE_PAGE = re.compile(r"createPageHTML\s*\(([^)]*)\)")
+_JS_VAR = r"(?:var|let|const)?\s*{name}\s*=\s*(\d+)"
+_NEXT_TEXT = re.compile(r"^(?:下一页|下页|后一页|下一頁|next|>|›|»)$", re.I)
+_DOC_EXT = re.compile(r"\.(?:pdf|docx?|xlsx?|wps|zip|rar|jpg|png)$", re.I)
+
+
+def _resolve_js_int(token: str, script: str) -> int | None:
+    token = token.strip()
+    if token.isdigit():
+        return int(token)
+    if re.fullmatch(r"[A-Za-z_$][\w$]*", token):
+        m = re.search(_JS_VAR.format(name=re.escape(token)), script)
+        if m:
+            return int(m.group(1))
+    return None
+
+
+def trs_pages(text: str, url: str) -> tuple[int | None, list[str], list[str]]:
+    """Pagination written by TRS's ``createPageHTML(total, current, prefix, ext)``.
+
+    Returns the page total, the URL of the next page (if any) and problems found.
+    Page 0 is ``prefix.ext``, page N is ``prefix_N.ext``.
+    """
+    problems: list[str] = []
+    for m in _CREATE_PAGE.finditer(text):
+        args = [a.strip() for a in m.group(1).split(",")]
+        if len(args) < 4:
+            problems.append(f"createPageHTML with {len(args)} arguments")
+            continue
+        total = _resolve_js_int(args[0], text)
+        current = _resolve_js_int(args[1], text)
+        prefix = args[2].strip("\"' ")
+        ext = args[3].strip("\"' ")
+        if total is None or current is None or not re.fullmatch(r"[\w.-]+", prefix + ext):
+            problems.append(f"createPageHTML({m.group(1)[:60]}) could not be read")
+            continue
+        if total > 2000:
+            problems.append(f"createPageHTML says {total} pages; capped")
+            total = 2000
+        nxt = current + 1
+        if nxt < total:
+            return total, [urljoin(url, f"{prefix}_{nxt}.{ext}")], problems
+        return total, [], problems
+    return None, [], problems
+
+
+def parse_list(text: str, url: str, profile: SiteProfile) -> ListPage:
+    """Notice links and the next list page(s) of one list page."""
+    sel = Selector(text=text, base_url=url)
+    page = ListPage()
+    anchors: SelectorList[Selector] = SelectorList()
+    for css in profile.list_links:
+        anchors = sel.css(css)
+        if anchors:
+            break
+    if not anchors:
+        anchors = sel.css("a[href]")
+    seen: set[str] = set()
+    for a in anchors:
+        href = (a.attrib.get("href") or "").strip()
+        if not href or href.startswith(("javascript:", "#", "mailto:")):
+            continue
+        link = urljoin(url, href).split("#", 1)[0]
+        if _DOC_EXT.search(urlsplit(link).path) or not profile.is_article_url(link):
+            continue
+        if link in seen:
+            continue
+        seen.add(link)
+        title = clean_line(a.attrib.get("title") or " ".join(a.css("::text").getall()))
+        row_text = " ".join(a.xpath("ancestor::li[1]//text()").getall())
+        date = parse_datetime(row_text)
+        page.links.append(
+            ListLink(
+                link, title, date[0].date().isoformat() if date else None, classify_title(title)
+            )
+        )
+    total, nxt, problems = trs_pages(text, url)
+    page.page_count, page.problems = total, problems
+    if not nxt:
+        for a in sel.css("a[href]"):
+            label = clean_line(" ".join(a.css("::text").getall()) or a.attrib.get("title", ""))
+            if _NEXT_TEXT.match(label):
+                href = a.attrib["href"].strip()
+                if href and not href.startswith(("javascript:", "#")):
+                    target = urljoin(url, href)
+                    if target.split("#")[0] != url.split("#")[0]:
+                        nxt = [target]
+                        break
+    page.next_pages = nxt
+    return page
+
+
+# ---------------------------------------------------------------------------------------
+# Article pages
+# ---------------------------------------------------------------------------------------
+
+
+@dataclass
+class Article:
+    """The fields of one article page, before it becomes a Notice."""
+
+    title: str | None
+    published_at: datetime | None
+    published_has_time: bool
+    source: str | None
+    paragraphs: list[str]
+    header: str | None  # the seed format's date/source line, when the site's rule wants one
+    # How each field was found: "profile", "label", "meta", "heading" or "fallback".
+    methods: dict[str, str] = field(default_factory=dict)
+
+
+_META_TITLE = ("ArticleTitle", "og:title", "title", "dc.title")
+_META_DATE = ("PubDate", "publishdate", "pubdate", "PublishDate", "article:published_time",
+              "firstpublishedtime", "dc.date", "date", "published_time")  # fmt: skip
+_META_SOURCE = ("ContentSource", "source", "og:site_name_source", "dc.source")
+_LABEL_DATE = re.compile(r"(?:发布时间|发布日期|发稿时间|时间|日期|发布)\s*[::]\s*(.{6,40})")
+_LABEL_SOURCE = re.compile(r"(?:来源|来 源|稿件来源|信息来源)\s*[::]\s*([^\s|｜:：【】\[\]]+)")
+_TAGS = re.compile(r"<[^>]+>")
+
+
+def _meta(sel: Selector, names: tuple[str, ...]) -> str | None:
+    lowered = {n.lower() for n in names}
+    for m in sel.xpath("//meta[@content]"):
+        key = (m.attrib.get("name") or m.attrib.get("property") or "").strip().lower()
+        if key in lowered:
+            # TRS puts the editor's HTML into ArticleTitle (escaped): strip it.
+            value = clean_line(_TAGS.sub("", html_lib.unescape(m.attrib["content"])))
+            if value:
+                return value
+    return None
+
+
+def _first_text(sel: Selector, selectors: tuple[str, ...]) -> str | None:
+    for css in selectors:
+        try:
+            found = sel.css(css)
+        except Exception:  # a bad selector in a profile must not stop the crawl
+            continue
+        for node in found:
+            value = clean_line(" ".join(node.css("::text").getall()))
+            if value:
+                return value
+    return None
+
+
+def _density_root(root: etree._Element) -> etree._Element | None:
+    """The element holding the article text: the one whose paragraphs carry most text.
+
+    Each paragraph-like element gives its text length (less link text) to its parent
+    and half to its grandparent, as readability does; furniture is skipped.
+    """
+    scores: dict[etree._Element, float] = {}
+    for el in root.iter("p", "div", "td", "section", "article", "span", "font"):
+        if any(is_junk(a) for a in el.iterancestors()) or is_junk(el):
+            continue
+        own = (el.text or "") + "".join((c.tail or "") for c in el)
+        if el.tag == "p":
+            own = "".join(el.itertext())
+        length = len(re.sub(r"\s+", "", own))
+        link_len = sum(len("".join(a.itertext())) for a in el.iter("a"))
+        if length < 20 or link_len > length / 2:
+            continue
+        parent = el.getparent() if el.tag in ("p", "span", "font") else el
+        if parent is None:
+            continue
+        scores[parent] = scores.get(parent, 0) + length
+        grand = parent.getparent()
+        if grand is not None:
+            scores[grand] = scores.get(grand, 0) + length / 2
+    if not scores:
+        return None
+    return max(scores, key=lambda e: scores[e])
+
+
+def _body_element(doc: etree._Element, profile: SiteProfile) -> tuple[etree._Element | None, str]:
+    sel_root = Selector(root=doc)
+    for css in profile.body:
+        try:
+            nodes = sel_root.css(css)
+        except Exception:
+            continue
+        for node in nodes:
+            el = node.root
+            if isinstance(el, etree._Element) and len("".join(el.itertext()).strip()) >= 20:
+                return el, "profile"
+    for css in ("div.TRS_Editor", "div#zoom", "div.content", "div#ivs_content", "div.article-content",
+                "div.art_content", "div.news_content", "article"):  # fmt: skip
+        for node in sel_root.css(css):
+            el = node.root
+            if isinstance(el, etree._Element) and len("".join(el.itertext()).strip()) >= 200:
+                return el, "generic"
+    return _density_root(doc), "fallback"
+
+
+def _labelled(lines: list[str], pattern: re.Pattern[str]) -> str | None:
+    for line in lines:
+        m = pattern.search(clean_line(line))
+        if m:
+            return m.group(1).strip()
+    return None
+
+
+def _block_lines(body: etree._Element) -> list[str]:
+    """Lines of the article block around the body: title, date/source line, body."""
+    block = body
+    for _ in range(3):
+        parent = block.getparent()
+        if parent is None or parent.tag == "body":
+            break
+        block = parent
+    return [clean_line(x) for x in element_lines(block)]
+
+
+def extract_article(text: str, url: str, profile: SiteProfile) -> Article:
+    """Title, publish time, source and seed-format text of an article page.
+
+    Raises PageError when the page has no article body.
+    """
+    try:
+        doc = parse_html(text)
+    except (ValueError, etree.ParserError) as exc:
+        raise PageError(f"not an HTML page: {exc}") from None
+    for css in profile.drop:
+        for node in Selector(root=doc).css(css):
+            el = node.root
+            if isinstance(el, etree._Element) and el.getparent() is not None:
+                el.getparent().remove(el)
+    sel = Selector(root=doc, base_url=url)
+    methods: dict[str, str] = {}
+
+    body, how = _body_element(doc, profile)
+    if body is None:
+        raise PageError("no article body found on the page")
+    methods["body"] = how
+    block = _block_lines(body)
+
+    title = _first_text(sel, profile.title)
+    methods["title"] = "profile"
+    if not title:
+        title, methods["title"] = _meta(sel, _META_TITLE), "meta"
+    if not title:
+        title, methods["title"] = _first_text(sel, ("h1", "h2.tit", "h2.title", "h2")), "heading"
+    if not title:
+        raw = _first_text(sel, ("title",))
+        title = re.split(r"\s*(?:_|\||——|-{2,}| - )\s*", raw)[0] if raw else None
+        methods["title"] = "heading"
+
+    published: tuple[datetime, bool] | None = None
+    shown_date = False
+    raw_date = _first_text(sel, profile.published)
+    if raw_date:
+        published, methods["published"] = parse_datetime(raw_date), "profile"
+        shown_date = published is not None
+    if published is None:
+        label = _labelled(block, _LABEL_DATE)
+        published, methods["published"] = parse_datetime(label), "label"
+        shown_date = published is not None
+    if published is None:
+        published, methods["published"] = parse_datetime(_meta(sel, _META_DATE)), "meta"
+    if published is None:
+        methods.pop("published")
+
+    source = None
+    shown_source = False
+    raw_source = _first_text(sel, profile.source)
+    if raw_source:
+        m = _LABEL_SOURCE.search(raw_source)
+        source = m.group(1) if m else raw_source
+        methods["source"] = "profile"
+        shown_source = True
+    if not source:
+        source, methods["source"] = _labelled(block, _LABEL_SOURCE), "label"
+        shown_source = source is not None
+    if not source:
+        source, methods["source"] = _meta(sel, _META_SOURCE), "meta"
+    if not source:
+        methods.pop("source")
+
+    paragraphs = [clean_line(x) for x in element_lines(body)]
+    paragraphs = _drop_chrome(paragraphs, title)
+    if not paragraphs:
+        raise PageError("the article body is empty")
+
+    when, has_time = published if published else (None, False)
+    header = None
+    if profile.header_rule == "date_source" or (
+        profile.header_rule == "auto" and shown_date and shown_source
+    ):
+        header = header_line(when, source, has_time=has_time)
+    return Article(
+        title=title,
+        published_at=when,
+        published_has_time=has_time,
+        source=source,
+        paragraphs=paragraphs,
+        header=header,
+        methods=methods,
+    )
+
+
+def _drop_chrome(lines: list[str], title: str | None) -> list[str]:
+    """Drop empty lines, furniture lines, and a leading repeat of the title or breadcrumb."""
+    out = [x for x in lines if x and not JUNK_LINE.match(x) and not BREADCRUMB_LINE.match(x)]
+    t = clean_line(title) if title else None
+    while out and t and out[0] == t:
+        out.pop(0)
+    while out and (_LABEL_DATE.match(out[0]) or _LABEL_SOURCE.match(out[0])):
+        out.pop(0)
+    return out

@@ -1,0 +1,107 @@
+"""HTML element to paragraphs: a pure walk that keeps what an article shows and drops page chrome."""
+
+from __future__ import annotations
+
+import re
+
+from lxml import etree, html
+
+# Elements whose content is never article text.
+SKIP_TAGS = frozenset(
+    {
+        "script", "style", "noscript", "template", "iframe", "object", "embed", "img",
+        "svg", "canvas", "video", "audio", "button", "input", "select", "textarea",
+        "head", "title", "meta", "link", "map", "area",
+    }
+)  # fmt: skip
+# Elements that start and end a line of text.
+BLOCK_TAGS = frozenset(
+    {
+        "p", "div", "section", "article", "main", "header", "footer", "aside", "nav",
+        "h1", "h2", "h3", "h4", "h5", "h6", "ul", "ol", "li", "dl", "dt", "dd",
+        "table", "thead", "tbody", "tfoot", "tr", "caption", "blockquote", "pre",
+        "center", "address", "figure", "figcaption", "hr", "form", "fieldset", "body",
+    }
+)  # fmt: skip
+CELL_TAGS = frozenset({"td", "th"})
+
+# class/id words of page furniture that CMS templates and browser plug-ins put inside or
+# next to an article: share bars, QR codes, print/close links, font-size switches,
+# related lists, pagers. Matched as whole words of the class/id value.
+JUNK_ATTR = re.compile(
+    r"(?:^|[\s_-])(?:share|bdshare|bdsharebuttonbox|jiathis|fenxiang|social|qr|qrcode|"
+    r"erweima|ewm|code-?img|print|dayin|close|guanbi|related|xgwz|xgxw|xgyd|relevant|"
+    r"pager|pagination|page-?nav|fontsize|font-?size|zihao|zoom|toolbar|tools|"
+    r"breadcrumb|crumbs?|position|location|dqwz|footer|copyright|comment)(?:$|[\s_-])",
+    re.I,
+)
+# Whole lines that are page furniture rather than article text (after NFKC).
+JUNK_LINE = re.compile(
+    r"^(?:[\[【(]?\s*(?:打印(?:本页|此页|文章)?|关闭(?:窗口|本页)?|返回(?:顶部|首页)?|收藏(?:本页)?|"
+    r"分享到?|扫一扫.*|字[体号]\s*:?\s*[大中小\s]*|[大中小]|\|)\s*[\])】]?\s*:?\s*)+$"
+)
+BREADCRUMB_LINE = re.compile(r"^(?:当前位置|您的位置|你的位置|所在位置|当前的位置)\s*[::]")
+
+
+def is_junk(el: etree._Element) -> bool:
+    """True for an element that is page furniture by its class or id."""
+    attrs = " ".join(filter(None, (el.get("class"), el.get("id"))))
+    return bool(attrs) and JUNK_ATTR.search(attrs) is not None
+
+
+def _tag(el: etree._Element) -> str:
+    tag = el.tag
+    return tag.lower() if isinstance(tag, str) else ""
+
+
+class _Walker:
+    def __init__(self) -> None:
+        self.lines: list[str] = []
+        self.buf: list[str] = []
+
+    def flush(self) -> None:
+        if self.buf:
+            self.lines.append("".join(self.buf))
+            self.buf = []
+
+    def walk(self, el: etree._Element, *, root: bool = False) -> None:
+        tag = _tag(el)
+        skip = not tag or tag in SKIP_TAGS or (not root and is_junk(el)) or _hidden(el)
+        if not skip:
+            block = tag in BLOCK_TAGS
+            if block:
+                self.flush()
+            elif tag in CELL_TAGS:
+                self.buf.append(" ")
+            elif tag == "br":
+                self.flush()
+            if el.text:
+                self.buf.append(el.text)
+            for child in el:
+                self.walk(child)
+            if block:
+                self.flush()
+        if el.tail and not root:
+            self.buf.append(el.tail)
+
+
+def _hidden(el: etree._Element) -> bool:
+    style = (el.get("style") or "").replace(" ", "").lower()
+    return "display:none" in style or "visibility:hidden" in style
+
+
+def element_lines(el: etree._Element) -> list[str]:
+    """The raw lines of text an element shows, in order; not yet cleaned."""
+    walker = _Walker()
+    walker.walk(el, root=True)
+    walker.flush()
+    return walker.lines
+
+
+def parse_html(text: str) -> etree._Element:
+    """Parse an HTML document from text (never raises on tag soup)."""
+    if not text.strip():
+        raise ValueError("empty document")
+    # lxml refuses str input that carries an XML encoding declaration
+    text = re.sub(r"^\s*<\?xml[^>]*\?>", "", text)
+    return html.document_fromstring(text)

@@ -1,0 +1,60 @@
+"""Seed-format text: pure functions from extracted article fields to the one text format.
+
+The rules are those of ``shared/docs/seed-format.md``: UTF-8, ``\\n`` line ends, no
+trailing newline, one paragraph per line, no blank lines, NFKC, runs of white space
+folded to one ASCII space, no leading or trailing space on a line.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from collections.abc import Iterable
+from datetime import datetime
+
+# Characters that carry no text but survive NFKC: zero-width spaces and joiners, BOMs,
+# soft hyphens, bidi marks. Pages pasted from Word are full of them.
+_INVISIBLE = re.compile("[\u00ad\u200b-\u200f\u2028\u2029\u2060-\u2064\ufeff]")
+# C0/C1 control characters other than the white space ones, which fold below.
+_CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
+_SPACE_RUN = re.compile(r"\s+")
+
+
+def clean_line(text: str) -> str:
+    """One line of seed text: NFKC, invisible characters dropped, white space folded."""
+    text = unicodedata.normalize("NFKC", text)
+    text = _INVISIBLE.sub("", text)
+    text = _CONTROL.sub(" ", text)
+    return _SPACE_RUN.sub(" ", text).strip()
+
+
+def header_line(published_at: datetime | None, source: str | None, *, has_time: bool) -> str | None:
+    """The zjsjw-form first line: ``YYYY-MM-DD HH:MM <source>``, or None when either is missing."""
+    if published_at is None or not source:
+        return None
+    stamp = published_at.strftime("%Y-%m-%d %H:%M" if has_time else "%Y-%m-%d")
+    return clean_line(f"{stamp} {source}")
+
+
+def normalise(paragraphs: Iterable[str], *, header: str | None = None) -> str:
+    """Seed-format text of an article: the optional header line, then one line per paragraph.
+
+    A paragraph that holds line breaks becomes several lines; empty ones disappear.
+    ``normalise(text.split("\\n")) == text`` for any text this function produced.
+    """
+    lines: list[str] = []
+    if header:
+        lines.append(clean_line(header))
+    for paragraph in paragraphs:
+        for raw in paragraph.split("\n"):
+            line = clean_line(raw)
+            if line:
+                lines.append(line)
+    return "\n".join(line for line in lines if line)
+
+
+def is_seed_format(text: str) -> bool:
+    """True when ``text`` already obeys every rule of the seed format."""
+    if not text or text.endswith("\n") or "\r" in text or text.startswith("\ufeff"):
+        return False
+    return normalise(text.split("\n")) == text

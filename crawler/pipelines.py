@@ -1,0 +1,174 @@
+"""Item pipelines, in order: normalise -> validate -> store. Nothing else."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from scrapy import signals
+from scrapy.crawler import Crawler
+from scrapy.exceptions import DropItem
+
+from crawler.extract import text_problem
+from crawler.items import Notice, PageEvent
+from crawler.normalise import is_seed_format, normalise
+from store.db import StoreError
+from store.notices import Store
+
+logger = logging.getLogger(__name__)
+
+
+class NormalisePipeline:
+    """Turns a notice's extracted paragraphs into seed-format text."""
+
+    def process_item(self, item: Any) -> Any:
+        if isinstance(item, Notice):
+            item.text = normalise(item.paragraphs, header=item.header)
+        return item
+
+
+class ValidatePipeline:
+    """Drops, with a logged reason, a notice whose text cannot be right."""
+
+    def __init__(self, min_chars: int) -> None:
+        self.min_chars = min_chars
+
+    @classmethod
+    def from_crawler(cls, crawler: Crawler) -> ValidatePipeline:
+        return cls(crawler.settings.getint("XUNSHI_MIN_TEXT_CHARS"))
+
+    def process_item(self, item: Any) -> Any:
+        if not isinstance(item, Notice):
+            return item
+        text = item.text or ""
+        body = text.split("\n", 1)[1] if item.header and "\n" in text else text
+        if len(body) < self.min_chars:
+            raise DropItem(f"text too short ({len(body)} characters) at {item.url}")
+        problem = text_problem(text)
+        if problem:
+            raise DropItem(f"{problem} at {item.url}")
+        if not is_seed_format(text):
+            raise DropItem(f"text is not in seed format at {item.url}")
+        return item
+
+
+class StorePipeline:
+    """Records notices and page events in the database, and the run's counts at the end."""
+
+    def __init__(self, crawler: Crawler) -> None:
+        self.crawler = crawler
+        settings = crawler.settings
+        self.path = settings.get("XUNSHI_DB")
+        run_id = settings.get("XUNSHI_RUN_ID")
+        self.run_id: int | None = int(run_id) if run_id else None
+        self.own_run = self.run_id is None
+        self.counts = dict.fromkeys(
+            (
+                "notices_seen",
+                "new",
+                "changed",
+                "unchanged",
+                "not_modified",
+                "dropped",
+                "failed",
+                "blocked",
+            ),
+            0,
+        )
+        self.store: Store | None = None
+
+    @classmethod
+    def from_crawler(cls, crawler: Crawler) -> StorePipeline:
+        pipeline = cls(crawler)
+        crawler.signals.connect(pipeline.item_dropped, signal=signals.item_dropped)
+        crawler.signals.connect(pipeline.spider_closed, signal=signals.spider_closed)
+        return pipeline
+
+    def open_spider(self) -> None:
+        spider = self.crawler.spider
+        assert spider is not None
+        try:
+            self.store = Store.open(self.path)
+        except StoreError as exc:
+            logger.critical("%s", exc)
+            raise
+        if self.run_id is None:
+            self.run_id = self.store.start_run(
+                spider.name, {"start_url": getattr(spider, "start_url_override", None)}
+            )
+
+    def spider_closed(self, spider: Any, reason: str) -> None:
+        # Runs after the pipelines have closed, when Scrapy knows why the crawl ended.
+        if self.store is None or self.run_id is None:
+            return
+        stats = self.crawler.stats.get_stats() if self.crawler.stats else {}
+        status = (
+            "ok" if reason == "finished" else ("interrupted" if reason == "shutdown" else "failed")
+        )
+        self.store.finish_run(
+            self.run_id,
+            status,
+            error=None if status == "ok" else f"crawl ended: {reason}",
+            pages=int(stats.get("downloader/response_count", 0)),
+            **self.counts,
+        )
+        self.store.close()
+        self.store = None
+
+    def process_item(self, item: Any) -> Any:
+        assert self.store is not None
+        if isinstance(item, Notice):
+            self.counts["notices_seen"] += 1
+            recorded = self.store.record(item, self.run_id)
+            self.counts[recorded.outcome] += 1
+            logger.info(
+                "%s notice %d v%d: %s",
+                recorded.outcome,
+                recorded.notice_id,
+                recorded.version,
+                item.url,
+            )
+        elif isinstance(item, PageEvent):
+            self._page_event(item)
+        return item
+
+    def _page_event(self, event: PageEvent) -> None:
+        assert self.store is not None
+        detail = {"reason": event.reason, "status": event.status}
+        if event.kind == "not_modified":
+            self.counts["not_modified"] += 1
+            self.store.touch_not_modified(event.url)
+        elif event.kind == "gone":
+            if self.store.mark_removed(event.url, self.run_id, event.reason) is None:
+                self.counts["failed"] += 1
+                self.store.record_event(
+                    self.run_id, "fetch_failed", site=event.site, url=event.url, detail=detail
+                )
+        elif event.kind == "blocked":
+            self.counts["blocked"] += 1
+            logger.warning("blocked: %s (%s)", event.url, event.reason)
+            self.store.record_event(
+                self.run_id, "blocked", site=event.site, url=event.url, detail=detail
+            )
+        else:
+            self.counts["failed"] += 1
+            logger.warning("%s: %s (%s)", event.kind, event.url, event.reason)
+            self.store.record_event(
+                self.run_id, event.kind, site=event.site, url=event.url, detail=detail
+            )
+
+    def item_dropped(
+        self, item: Any, response: Any, exception: BaseException, spider: Any = None
+    ) -> None:
+        if self.store is None or not isinstance(item, Notice):
+            return
+        self.counts["dropped"] += 1
+        found = self.store.find_notice(item.url)
+        self.store.record_event(
+            self.run_id,
+            "parse_failed",
+            site=item.site,
+            notice_id=found["id"] if found else None,
+            url=item.url,
+            detail={"reason": str(exception)},
+        )

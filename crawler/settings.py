@@ -1,0 +1,59 @@
+"""Scrapy settings: polite defaults for government sites; every setting of ours is documented.
+
+Our own settings start with XUNSHI_; each can be given on the command line
+(``scrapy crawl zjsjw -s XUNSHI_DB=other.db``) or is set by ``xunshi crawl``.
+"""
+
+BOT_NAME = "xunshi-watch"
+SPIDER_MODULES = ["crawler.spiders"]
+NEWSPIDER_MODULE = "crawler.spiders"
+
+# -- politeness: one request at a time per host, with adaptive delays ----------------------
+ROBOTSTXT_OBEY = True
+USER_AGENT = "xunshi-watch/0.1 (+https://github.com/xunshi-watch/xunshi-watch; research crawler)"
+CONCURRENT_REQUESTS = 4
+CONCURRENT_REQUESTS_PER_DOMAIN = 1
+DOWNLOAD_DELAY = 2.0
+RANDOMIZE_DOWNLOAD_DELAY = True
+AUTOTHROTTLE_ENABLED = True
+AUTOTHROTTLE_START_DELAY = 3.0
+AUTOTHROTTLE_MAX_DELAY = 30.0
+AUTOTHROTTLE_TARGET_CONCURRENCY = 1.0
+DOWNLOAD_TIMEOUT = 30
+# A notice page is under 200 KB; 20 MB is a broken or hostile page, not a notice.
+DOWNLOAD_MAXSIZE = 20 * 1024 * 1024
+DOWNLOAD_WARNSIZE = 5 * 1024 * 1024
+COOKIES_ENABLED = True
+TELNETCONSOLE_ENABLED = False
+
+# -- retries: transient server errors only; 403/412/420/429 are blocks, never retried ------
+RETRY_ENABLED = True
+RETRY_TIMES = 2
+RETRY_HTTP_CODES = [500, 502, 503, 504, 522, 524, 408]
+REDIRECT_MAX_TIMES = 5
+
+REQUEST_FINGERPRINTER_IMPLEMENTATION = "2.7"
+FEED_EXPORT_ENCODING = "utf-8"
+LOG_LEVEL = "INFO"
+
+DOWNLOADER_MIDDLEWARES = {
+    "crawler.middlewares.BlockDetectionMiddleware": 560,
+}
+ITEM_PIPELINES = {
+    "crawler.pipelines.NormalisePipeline": 100,
+    "crawler.pipelines.ValidatePipeline": 200,
+    "crawler.pipelines.StorePipeline": 300,
+}
+
+# -- xunshi-watch settings -----------------------------------------------------------------
+# Path of the SQLite database (default: $XUNSHI_DB or ./xunshi.db).
+XUNSHI_DB = None
+# Run id created by `xunshi crawl` before it starts Scrapy; None: the crawl makes its own.
+XUNSHI_RUN_ID = None
+# When every start URL is on the loopback interface (a saved copy served locally, the
+# tests, the demo), politeness delays are pointless: drop them for that crawl only.
+XUNSHI_LOOPBACK_NO_DELAY = True
+# Stop following list pages after this many (a broken pager must not walk forever).
+XUNSHI_MAX_LIST_PAGES = 200
+# A notice text shorter than this (characters) is refused as a broken page.
+XUNSHI_MIN_TEXT_CHARS = 40

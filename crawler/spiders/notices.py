@@ -1,0 +1,213 @@
+"""The generic notice spider: walks a site's list pages, picks the 巡视整改 notices, fetches each.
+
+One spider class per registered site is made from its profile, so ``scrapy list`` shows
+every site and ``scrapy crawl <site>`` runs it. The spider only routes requests; all
+parsing is in crawler.extract, all writing in the store pipeline.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from collections.abc import AsyncIterator, Iterator
+from datetime import UTC, datetime
+from typing import Any, ClassVar
+from urllib.parse import urlsplit
+
+import scrapy
+from scrapy.crawler import Crawler
+from scrapy.http import Response
+from twisted.python.failure import Failure
+
+from crawler.extract import PageError, classify_title, decode_page, extract_article, parse_list
+from crawler.items import Notice, PageEvent
+from crawler.sites import SITES, SiteProfile
+
+# Statuses the callbacks handle themselves instead of Scrapy dropping them.
+HANDLED_STATUSES = [304, 403, 404, 410, 412, 420, 429]
+
+
+def is_loopback(url: str) -> bool:
+    host = urlsplit(url).hostname or ""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def _content_type(response: Response) -> str:
+    value = response.headers.get("Content-Type")
+    return value.decode("latin-1") if value else ""
+
+
+class NoticeSpider(scrapy.Spider):
+    """Crawl one site's notices; ``-a start_url=URL`` starts at a copy of the site instead."""
+
+    profile: ClassVar[SiteProfile]
+
+    def __init__(self, start_url: str | None = None, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.start_url_override = start_url
+        if start_url:
+            if urlsplit(start_url).scheme not in ("http", "https"):
+                raise ValueError(f"start_url must be an http(s) URL, got {start_url!r}")
+            self.start_urls = [start_url]
+            host = urlsplit(start_url).hostname or ""
+            self.allowed_domains = [host]
+        else:
+            self.start_urls = list(self.profile.start_urls)
+            self.allowed_domains = list(self.profile.allowed_domains)
+        self.list_pages_seen = 0
+
+    @classmethod
+    def from_crawler(cls, crawler: Crawler, *args: Any, **kwargs: Any) -> NoticeSpider:
+        spider = super().from_crawler(crawler, *args, **kwargs)
+        # Settings are still open here (Scrapy >= 2.11): a crawl of a local copy needs no
+        # politeness delays, a crawl of the real site keeps every default.
+        settings = crawler.settings
+        if settings.getbool("XUNSHI_LOOPBACK_NO_DELAY") and all(
+            map(is_loopback, spider.start_urls)
+        ):
+            settings.set("DOWNLOAD_DELAY", 0, priority="spider")
+            settings.set("RANDOMIZE_DOWNLOAD_DELAY", False, priority="spider")
+            settings.set("AUTOTHROTTLE_START_DELAY", 0, priority="spider")
+            settings.set("AUTOTHROTTLE_MAX_DELAY", 0.5, priority="spider")
+        return spider
+
+    async def start(self) -> AsyncIterator[scrapy.Request]:
+        for url in self.start_urls:
+            yield self._list_request(url)
+
+    # -- requests -------------------------------------------------------------------------
+
+    def _list_request(self, url: str) -> scrapy.Request:
+        return scrapy.Request(
+            url,
+            callback=self.parse_list,
+            errback=self.on_error,
+            meta={"handle_httpstatus_list": HANDLED_STATUSES, "page_kind": "list"},
+        )
+
+    def _article_request(self, url: str, verdict: str, list_title: str) -> scrapy.Request:
+        return scrapy.Request(
+            url,
+            callback=self.parse_article,
+            errback=self.on_error,
+            meta={
+                "handle_httpstatus_list": HANDLED_STATUSES,
+                "page_kind": "article",
+                "verdict": verdict,
+                "list_title": list_title,
+            },
+        )
+
+    # -- callbacks ------------------------------------------------------------------------
+
+    def parse_list(self, response: Response) -> Iterator[Any]:
+        problem = self._problem(response)
+        if problem is not None:
+            yield problem
+            return
+        try:
+            text, _ = decode_page(response.body, _content_type(response))
+        except PageError as exc:
+            yield self._event(response, "parse_failed", f"list page: {exc}")
+            return
+        page = parse_list(text, response.url, self.profile)
+        self.list_pages_seen += 1
+        stats = self.crawler.stats
+        if stats is not None:
+            stats.inc_value("xunshi/list_pages")
+            stats.inc_value("xunshi/list_links", len(page.links))
+        for problem_text in page.problems:
+            self.logger.warning("%s: %s", response.url, problem_text)
+        for link in page.links:
+            if link.verdict == "no":
+                continue
+            yield self._article_request(link.url, link.verdict, link.title)
+        limit = self.crawler.settings.getint("XUNSHI_MAX_LIST_PAGES")
+        for url in page.next_pages:
+            if self.list_pages_seen >= limit:
+                self.logger.warning("stopping at %d list pages (XUNSHI_MAX_LIST_PAGES)", limit)
+                break
+            yield self._list_request(url)
+
+    def parse_article(self, response: Response) -> Iterator[Any]:
+        problem = self._problem(response)
+        if problem is not None:
+            yield problem
+            return
+        try:
+            text, encoding = decode_page(response.body, _content_type(response))
+            article = extract_article(text, response.url, self.profile)
+        except PageError as exc:
+            yield self._event(response, "parse_failed", str(exc))
+            return
+        # A list title can be cut short ("…巡视整改进展…"); the page's own title decides.
+        if article.title and classify_title(article.title) == "no":
+            self.logger.info("not a rectification notice: %s (%s)", article.title, response.url)
+            return
+        headers = {
+            k.decode("latin-1").lower(): b", ".join(v).decode("latin-1")
+            for k, v in response.headers.items()
+        }
+        yield Notice(
+            site=self.name,
+            url=response.url,
+            title=article.title,
+            published_at=article.published_at.isoformat() if article.published_at else None,
+            source=article.source,
+            paragraphs=article.paragraphs,
+            header=article.header,
+            raw=response.body,
+            encoding=encoding,
+            status=response.status,
+            headers=headers,
+            fetched_at=datetime.now(UTC).isoformat(timespec="seconds"),
+            methods=article.methods,
+        )
+
+    def _problem(self, response: Response) -> PageEvent | None:
+        blocked = response.meta.get("blocked")
+        if blocked:
+            return self._event(response, "blocked", blocked)
+        if response.status == 304:
+            return self._event(response, "not_modified", "HTTP 304")
+        if response.status in (404, 410):
+            return self._event(response, "gone", f"HTTP {response.status}")
+        if response.status >= 400:
+            return self._event(response, "fetch_failed", f"HTTP {response.status}")
+        return None
+
+    def _event(self, response: Response, kind: str, reason: str) -> PageEvent:
+        return PageEvent(
+            site=self.name, url=response.url, kind=kind, reason=reason, status=response.status
+        )
+
+    def on_error(self, failure: Failure) -> Iterator[PageEvent]:
+        request = failure.request  # type: ignore[attr-defined]
+        response = getattr(failure.value, "response", None)
+        status = getattr(response, "status", None)
+        reason = (
+            f"HTTP {status}"
+            if status
+            else f"{failure.value.__class__.__name__}: {failure.getErrorMessage()}"
+        )
+        self.logger.warning("fetch failed: %s (%s)", request.url, reason)
+        yield PageEvent(
+            site=self.name, url=request.url, kind="fetch_failed", reason=reason, status=status
+        )
+
+
+def _spider_class(profile: SiteProfile) -> type[NoticeSpider]:
+    return type(
+        f"{profile.name.capitalize()}Spider",
+        (NoticeSpider,),
+        {"name": profile.name, "profile": profile, "__module__": __name__,
+         "__doc__": f"{profile.label} ({profile.base_url})"},
+    )  # fmt: skip
+
+
+for _profile in SITES.values():
+    globals()[f"{_profile.name.capitalize()}Spider"] = _spider_class(_profile)

@@ -1,0 +1,193 @@
+"""Open and migrate the database: one SQLite file, WAL, a busy timeout, foreign keys on."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import sqlite3
+from collections.abc import Iterator
+from pathlib import Path
+
+from sqlite_utils import Database, Migrations
+
+DEFAULT_DB = "xunshi.db"
+SQLITE_MAGIC = b"SQLite format 3\x00"
+BUSY_TIMEOUT_MS = 30_000
+
+
+class StoreError(RuntimeError):
+    """The database cannot be used; the message says why and what to do."""
+
+
+def default_path() -> str:
+    return os.environ.get("XUNSHI_DB") or DEFAULT_DB
+
+
+def check_file(path: Path) -> None:
+    """Refuse, without touching it, a path that exists but is not a SQLite database."""
+    if path.is_dir():
+        raise StoreError(f"{path} is a directory, not a database file")
+    if not path.exists() or path.stat().st_size == 0:
+        return
+    try:
+        with path.open("rb") as fh:
+            head = fh.read(len(SQLITE_MAGIC))
+    except OSError as exc:
+        raise StoreError(f"cannot read {path}: {exc.strerror}") from None
+    if head != SQLITE_MAGIC:
+        raise StoreError(
+            f"{path} is not a SQLite database (it starts with {head[:8]!r}); "
+            "it was left untouched. Pass --db with another path."
+        )
+
+
+migrations = Migrations("xunshi")
+
+
+@migrations()
+def m001_initial(db: Database) -> None:
+    db.table("runs").create(
+        {
+            "id": int,
+            "site": str,
+            "started_at": str,
+            "finished_at": str,
+            "status": str,  # running | ok | failed | interrupted
+            "options": str,  # JSON: start URL, full walk, …
+            "pages": int,
+            "notices_seen": int,
+            "new": int,
+            "changed": int,
+            "unchanged": int,
+            "not_modified": int,
+            "dropped": int,
+            "failed": int,
+            "blocked": int,
+            "error": str,
+            "pid": int,
+        },
+        pk="id",
+        defaults={
+            "pages": 0,
+            "notices_seen": 0,
+            "new": 0,
+            "changed": 0,
+            "unchanged": 0,
+            "not_modified": 0,
+            "dropped": 0,
+            "failed": 0,
+            "blocked": 0,
+        },  # fmt: skip
+        not_null={"site", "started_at", "status"},
+    )
+    db.table("notices").create(
+        {
+            "id": int,
+            "site": str,
+            "key": str,  # canonical URL: host + path, scheme and mobile twin folded
+            "url": str,
+            "title": str,
+            "published_at": str,
+            "source": str,
+            "unit": str,
+            "first_seen": str,
+            "last_seen": str,
+            "last_checked": str,
+            "last_changed": str,
+            "removed_at": str,
+            "version_count": int,
+            "etag": str,
+            "last_modified": str,
+        },
+        pk="id",
+        not_null={"site", "key", "url", "first_seen"},
+        defaults={"version_count": 0},
+    )
+    db.table("notices").create_index(["key"], unique=True)
+    db.table("notices").create_index(["site", "published_at"])
+    db.table("versions").create(
+        {
+            "id": int,
+            "notice_id": int,
+            "n": int,
+            "text": str,
+            "sha256": str,
+            "title": str,
+            "published_at": str,
+            "source": str,
+            "fetched_at": str,
+            "fetched_url": str,
+            "run_id": int,
+            "http_status": int,
+            "encoding": str,
+            "headers": str,  # JSON object of the response headers
+            "raw": bytes,  # the page bytes, zlib-compressed
+            "raw_size": int,
+            "methods": str,  # JSON: how each field was found (profile, meta, fallback…)
+            "diff": str,  # unified line diff against version n-1
+            "char_diff": str,  # JSON list of [op, text] for the changed lines
+        },
+        pk="id",
+        foreign_keys=[("notice_id", "notices", "id"), ("run_id", "runs", "id")],
+        not_null={"notice_id", "n", "text", "sha256", "fetched_at"},
+    )
+    db.table("versions").create_index(["notice_id", "n"], unique=True)
+    db.table("events").create(
+        {
+            "id": int,
+            "run_id": int,
+            "created_at": str,
+            "kind": str,
+            "site": str,
+            "notice_id": int,
+            "url": str,
+            "detail": str,  # JSON
+        },
+        pk="id",
+        foreign_keys=[("run_id", "runs", "id"), ("notice_id", "notices", "id")],
+        not_null={"created_at", "kind"},
+    )
+    db.table("events").create_index(["run_id"])
+    db.table("events").create_index(["kind", "created_at"])
+
+
+def open_db(path: str | os.PathLike[str] | None = None, *, create: bool = True) -> Database:
+    """Open (creating and migrating) the database at ``path``; raise StoreError if unusable."""
+    p = Path(path or default_path())
+    check_file(p)
+    if not create and not p.exists():
+        raise StoreError(f"no database at {p}: run `xunshi crawl` first, or pass --db")
+    if not p.parent.exists():
+        raise StoreError(f"folder {p.parent} does not exist")
+    try:
+        conn = sqlite3.connect(str(p), timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None)
+        conn.execute("PRAGMA busy_timeout = 30000")  # = BUSY_TIMEOUT_MS
+        conn.execute("PRAGMA foreign_keys = ON")
+        db = Database(conn)
+        if db.journal_mode != "wal":
+            with contextlib.suppress(sqlite3.OperationalError):
+                db.enable_wal()  # a read-only file keeps its mode
+        if migrations.pending(db):
+            migrations.apply(db)
+        conn.execute("PRAGMA quick_check(1)").fetchone()
+    except sqlite3.DatabaseError as exc:
+        raise StoreError(f"cannot use the database {p}: {exc}") from None
+    return db
+
+
+@contextlib.contextmanager
+def write_transaction(db: Database) -> Iterator[Database]:
+    """One write transaction, taking the write lock at once so concurrent writers queue."""
+    conn = db.conn
+    if conn.in_transaction:
+        with db.atomic():
+            yield db
+        return
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        yield db
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    else:
+        conn.execute("COMMIT")

@@ -1,0 +1,347 @@
+"""Record notices and runs: new | unchanged | changed, each in one transaction with its events."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import zlib
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlite_utils import Database
+from sqlite_utils.db import Table
+
+from crawler.items import Notice, canonical_url
+from store.db import open_db, write_transaction
+from store.diff import diff_texts
+
+EVENT_KINDS = (
+    "new_notice",
+    "changed",
+    "removed",
+    "blocked",
+    "fetch_failed",
+    "parse_failed",
+    "site_broken",
+    "new_district",
+)
+
+
+def _last_pk(table: Table) -> int:
+    if table.last_pk is None:
+        raise RuntimeError(f"no row id after an insert into {table.name}")
+    return int(table.last_pk)
+
+
+def utcnow() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds")
+
+
+@dataclass(frozen=True)
+class Recorded:
+    outcome: str  # "new" | "changed" | "unchanged"
+    notice_id: int
+    version: int
+
+
+class Store:
+    """The only writer of the database. ``clock`` returns ISO 8601 UTC time (tests freeze it)."""
+
+    def __init__(self, db: Database, clock: Callable[[], str] = utcnow) -> None:
+        self.db = db
+        self.clock = clock
+
+    @classmethod
+    def open(cls, path: str | os.PathLike[str] | None = None, *, create: bool = True) -> Store:
+        return cls(open_db(path, create=create))
+
+    def close(self) -> None:
+        self.db.close()
+
+    # -- runs ---------------------------------------------------------------------------
+
+    def start_run(self, site: str, options: dict[str, Any] | None = None) -> int:
+        with write_transaction(self.db):
+            table = self.db.table("runs")
+            table.insert(
+                {
+                    "site": site,
+                    "started_at": self.clock(),
+                    "status": "running",
+                    "options": json.dumps(options or {}, ensure_ascii=False),
+                    "pid": os.getpid(),
+                }
+            )
+            return _last_pk(table)
+
+    def update_run(self, run_id: int, **fields: Any) -> None:
+        with write_transaction(self.db):
+            self.db.table("runs").update(run_id, fields)
+
+    def finish_run(
+        self, run_id: int, status: str, *, error: str | None = None, **counts: int
+    ) -> None:
+        fields: dict[str, Any] = {"status": status, "finished_at": self.clock(), **counts}
+        if error is not None:
+            fields["error"] = error
+        self.update_run(run_id, **fields)
+
+    def run(self, run_id: int) -> dict[str, Any] | None:
+        rows = list(self.db.table("runs").rows_where("id = ?", [run_id]))
+        return rows[0] if rows else None
+
+    def runs(self, limit: int = 20) -> list[dict[str, Any]]:
+        return list(self.db.table("runs").rows_where(order_by="id desc", limit=limit))
+
+    # -- events -------------------------------------------------------------------------
+
+    def _event(
+        self,
+        run_id: int | None,
+        kind: str,
+        *,
+        site: str | None = None,
+        notice_id: int | None = None,
+        url: str | None = None,
+        detail: dict[str, Any] | None = None,
+    ) -> int:
+        if kind not in EVENT_KINDS:
+            raise ValueError(f"unknown event kind {kind!r}")
+        table = self.db.table("events")
+        table.insert(
+            {
+                "run_id": run_id,
+                "created_at": self.clock(),
+                "kind": kind,
+                "site": site,
+                "notice_id": notice_id,
+                "url": url,
+                "detail": json.dumps(detail or {}, ensure_ascii=False),
+            }
+        )
+        return _last_pk(table)
+
+    def record_event(self, run_id: int | None, kind: str, **kwargs: Any) -> int:
+        """Write one event on its own (fetch failures, blocks: nothing else changes)."""
+        with write_transaction(self.db):
+            return self._event(run_id, kind, **kwargs)
+
+    # -- notices ------------------------------------------------------------------------
+
+    def find_notice(self, url: str) -> dict[str, Any] | None:
+        rows = list(self.db.table("notices").rows_where("key = ?", [canonical_url(url)]))
+        return rows[0] if rows else None
+
+    def record(self, notice: Notice, run_id: int | None = None) -> Recorded:
+        """Store a fetched notice: a new version only when its seed-format text changed."""
+        if not notice.text:
+            raise ValueError("a notice must be normalised before it is recorded")
+        text = notice.text
+        sha = hashlib.sha256(text.encode("utf-8")).hexdigest()
+        now = self.clock()
+        key = notice.key
+        with write_transaction(self.db):
+            rows = list(self.db.table("notices").rows_where("key = ?", [key]))
+            validators = {
+                "etag": notice.headers.get("etag"),
+                "last_modified": notice.headers.get("last-modified"),
+            }
+            if not rows:
+                notices = self.db.table("notices")
+                notices.insert(
+                    {
+                        "site": notice.site,
+                        "key": key,
+                        "url": notice.url,
+                        "title": notice.title,
+                        "published_at": notice.published_at,
+                        "source": notice.source,
+                        "first_seen": now,
+                        "last_seen": now,
+                        "last_checked": now,
+                        "last_changed": now,
+                        "version_count": 1,
+                        **validators,
+                    }
+                )
+                notice_id = _last_pk(notices)
+                self._insert_version(notice, notice_id, 1, sha, run_id, now, None)
+                self._event(
+                    run_id,
+                    "new_notice",
+                    site=notice.site,
+                    notice_id=notice_id,
+                    url=notice.url,
+                    detail={"title": notice.title, "published_at": notice.published_at},
+                )
+                return Recorded("new", notice_id, 1)
+            row = rows[0]
+            notice_id = row["id"]
+            latest = self.latest_version(notice_id)
+            touch = {"last_seen": now, "last_checked": now, "removed_at": None, **validators}
+            if latest is not None and latest["sha256"] == sha:
+                self.db.table("notices").update(notice_id, touch)
+                return Recorded("unchanged", notice_id, latest["n"])
+            n = (latest["n"] if latest else 0) + 1
+            old_text = latest["text"] if latest else ""
+            diff = diff_texts(old_text, text, old_label=f"v{n - 1}", new_label=f"v{n}")
+            self._insert_version(notice, notice_id, n, sha, run_id, now, diff)
+            self.db.table("notices").update(
+                notice_id,
+                {
+                    **touch,
+                    "url": notice.url,
+                    "title": notice.title or row["title"],
+                    "published_at": notice.published_at or row["published_at"],
+                    "source": notice.source or row["source"],
+                    "last_changed": now,
+                    "version_count": n,
+                },
+            )
+            self._event(
+                run_id,
+                "changed",
+                site=notice.site,
+                notice_id=notice_id,
+                url=notice.url,
+                detail={
+                    "title": notice.title,
+                    "from_version": n - 1,
+                    "to_version": n,
+                    "added_lines": diff.added_lines,
+                    "removed_lines": diff.removed_lines,
+                },
+            )
+            return Recorded("changed", notice_id, n)
+
+    def _insert_version(
+        self,
+        notice: Notice,
+        notice_id: int,
+        n: int,
+        sha: str,
+        run_id: int | None,
+        now: str,
+        diff: Any,
+    ) -> None:
+        self.db.table("versions").insert(
+            {
+                "notice_id": notice_id,
+                "n": n,
+                "text": notice.text,
+                "sha256": sha,
+                "title": notice.title,
+                "published_at": notice.published_at,
+                "source": notice.source,
+                "fetched_at": notice.fetched_at or now,
+                "fetched_url": notice.url,
+                "run_id": run_id,
+                "http_status": notice.status,
+                "encoding": notice.encoding,
+                "headers": json.dumps(notice.headers, ensure_ascii=False, sort_keys=True),
+                "raw": zlib.compress(notice.raw, 6),
+                "raw_size": len(notice.raw),
+                "methods": json.dumps(notice.methods, sort_keys=True),
+                "diff": diff.unified if diff else None,
+                "char_diff": json.dumps(diff.chars, ensure_ascii=False) if diff else None,
+            }
+        )
+
+    def touch_not_modified(self, url: str) -> int | None:
+        """A conditional re-check answered 304: the notice is still there, unchanged."""
+        row = self.find_notice(url)
+        if row is None:
+            return None
+        now = self.clock()
+        with write_transaction(self.db):
+            self.db.table("notices").update(
+                row["id"], {"last_seen": now, "last_checked": now, "removed_at": None}
+            )
+        return int(row["id"])
+
+    def mark_removed(self, url: str, run_id: int | None, reason: str) -> int | None:
+        """A stored notice is gone (404/410): flag it, keep every version, write one event."""
+        row = self.find_notice(url)
+        if row is None or row["removed_at"]:
+            return None
+        with write_transaction(self.db):
+            self.db.table("notices").update(row["id"], {"removed_at": self.clock()})
+            self._event(
+                run_id,
+                "removed",
+                site=row["site"],
+                notice_id=row["id"],
+                url=row["url"],
+                detail={"title": row["title"], "reason": reason},
+            )
+        return int(row["id"])
+
+    # -- reading ------------------------------------------------------------------------
+
+    def latest_version(self, notice_id: int) -> dict[str, Any] | None:
+        rows = list(
+            self.db.table("versions").rows_where(
+                "notice_id = ?", [notice_id], order_by="n desc", limit=1
+            )
+        )
+        return rows[0] if rows else None
+
+    def version(self, notice_id: int, n: int | None = None) -> dict[str, Any] | None:
+        if n is None:
+            return self.latest_version(notice_id)
+        rows = list(self.db.table("versions").rows_where("notice_id = ? and n = ?", [notice_id, n]))
+        return rows[0] if rows else None
+
+    def notice(self, notice_id: int) -> dict[str, Any] | None:
+        rows = list(self.db.table("notices").rows_where("id = ?", [notice_id]))
+        return rows[0] if rows else None
+
+    def notices(self, site: str | None = None) -> Iterator[dict[str, Any]]:
+        if site:
+            return self.db.table("notices").rows_where("site = ?", [site], order_by="id")
+        return self.db.table("notices").rows_where(order_by="id")
+
+    def export_rows(self, site: str | None = None) -> Iterator[dict[str, Any]]:
+        """One record per notice with its latest text: the shape of `xunshi export`."""
+        for row in self.notices(site):
+            latest = self.latest_version(row["id"])
+            yield {
+                "id": row["id"],
+                "site": row["site"],
+                "url": row["url"],
+                "title": row["title"],
+                "published_at": row["published_at"],
+                "source": row["source"],
+                "unit": row["unit"],
+                "text": latest["text"] if latest else None,
+                "versions": row["version_count"],
+                "first_seen": row["first_seen"],
+                "last_changed": row["last_changed"],
+                "removed_at": row["removed_at"],
+            }
+
+    def events(
+        self, *, since_run: int | None = None, since: str | None = None, kind: str | None = None
+    ) -> list[dict[str, Any]]:
+        where: list[str] = []
+        params: list[Any] = []
+        if since_run is not None:
+            where.append("run_id >= ?")
+            params.append(since_run)
+        if since is not None:
+            where.append("created_at >= ?")
+            params.append(since)
+        if kind is not None:
+            where.append("kind = ?")
+            params.append(kind)
+        rows = self.db.table("events").rows_where(
+            " and ".join(where) or None, params, order_by="id"
+        )
+        out = []
+        for row in rows:
+            row["detail"] = json.loads(row["detail"] or "{}")
+            out.append(row)
+        return out

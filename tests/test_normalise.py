@@ -1,0 +1,62 @@
+"""The seed format: rules of shared/docs/seed-format.md, and the two golden seeds."""
+
+from __future__ import annotations
+
+import unicodedata
+
+import pytest
+
+from crawler.normalise import clean_line, header_line, is_seed_format, normalise
+from tests.conftest import SEEDS
+
+SEED_FILES = sorted(p.name for p in SEEDS.glob("*.txt"))
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        ("　　根据省委统一部署，２０２２年", "根据省委统一部署,2022年"),
+        ("\u00a0\u00a0拱墅区（试行）：\t完成", "拱墅区(试行): 完成"),
+        ("满意率达到 97.68％。", "满意率达到 97.68%。"),
+        ("“大运河学堂”《丛书》、一·二", "“大运河学堂”《丛书》、一·二"),
+        ("a\u200bb\ufeffc", "abc"),
+        ("  多个   空格  ", "多个 空格"),
+        ("借壳游……", "借壳游......"),
+    ],
+    ids=["fullwidth-indent", "nbsp-tab-parens", "percent-keeps-space", "cjk-punct-kept", "zero-width", "space-runs", "ellipsis-nfkc"],
+)
+def test_clean_line(raw: str, expected: str) -> None:
+    assert clean_line(raw) == expected
+
+
+def test_normalise_drops_empty_paragraphs_and_splits_lines() -> None:
+    text = normalise(["　", "第一段\n第二段", "", "\u00a0", "第三段 "], header="2023-06-27 09:02 浙江省纪委省监委网站")
+    assert text == "2023-06-27 09:02 浙江省纪委省监委网站\n第一段\n第二段\n第三段"
+    assert not text.endswith("\n")
+
+
+@pytest.mark.parametrize("name", SEED_FILES)
+def test_seeds_are_seed_format_and_normalise_is_idempotent(name: str) -> None:
+    text = (SEEDS / name).read_text(encoding="utf-8")
+    assert unicodedata.is_normalized("NFKC", text)
+    assert is_seed_format(text)
+    assert normalise(text.split("\n")) == text
+
+
+def test_is_seed_format_rejects_violations() -> None:
+    assert not is_seed_format("a\n")
+    assert not is_seed_format("a\r\nb")
+    assert not is_seed_format("a\n\nb")
+    assert not is_seed_format(" a")
+    assert not is_seed_format("（全角）")
+    assert not is_seed_format("")
+
+
+def test_header_line() -> None:
+    from datetime import datetime
+
+    when = datetime(2023, 6, 27, 9, 2)
+    assert header_line(when, "浙江省纪委省监委网站", has_time=True) == "2023-06-27 09:02 浙江省纪委省监委网站"
+    assert header_line(when, "来源", has_time=False) == "2023-06-27 来源"
+    assert header_line(None, "x", has_time=True) is None
+    assert header_line(when, None, has_time=True) is None
