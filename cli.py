@@ -60,10 +60,22 @@ def main() -> None:
 @main.command()
 @click.argument("sites", nargs=-1)
 @db_option
-@click.option("--start-url", help="Start at this URL (a saved copy of the site) instead of the real site.")
-@click.option("--timeout", type=float, default=None, help="Stop a site's crawl after this many seconds.")
-@click.option("--json", "as_json", is_flag=True, help="Print one JSON object per site instead of text.")
-def crawl(sites: tuple[str, ...], db_path: str, start_url: str | None, timeout: float | None, as_json: bool) -> None:
+@click.option(
+    "--start-url", help="Start at this URL (a saved copy of the site) instead of the real site."
+)
+@click.option(
+    "--timeout", type=float, default=None, help="Stop a site's crawl after this many seconds."
+)
+@click.option(
+    "--json", "as_json", is_flag=True, help="Print one JSON object per site instead of text."
+)
+def crawl(
+    sites: tuple[str, ...],
+    db_path: str,
+    start_url: str | None,
+    timeout: float | None,
+    as_json: bool,
+) -> None:
     """Crawl SITES (all registered sites when none is named) into the database.
 
     Each site runs as its own Scrapy process; its log goes to logs/ beside the
@@ -78,7 +90,9 @@ def crawl(sites: tuple[str, ...], db_path: str, start_url: str | None, timeout: 
     names = list(sites) or sorted(SITES)
     for name in names:
         if name not in SITES:
-            raise click.BadParameter(f"unknown site {name!r}; known: {', '.join(sorted(SITES))}", param_hint="SITES")
+            raise click.BadParameter(
+                f"unknown site {name!r}; known: {', '.join(sorted(SITES))}", param_hint="SITES"
+            )
     if start_url and len(names) != 1:
         raise click.UsageError("--start-url needs exactly one SITE")
     open_store(db_path, create=True).close()
@@ -141,17 +155,27 @@ def _table(rows: Iterable[dict[str, Any]], columns: list[str]) -> str:
 
     cells = [[cell(r.get(c)) for c in columns] for r in rows]
     widths = [max([width(c)] + [width(row[i]) for row in cells]) for i, c in enumerate(columns)]
-    lines = ["  ".join(c + " " * (w - width(c)) for c, w in zip(columns, widths, strict=True)).rstrip()]
+    lines = [
+        "  ".join(c + " " * (w - width(c)) for c, w in zip(columns, widths, strict=True)).rstrip()
+    ]
     lines.append("  ".join("-" * w for w in widths))
     for row in cells:
-        lines.append("  ".join(v + " " * (w - width(v)) for v, w in zip(row, widths, strict=True)).rstrip())
+        lines.append(
+            "  ".join(v + " " * (w - width(v)) for v, w in zip(row, widths, strict=True)).rstrip()
+        )
     return "\n".join(lines)
 
 
 @main.command()
 @db_option
 @click.option("--site", help="Only this site's notices.")
-@click.option("--format", "fmt", type=click.Choice(["table", "json", "jsonl", "csv"]), default="table", show_default=True)
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["table", "json", "jsonl", "csv"]),
+    default="table",
+    show_default=True,
+)
 def notices(db_path: str, site: str | None, fmt: str) -> None:
     """List the stored notices, newest version count and dates.
 
@@ -163,7 +187,18 @@ def notices(db_path: str, site: str | None, fmt: str) -> None:
     store = open_store(db_path)
     try:
         rows = [
-            {k: r[k] for k in ("id", "site", "published_at", "version_count", "title", "url", "removed_at")}
+            {
+                k: r[k]
+                for k in (
+                    "id",
+                    "site",
+                    "published_at",
+                    "version_count",
+                    "title",
+                    "url",
+                    "removed_at",
+                )
+            }
             for r in store.notices(site)
         ]
     finally:
@@ -198,9 +233,16 @@ def show(notice_id: int, db_path: str, version_n: int | None) -> None:
 
 @main.command()
 @db_option
-@click.option("--format", "fmt", type=click.Choice(["jsonl", "csv"]), default="jsonl", show_default=True)
+@click.option(
+    "--format", "fmt", type=click.Choice(["jsonl", "csv"]), default="jsonl", show_default=True
+)
 @click.option("--site", help="Only this site's notices.")
-@click.option("-o", "--output", type=click.Path(dir_okay=False, writable=True), help="Write to this file instead of standard output.")
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(dir_okay=False, writable=True),
+    help="Write to this file instead of standard output.",
+)
 def export(db_path: str, fmt: str, site: str | None, output: str | None) -> None:
     """Export one record per notice with its latest text.
 

@@ -17,8 +17,10 @@ from lxml import etree
 from parsel import Selector, SelectorList
 
 from crawler.htmltext import (
+    BLOCK_TAGS,
     BREADCRUMB_LINE,
     JUNK_LINE,
+    SKIP_TAGS,
     element_lines,
     is_junk,
     parse_html,
@@ -98,9 +100,12 @@ def decode_page(body: bytes, content_type: str | None = None) -> tuple[str, str]
             text = body.decode(encoding)
         except (UnicodeDecodeError, LookupError):
             continue
+        # Bytes that decode cleanly but read as mojibake were garbled before they reached
+        # us (or by the site's own CMS): another codec would only garble them further.
         problem = text_problem(text)
-        if problem is None:
-            return text, encoding
+        if problem is not None:
+            raise PageError(f"the page decodes as {encoding} but holds {problem}")
+        return text, encoding
     raise PageError(
         f"cannot decode the page: declared {declared or 'nothing'}, "
         "and neither UTF-8 nor GB18030 decodes it cleanly"
@@ -365,30 +370,51 @@ def _first_text(sel: Selector, selectors: tuple[str, ...]) -> str | None:
     return None
 
 
-def _density_root(root: etree._Element) -> etree._Element | None:
-    """The element holding the article text: the one whose paragraphs carry most text.
+def _inline_text(el: etree._Element) -> str:
+    """Text an element shows itself, outside its block-level children (``<br>`` runs, spans)."""
+    parts = [el.text or ""]
+    for child in el:
+        tag = child.tag.lower() if isinstance(child.tag, str) else ""
+        if tag and tag not in BLOCK_TAGS and tag not in SKIP_TAGS:
+            parts.append("".join(child.itertext()))
+        parts.append(child.tail or "")
+    return "".join(parts)
 
-    Each paragraph-like element gives its text length (less link text) to its parent
-    and half to its grandparent, as readability does; furniture is skipped.
+
+_SENTENCE_MARKS = re.compile(r"[。,，;；!！?？、]")
+
+
+def _density_root(root: etree._Element) -> etree._Element | None:
+    """The element holding the article text: the one whose paragraphs carry most prose.
+
+    Each paragraph gives its score (characters, plus a bonus per sentence mark, as
+    readability does with commas) to its container and half to the one above; link
+    lists, navigation and furniture score nothing.
     """
     scores: dict[etree._Element, float] = {}
-    for el in root.iter("p", "div", "td", "section", "article", "span", "font"):
-        if any(is_junk(a) for a in el.iterancestors()) or is_junk(el):
+    for el in root.iter("p", "div", "td", "section", "article", "font", "span"):
+        if is_junk(el) or any(is_junk(a) for a in el.iterancestors()):
             continue
-        own = (el.text or "") + "".join((c.tail or "") for c in el)
-        if el.tag == "p":
-            own = "".join(el.itertext())
-        length = len(re.sub(r"\s+", "", own))
-        link_len = sum(len("".join(a.itertext())) for a in el.iter("a"))
-        if length < 20 or link_len > length / 2:
+        text = "".join(el.itertext()) if el.tag == "p" else _inline_text(el)
+        text = re.sub(r"\s+", "", text)
+        if len(text) < 5:
             continue
-        parent = el.getparent() if el.tag in ("p", "span", "font") else el
-        if parent is None:
+        link_len = sum(len(re.sub(r"\s+", "", "".join(a.itertext()))) for a in el.iter("a"))
+        if link_len > len(text) / 2:
             continue
-        scores[parent] = scores.get(parent, 0) + length
-        grand = parent.getparent()
-        if grand is not None:
-            scores[grand] = scores.get(grand, 0) + length / 2
+        marks = len(_SENTENCE_MARKS.findall(text))
+        if el.tag != "p" and marks == 0:
+            continue  # a line of labels (date, source, menu), not prose
+        score = len(text) + 5 * marks
+        container = el.getparent() if el.tag in ("p", "span", "font") else el
+        while container is not None and container.tag in ("span", "font", "p"):
+            container = container.getparent()
+        if container is None:
+            continue
+        scores[container] = scores.get(container, 0) + score
+        above = container.getparent()
+        if above is not None:
+            scores[above] = scores.get(above, 0) + score / 2
     if not scores:
         return None
     return max(scores, key=lambda e: scores[e])

@@ -22,7 +22,17 @@ from crawler.sites import get_site
 from store.notices import Store
 
 PROJECT_ROOT = Path(crawler.__file__).resolve().parent.parent
-COUNT_FIELDS = ("pages", "notices_seen", "new", "changed", "unchanged", "not_modified", "dropped", "failed", "blocked")
+COUNT_FIELDS = (
+    "pages",
+    "notices_seen",
+    "new",
+    "changed",
+    "unchanged",
+    "not_modified",
+    "dropped",
+    "failed",
+    "blocked",
+)
 
 
 @dataclass
@@ -89,14 +99,18 @@ def run_crawl(
     env = dict(os.environ)
     env["SCRAPY_SETTINGS_MODULE"] = "crawler.settings"
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(PROJECT_ROOT), env.get("PYTHONPATH")]))
-    cmd = crawl_command(site, db_path=db_path, run_id=run_id, start_url=start_url, settings=settings)
+    cmd = crawl_command(
+        site, db_path=db_path, run_id=run_id, start_url=start_url, settings=settings
+    )
     started = time.monotonic()
     returncode: int | None = None
     error: str | None = None
     with log_path.open("ab") as log:
         log.write(("$ " + " ".join(cmd) + "\n").encode())
         log.flush()
-        proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env, cwd=PROJECT_ROOT)
+        proc = subprocess.Popen(
+            cmd, stdout=log, stderr=subprocess.STDOUT, env=env, cwd=PROJECT_ROOT
+        )
         try:
             returncode = proc.wait(timeout=timeout)
         except subprocess.TimeoutExpired:

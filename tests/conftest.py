@@ -75,7 +75,9 @@ def _handler(site: LocalSite) -> type[BaseHTTPRequestHandler]:
             if path.endswith("/"):
                 file = file / "index.html"
             if not file.is_file() or site.root.resolve() not in file.parents:
-                self._send(404, {"Content-Type": "text/html"}, b"<html><body>404 Not Found</body></html>")
+                self._send(
+                    404, {"Content-Type": "text/html"}, b"<html><body>404 Not Found</body></html>"
+                )
                 return
             body = file.read_bytes()
             etag = '"' + hashlib.sha1(body).hexdigest()[:16] + '"'
@@ -139,7 +141,9 @@ def db_path(tmp_path: Path) -> Path:
     return tmp_path / "test.db"
 
 
-def xunshi(*args: str, env: dict[str, str] | None = None, check: bool = True, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+def xunshi(
+    *args: str, env: dict[str, str] | None = None, check: bool = True, timeout: float = 120
+) -> subprocess.CompletedProcess[str]:
     """Run the real `xunshi` command line in a subprocess, as a user would."""
     full_env = {**os.environ, **(env or {})}
     full_env.pop("XUNSHI_DB", None) if env is None or "XUNSHI_DB" not in env else None
@@ -152,7 +156,9 @@ def xunshi(*args: str, env: dict[str, str] | None = None, check: bool = True, ti
         timeout=timeout,
     )
     if check and proc.returncode != 0:
-        raise AssertionError(f"xunshi {' '.join(args)} failed ({proc.returncode}):\n{proc.stdout}\n{proc.stderr}")
+        raise AssertionError(
+            f"xunshi {' '.join(args)} failed ({proc.returncode}):\n{proc.stdout}\n{proc.stderr}"
+        )
     return proc
 
 

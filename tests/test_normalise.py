@@ -23,14 +23,25 @@ SEED_FILES = sorted(p.name for p in SEEDS.glob("*.txt"))
         ("  多个   空格  ", "多个 空格"),
         ("借壳游……", "借壳游......"),
     ],
-    ids=["fullwidth-indent", "nbsp-tab-parens", "percent-keeps-space", "cjk-punct-kept", "zero-width", "space-runs", "ellipsis-nfkc"],
+    ids=[
+        "fullwidth-indent",
+        "nbsp-tab-parens",
+        "percent-keeps-space",
+        "cjk-punct-kept",
+        "zero-width",
+        "space-runs",
+        "ellipsis-nfkc",
+    ],
 )
 def test_clean_line(raw: str, expected: str) -> None:
     assert clean_line(raw) == expected
 
 
 def test_normalise_drops_empty_paragraphs_and_splits_lines() -> None:
-    text = normalise(["　", "第一段\n第二段", "", "\u00a0", "第三段 "], header="2023-06-27 09:02 浙江省纪委省监委网站")
+    text = normalise(
+        ["　", "第一段\n第二段", "", "\u00a0", "第三段 "],
+        header="2023-06-27 09:02 浙江省纪委省监委网站",
+    )
     assert text == "2023-06-27 09:02 浙江省纪委省监委网站\n第一段\n第二段\n第三段"
     assert not text.endswith("\n")
 
@@ -56,7 +67,10 @@ def test_header_line() -> None:
     from datetime import datetime
 
     when = datetime(2023, 6, 27, 9, 2)
-    assert header_line(when, "浙江省纪委省监委网站", has_time=True) == "2023-06-27 09:02 浙江省纪委省监委网站"
+    assert (
+        header_line(when, "浙江省纪委省监委网站", has_time=True)
+        == "2023-06-27 09:02 浙江省纪委省监委网站"
+    )
     assert header_line(when, "来源", has_time=False) == "2023-06-27 来源"
     assert header_line(None, "x", has_time=True) is None
     assert header_line(when, None, has_time=True) is None

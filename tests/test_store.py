@@ -14,7 +14,9 @@ from store.db import StoreError, open_db
 from store.notices import Store
 
 
-def make_notice(text: str, url: str = "http://www.zjsjw.gov.cn/a/202306/t20230626_1_ext.html", **kw) -> Notice:
+def make_notice(
+    text: str, url: str = "http://www.zjsjw.gov.cn/a/202306/t20230626_1_ext.html", **kw
+) -> Notice:
     n = Notice(
         site="zjsjw",
         url=url,
@@ -42,14 +44,20 @@ def test_new_unchanged_changed(db_path: Path) -> None:
     assert (first.outcome, again.outcome, changed.outcome) == ("new", "unchanged", "changed")
     assert first.notice_id == again.notice_id == changed.notice_id
     assert changed.version == 2
-    versions = list(store.db.table("versions").rows_where("notice_id = ?", [first.notice_id], order_by="n"))
+    versions = list(
+        store.db.table("versions").rows_where("notice_id = ?", [first.notice_id], order_by="n")
+    )
     assert [v["n"] for v in versions] == [1, 2]
     assert zlib.decompress(versions[0]["raw"]) == b"<html>page</html>"
     assert json.loads(versions[0]["headers"])["etag"] == '"abc"'
     assert versions[0]["sha256"] != versions[1]["sha256"]
     hunks = json.loads(versions[1]["char_diff"])
-    assert hunks == [[["equal", "给予党纪处分"], ["delete", "8"], ["insert", "9"], ["equal", "人次"]]]
-    assert "-给予党纪处分8人次" in versions[1]["diff"] and "+给予党纪处分9人次" in versions[1]["diff"]
+    assert hunks == [
+        [["equal", "给予党纪处分"], ["delete", "8"], ["insert", "9"], ["equal", "人次"]]
+    ]
+    assert (
+        "-给予党纪处分8人次" in versions[1]["diff"] and "+给予党纪处分9人次" in versions[1]["diff"]
+    )
     kinds = [e["kind"] for e in store.events()]
     assert kinds == ["new_notice", "changed"]
     assert store.notice(first.notice_id)["version_count"] == 2
@@ -57,8 +65,14 @@ def test_new_unchanged_changed(db_path: Path) -> None:
 
 def test_mobile_twin_and_scheme_are_one_notice(db_path: Path) -> None:
     store = Store.open(db_path)
-    a = store.record(make_notice("正文内容", url="http://www.ccdi.gov.cn/x/202301/t20230101_1.html"))
-    b = store.record(make_notice("正文内容", url="https://WWW.ccdi.gov.cn/x/202301/t20230101_1_m.html?from=a#top"))
+    a = store.record(
+        make_notice("正文内容", url="http://www.ccdi.gov.cn/x/202301/t20230101_1.html")
+    )
+    b = store.record(
+        make_notice(
+            "正文内容", url="https://WWW.ccdi.gov.cn/x/202301/t20230101_1_m.html?from=a#top"
+        )
+    )
     assert a.notice_id == b.notice_id and b.outcome == "unchanged"
     assert canonical_url("https://www.ccdi.gov.cn/x/t1_m.html") == "www.ccdi.gov.cn/x/t1.html"
 
@@ -95,7 +109,10 @@ def test_open_sets_wal_and_migrates(db_path: Path) -> None:
     db.close()
     # reopening an up-to-date database changes nothing
     db = open_db(db_path)
-    assert sqlite3.connect(db_path).execute("select count(*) from _sqlite_migrations").fetchone()[0] >= 1
+    assert (
+        sqlite3.connect(db_path).execute("select count(*) from _sqlite_migrations").fetchone()[0]
+        >= 1
+    )
     db.close()
 
 
