@@ -14,10 +14,10 @@ import click
 
 from crawler.extract import PageError, decode_page, extract_article
 from crawler.normalise import normalise
-from crawler.run import run_crawl, summary_line
+from crawler.run import result_json, run_crawl, summary_line, write_run_report
 from crawler.sites import SITES, get_site
 from store.db import StoreError, default_path
-from store.notices import Store
+from store.notices import EVENT_KINDS, Store
 
 EXPORT_FIELDS = ["id", "site", "url", "title", "published_at", "source", "unit", "text", "versions",
                  "first_seen", "last_changed", "removed_at"]  # fmt: skip
@@ -69,18 +69,32 @@ def main() -> None:
 @click.option(
     "--json", "as_json", is_flag=True, help="Print one JSON object per site instead of text."
 )
+@click.option(
+    "--full",
+    is_flag=True,
+    help="Walk every list page and re-check every stored notice (default: incremental).",
+)
+@click.option(
+    "--reports-dir",
+    envvar="XUNSHI_REPORTS",
+    type=click.Path(file_okay=False),
+    help="Where each run's report goes (default: reports/ beside the database).",
+)
 def crawl(
     sites: tuple[str, ...],
     db_path: str,
     start_url: str | None,
     timeout: float | None,
     as_json: bool,
+    full: bool,
+    reports_dir: str | None,
 ) -> None:
     """Crawl SITES (all registered sites when none is named) into the database.
 
     Each site runs as its own Scrapy process; its log goes to logs/ beside the
-    database. The summary counts pages, notices (new, changed, unchanged) and
-    failures. The exit status is non-zero only when a crawl could not run at all.
+    database, and its report (Markdown and HTML) to reports/. The summary counts
+    pages, notices (new, changed, unchanged) and failures. The exit status is
+    non-zero only when a crawl could not run at all.
 
     \b
     Example:
@@ -101,15 +115,17 @@ def crawl(
         if not as_json:
             click.echo(f"crawling {name} ({SITES[name].label}) into {db_path} …", err=True)
         try:
-            result = run_crawl(name, db_path=db_path, start_url=start_url, timeout=timeout)
+            result = run_crawl(
+                name, db_path=db_path, start_url=start_url, full=full, timeout=timeout
+            )
         except StoreError as exc:
             raise click.ClickException(str(exc)) from None
+        report_path, report_summary = write_run_report(db_path, result.run_id, reports_dir)
         if as_json:
-            from crawler.run import result_json
-
             click.echo(result_json(result))
         else:
             click.echo(summary_line(result))
+            click.echo(f"  report: {report_summary} -> {report_path}")
         could_not_run |= not result.ran
     if could_not_run:
         sys.exit(1)
@@ -314,6 +330,164 @@ def extract(site: str, file: str, url: str, content_type: str | None) -> None:
             indent=2,
         )
     )
+
+
+def _since_option(func: Callable[..., Any]) -> Callable[..., Any]:
+    return click.option(
+        "--since",
+        help="A run id (events of that run and later) or a date/time (2026-11-01, 2026-11-01T08:00).",
+    )(func)
+
+
+def _parse_since(since: str | None) -> dict[str, Any]:
+    if since is None:
+        return {}
+    if since.isdigit():
+        return {"since_run": int(since)}
+    from datetime import datetime
+
+    try:
+        datetime.fromisoformat(since)
+    except ValueError:
+        raise click.BadParameter(
+            f"{since!r} is neither a run id nor an ISO date", param_hint="--since"
+        ) from None
+    return {"since": since}
+
+
+@main.command()
+@db_option
+@_since_option
+@click.option("--kind", type=click.Choice(list(EVENT_KINDS)), help="Only events of this kind.")
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["table", "json", "jsonl"]),
+    default="table",
+    show_default=True,
+)
+def events(db_path: str, since: str | None, kind: str | None, fmt: str) -> None:
+    """List events: new_notice, changed, removed, blocked, fetch_failed, parse_failed, site_broken…
+
+    \b
+    Example:
+        xunshi events --since 2026-11-01
+        xunshi events --kind changed --format jsonl
+    """
+    store = open_store(db_path)
+    try:
+        rows = store.events(kind=kind, **_parse_since(since))
+    finally:
+        store.close()
+    if fmt == "table":
+        for row in rows:
+            row["detail"] = row["detail"].get("reason") or row["detail"].get("title") or ""
+    _emit(rows, fmt, ["id", "run_id", "created_at", "kind", "site", "notice_id", "detail"])
+
+
+@main.command()
+@click.argument("notice_id", type=int)
+@db_option
+@click.option("--from", "from_n", type=int, help="Old version (default: the one before --to).")
+@click.option("--to", "to_n", type=int, help="New version (default: the latest).")
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["text", "html", "json"]),
+    default="text",
+    show_default=True,
+)
+@click.option(
+    "--color/--no-color",
+    default=None,
+    help="Colour the text form (default: when printing to a terminal).",
+)
+def diff(
+    notice_id: int, db_path: str, from_n: int | None, to_n: int | None, fmt: str, color: bool | None
+) -> None:
+    """Show how a notice changed between two versions, down to the character.
+
+    The text form marks removed characters [-like this-] and added ones {+like this+}
+    (or in colour on a terminal); the HTML form is one self-contained page.
+
+    \b
+    Example:
+        xunshi diff 12
+        xunshi diff 12 --from 1 --to 3 --format html > diff.html
+    """
+    from store.diff import diff_texts, render_text
+
+    store = open_store(db_path)
+    try:
+        notice = store.notice(notice_id)
+        if notice is None:
+            raise click.ClickException(f"no notice {notice_id}; `xunshi notices` lists them")
+        latest = notice["version_count"]
+        to_n = to_n or latest
+        from_n = from_n or max(to_n - 1, 1)
+        old, new = store.version(notice_id, from_n), store.version(notice_id, to_n)
+        if old is None or new is None:
+            raise click.ClickException(f"notice {notice_id} has versions 1..{latest}")
+    finally:
+        store.close()
+    d = diff_texts(old["text"], new["text"], old_label=f"v{from_n}", new_label=f"v{to_n}")
+    if fmt == "json":
+        click.echo(json.dumps({"notice_id": notice_id, "from": from_n, "to": to_n, "unified": d.unified,
+                               "chars": d.chars}, ensure_ascii=False, indent=2))  # fmt: skip
+    elif fmt == "html":
+        from store import report
+
+        data = {"scope": f"notice {notice_id}: v{from_n} → v{to_n}", "runs": [], "per_site": {},
+                "new": [], "removed": [], "failures": [], "blocked": [], "new_districts": [],
+                "changed": [{"site": notice["site"], "url": notice["url"], "title": notice["title"],
+                             "notice_id": notice_id, "detail": {"from_version": from_n, "to_version": to_n},
+                             "char_diff": d.chars}]}  # fmt: skip
+        click.echo(report.to_html(data))
+    else:
+        use_color = sys.stdout.isatty() if color is None else color
+        click.echo(f"notice {notice_id} · {notice['title']}\n{notice['url']}\nv{from_n} → v{to_n}")
+        click.echo(render_text(d.chars, color=use_color) if d.chars else "(no change)")
+
+
+@main.command("report")
+@db_option
+@click.option("--run", "run_id", type=int, help="Report of this run (default: the latest run).")
+@click.option("--since", help="Report everything since this date/time instead (2026-11-01).")
+@click.option(
+    "--format", "fmt", type=click.Choice(["md", "html", "json"]), default="md", show_default=True
+)
+@click.option("-o", "--output", type=click.Path(dir_okay=False), help="Write to this file.")
+def report_cmd(
+    db_path: str, run_id: int | None, since: str | None, fmt: str, output: str | None
+) -> None:
+    """Report new notices, changes with their diffs, removals, failures and blocked pages.
+
+    \b
+    Example:
+        xunshi report                       # the latest run, as Markdown
+        xunshi report --since 2026-11-01 --format html -o week.html
+    """
+    from store import report
+
+    store = open_store(db_path)
+    try:
+        if run_id is None and since is None:
+            runs = store.runs(limit=1)
+            if not runs:
+                raise click.ClickException("no runs yet: `xunshi crawl` first")
+            run_id = runs[0]["id"]
+        try:
+            data = report.collect(store, run_id=run_id, since=since if run_id is None else None)
+        except LookupError as exc:
+            raise click.ClickException(str(exc)) from None
+    finally:
+        store.close()
+    text = report.RENDERERS[fmt](data)
+    if output:
+        Path(output).write_text(text, encoding="utf-8")
+        click.echo(f"{report.summary(data)} -> {output}", err=True)
+    else:
+        click.echo(text)
 
 
 if __name__ == "__main__":

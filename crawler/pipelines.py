@@ -76,6 +76,7 @@ class StorePipeline:
             0,
         )
         self.store: Store | None = None
+        self.parse_failures = 0
 
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> StorePipeline:
@@ -115,6 +116,21 @@ class StorePipeline:
         self.store.close()
         self.store = None
 
+    def _check_broken(self, spider: Any, stats: dict[str, Any]) -> None:
+        """A site whose list pages stop yielding notices, or whose articles stop parsing."""
+        assert self.store is not None
+        reason = None
+        if stats.get("xunshi/list_pages", 0) and not stats.get("xunshi/list_links", 0):
+            if any(True for _ in self.store.notices(spider.name)):
+                reason = "the list pages show no notice links any more: has the layout changed?"
+        elif self.parse_failures and not self.counts["notices_seen"]:
+            reason = f"{self.parse_failures} article pages failed to parse and none parsed"
+        if reason:
+            logger.error("site broken: %s: %s", spider.name, reason)
+            self.store.record_event(
+                self.run_id, "site_broken", site=spider.name, detail={"reason": reason}
+            )
+
     def process_item(self, item: Any) -> Any:
         assert self.store is not None
         if isinstance(item, Notice):
@@ -152,6 +168,7 @@ class StorePipeline:
             )
         else:
             self.counts["failed"] += 1
+            self.parse_failures += event.kind == "parse_failed"
             logger.warning("%s: %s (%s)", event.kind, event.url, event.reason)
             self.store.record_event(
                 self.run_id, event.kind, site=event.site, url=event.url, detail=detail
@@ -163,6 +180,7 @@ class StorePipeline:
         if self.store is None or not isinstance(item, Notice):
             return
         self.counts["dropped"] += 1
+        self.parse_failures += 1
         found = self.store.find_notice(item.url)
         self.store.record_event(
             self.run_id,

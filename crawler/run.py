@@ -19,6 +19,7 @@ from typing import Any
 
 import crawler
 from crawler.sites import get_site
+from store import report
 from store.notices import Store
 
 PROJECT_ROOT = Path(crawler.__file__).resolve().parent.parent
@@ -56,12 +57,37 @@ def log_dir_for(db_path: str | os.PathLike[str]) -> Path:
     return Path(db_path).resolve().parent / "logs"
 
 
+def reports_dir_for(db_path: str | os.PathLike[str]) -> Path:
+    """Where run reports go: $XUNSHI_REPORTS, else reports/ beside the database."""
+    configured = os.environ.get("XUNSHI_REPORTS")
+    return Path(configured) if configured else Path(db_path).resolve().parent / "reports"
+
+
+def write_run_report(
+    db_path: str | os.PathLike[str], run_id: int, reports_dir: str | os.PathLike[str] | None = None
+) -> tuple[Path, str]:
+    """Write run ``run_id``'s report as Markdown and HTML; return the Markdown path and the summary."""
+    folder = Path(reports_dir) if reports_dir else reports_dir_for(db_path)
+    folder.mkdir(parents=True, exist_ok=True)
+    store = Store.open(db_path)
+    try:
+        data = report.collect(store, run_id=run_id)
+    finally:
+        store.close()
+    stem = f"run-{run_id}-{data['runs'][0]['site']}"
+    md_path = folder / f"{stem}.md"
+    md_path.write_text(report.to_markdown(data), encoding="utf-8")
+    (folder / f"{stem}.html").write_text(report.to_html(data), encoding="utf-8")
+    return md_path, report.summary(data)
+
+
 def crawl_command(
     site: str,
     *,
     db_path: str | os.PathLike[str],
     run_id: int,
     start_url: str | None = None,
+    full: bool = False,
     settings: dict[str, Any] | None = None,
 ) -> list[str]:
     cmd = [sys.executable, "-m", "scrapy", "crawl", site, "-s", f"XUNSHI_DB={Path(db_path).resolve()}",
@@ -70,6 +96,8 @@ def crawl_command(
         cmd += ["-s", f"{key}={value}"]
     if start_url:
         cmd += ["-a", f"start_url={start_url}"]
+    if full:
+        cmd += ["-a", "full=1"]
     return cmd
 
 
@@ -78,6 +106,7 @@ def run_crawl(
     *,
     db_path: str | os.PathLike[str],
     start_url: str | None = None,
+    full: bool = False,
     settings: dict[str, Any] | None = None,
     timeout: float | None = None,
     options: dict[str, Any] | None = None,
@@ -90,7 +119,7 @@ def run_crawl(
     get_site(site)
     store = Store.open(db_path)
     try:
-        run_id = store.start_run(site, {"start_url": start_url, **(options or {})})
+        run_id = store.start_run(site, {"start_url": start_url, "full": full, **(options or {})})
     finally:
         store.close()
     log_dir = log_dir_for(db_path)
@@ -100,7 +129,7 @@ def run_crawl(
     env["SCRAPY_SETTINGS_MODULE"] = "crawler.settings"
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(PROJECT_ROOT), env.get("PYTHONPATH")]))
     cmd = crawl_command(
-        site, db_path=db_path, run_id=run_id, start_url=start_url, settings=settings
+        site, db_path=db_path, run_id=run_id, start_url=start_url, full=full, settings=settings
     )
     started = time.monotonic()
     returncode: int | None = None

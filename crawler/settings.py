@@ -57,3 +57,10 @@ XUNSHI_LOOPBACK_NO_DELAY = True
 XUNSHI_MAX_LIST_PAGES = 200
 # A notice text shorter than this (characters) is refused as a broken page.
 XUNSHI_MIN_TEXT_CHARS = 40
+# Incremental crawling (`xunshi crawl --full` / `-a full=1` turns all of it off):
+# stop walking list pages after this many pages that show only stored notices,
+XUNSHI_STOP_AFTER_KNOWN_PAGES = 1
+# re-check stored notices published within this many days on every run,
+XUNSHI_RECENT_DAYS = 90
+# and older ones when their last check is this many days old.
+XUNSHI_OLD_RECHECK_DAYS = 7

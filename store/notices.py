@@ -324,10 +324,18 @@ class Store:
             }
 
     def events(
-        self, *, since_run: int | None = None, since: str | None = None, kind: str | None = None
+        self,
+        *,
+        run_id: int | None = None,
+        since_run: int | None = None,
+        since: str | None = None,
+        kind: str | None = None,
     ) -> list[dict[str, Any]]:
         where: list[str] = []
         params: list[Any] = []
+        if run_id is not None:
+            where.append("run_id = ?")
+            params.append(run_id)
         if since_run is not None:
             where.append("run_id >= ?")
             params.append(since_run)
@@ -345,3 +353,19 @@ class Store:
             row["detail"] = json.loads(row["detail"] or "{}")
             out.append(row)
         return out
+
+
+def load_known(path: str | os.PathLike[str] | None, site: str) -> dict[str, dict[str, Any]]:
+    """What a crawl needs to know of a site's stored notices, by canonical URL (read only)."""
+    store = Store.open(path)
+    try:
+        return {
+            row["key"]: row
+            for row in store.db.query(
+                "select key, url, published_at, first_seen, last_checked, etag, last_modified, removed_at "
+                "from notices where site = ?",
+                [site],
+            )
+        }
+    finally:
+        store.close()

@@ -115,13 +115,17 @@ def _content_type(file: Path) -> str:
 
 
 @pytest.fixture
-def serve(tmp_path: Path) -> Iterator[Callable[[str], LocalSite]]:
-    """``serve("zjsjw")`` copies tests/sites/zjsjw to a temp folder and serves it on 127.0.0.1."""
+def serve(tmp_path: Path) -> Iterator[Callable[[str | Path], LocalSite]]:
+    """``serve("zjsjw")`` copies tests/sites/zjsjw to a temp folder and serves it on 127.0.0.1;
+    ``serve(path)`` serves that folder as it is."""
     servers: list[ThreadingHTTPServer] = []
 
-    def start(name: str) -> LocalSite:
-        root = tmp_path / "sites" / name
-        shutil.copytree(SITES_DIR / name, root)
+    def start(name: str | Path) -> LocalSite:
+        if isinstance(name, Path):
+            root = name
+        else:
+            root = tmp_path / "sites" / name
+            shutil.copytree(SITES_DIR / name, root)
         site = LocalSite(root=root, base="")
         server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(site))
         server.daemon_threads = True

@@ -9,18 +9,21 @@ from __future__ import annotations
 
 import ipaddress
 from collections.abc import AsyncIterator, Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, ClassVar
 from urllib.parse import urlsplit
 
 import scrapy
+from scrapy import signals
 from scrapy.crawler import Crawler
+from scrapy.exceptions import DontCloseSpider
 from scrapy.http import Response
 from twisted.python.failure import Failure
 
 from crawler.extract import PageError, classify_title, decode_page, extract_article, parse_list
-from crawler.items import Notice, PageEvent
+from crawler.items import Notice, PageEvent, canonical_url
 from crawler.sites import SITES, SiteProfile
+from store.notices import load_known
 
 # Statuses the callbacks handle themselves instead of Scrapy dropping them.
 HANDLED_STATUSES = [304, 403, 404, 410, 412, 420, 429]
@@ -36,6 +39,16 @@ def is_loopback(url: str) -> bool:
         return False
 
 
+def _parse_iso(value: str | None) -> datetime | None:
+    if not value:
+        return None
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError:
+        return None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
 def _content_type(response: Response) -> str:
     value = response.headers.get("Content-Type")
     return value.decode("latin-1") if value else ""
@@ -46,9 +59,18 @@ class NoticeSpider(scrapy.Spider):
 
     profile: ClassVar[SiteProfile]
 
-    def __init__(self, start_url: str | None = None, **kwargs: Any) -> None:
+    def __init__(
+        self, start_url: str | None = None, full: str | bool = False, **kwargs: Any
+    ) -> None:
         super().__init__(**kwargs)
         self.start_url_override = start_url
+        # -a full=1: walk every list page and re-check every stored notice
+        self.full = str(full).lower() in ("1", "true", "yes", "on")
+        self.known: dict[str, dict[str, Any]] = {}
+        self.requested: set[str] = set()
+        self.all_known_pages = 0
+        self.list_failed = False
+        self.recheck_scheduled = False
         if start_url:
             if urlsplit(start_url).scheme not in ("http", "https"):
                 raise ValueError(f"start_url must be an http(s) URL, got {start_url!r}")
@@ -73,11 +95,53 @@ class NoticeSpider(scrapy.Spider):
             settings.set("RANDOMIZE_DOWNLOAD_DELAY", False, priority="spider")
             settings.set("AUTOTHROTTLE_START_DELAY", 0, priority="spider")
             settings.set("AUTOTHROTTLE_MAX_DELAY", 0.5, priority="spider")
+        spider.known = load_known(settings.get("XUNSHI_DB"), spider.name)
+        crawler.signals.connect(spider.on_idle, signal=signals.spider_idle)
         return spider
 
     async def start(self) -> AsyncIterator[scrapy.Request]:
         for url in self.start_urls:
             yield self._list_request(url)
+
+    # -- incremental re-checks ----------------------------------------------------------------
+
+    def is_due(self, row: dict[str, Any], now: datetime | None = None) -> bool:
+        """Whether a stored notice should be re-checked in this run.
+
+        Recent notices (published within XUNSHI_RECENT_DAYS) every run, older ones when
+        their last check is older than XUNSHI_OLD_RECHECK_DAYS; everything with --full.
+        """
+        if self.full:
+            return True
+        settings = self.crawler.settings
+        now = now or datetime.now(UTC)
+        published = _parse_iso(row.get("published_at")) or _parse_iso(row.get("first_seen"))
+        if published is not None and now - published <= timedelta(
+            days=settings.getfloat("XUNSHI_RECENT_DAYS")
+        ):
+            return True
+        checked = _parse_iso(row.get("last_checked"))
+        return checked is None or now - checked >= timedelta(
+            days=settings.getfloat("XUNSHI_OLD_RECHECK_DAYS")
+        )
+
+    def on_idle(self) -> None:
+        """After the list walk: re-check the due stored notices that no list page showed."""
+        if self.recheck_scheduled:
+            return
+        self.recheck_scheduled = True
+        pending = [
+            row["url"] for key, row in self.known.items()
+            if key not in self.requested and not row.get("removed_at") and self.is_due(row)
+        ]  # fmt: skip
+        if not pending:
+            return
+        self.logger.info("re-checking %d stored notices not seen on the list pages", len(pending))
+        engine = self.crawler.engine
+        assert engine is not None
+        for url in pending:
+            engine.crawl(self._article_request(url, "known", ""))
+        raise DontCloseSpider
 
     # -- requests -------------------------------------------------------------------------
 
@@ -90,10 +154,22 @@ class NoticeSpider(scrapy.Spider):
         )
 
     def _article_request(self, url: str, verdict: str, list_title: str) -> scrapy.Request:
+        key = canonical_url(url)
+        self.requested.add(key)
+        headers: dict[str, str] = {}
+        row = self.known.get(key)
+        if row is not None and not self.full:
+            # A conditional request: an unchanged page costs the site a 304 and no body.
+            if row.get("etag"):
+                headers["If-None-Match"] = row["etag"]
+            if row.get("last_modified"):
+                headers["If-Modified-Since"] = row["last_modified"]
         return scrapy.Request(
             url,
             callback=self.parse_article,
             errback=self.on_error,
+            headers=headers,
+            dont_filter=False,
             meta={
                 "handle_httpstatus_list": HANDLED_STATUSES,
                 "page_kind": "article",
@@ -122,11 +198,27 @@ class NoticeSpider(scrapy.Spider):
             stats.inc_value("xunshi/list_links", len(page.links))
         for problem_text in page.problems:
             self.logger.warning("%s: %s", response.url, problem_text)
-        for link in page.links:
-            if link.verdict == "no":
+        candidates = [link for link in page.links if link.verdict != "no"]
+        new_links = 0
+        for link in candidates:
+            key = canonical_url(link.url)
+            row = self.known.get(key)
+            if row is None:
+                new_links += 1
+            elif not self.is_due(row) or key in self.requested:
                 continue
             yield self._article_request(link.url, link.verdict, link.title)
-        limit = self.crawler.settings.getint("XUNSHI_MAX_LIST_PAGES")
+        if candidates and not new_links:
+            self.all_known_pages += 1
+        settings = self.crawler.settings
+        if not self.full and self.all_known_pages >= settings.getint(
+            "XUNSHI_STOP_AFTER_KNOWN_PAGES"
+        ):
+            self.logger.info(
+                "%s shows only stored notices: not walking further (--full does)", response.url
+            )
+            return
+        limit = settings.getint("XUNSHI_MAX_LIST_PAGES")
         for url in page.next_pages:
             if self.list_pages_seen >= limit:
                 self.logger.warning("stopping at %d list pages (XUNSHI_MAX_LIST_PAGES)", limit)
