@@ -24,6 +24,7 @@ class Notice:
     headers: dict[str, str]
     fetched_at: str  # ISO 8601 UTC
     methods: dict[str, str] = field(default_factory=dict)
+    province: str | None = None  # the site's province: resolves 西湖区, 普陀区…
     # Set by the normalise pipeline.
     text: str | None = None
 

@@ -151,6 +151,24 @@ def m001_initial(db: Database) -> None:
     db.table("events").create_index(["kind", "created_at"])
 
 
+@migrations()
+def m002_districts(db: Database) -> None:
+    db.table("notices").add_column("unit_ambiguous", str)  # JSON list of unresolved names
+    db.table("notice_districts").create(
+        {"notice_id": int, "code": str, "name": str, "full_name": str, "level": str,
+         "province": str, "city": str},
+        pk=("notice_id", "code"),
+        foreign_keys=[("notice_id", "notices", "id")],
+    )  # fmt: skip
+    db.table("notice_districts").create_index(["code"])
+    db.table("districts").create(
+        {"code": str, "name": str, "full_name": str, "level": str, "province": str, "city": str,
+         "first_seen": str, "first_notice_id": int},
+        pk="code",
+        foreign_keys=[("first_notice_id", "notices", "id")],
+    )  # fmt: skip
+
+
 def open_db(path: str | os.PathLike[str] | None = None, *, create: bool = True) -> Database:
     """Open (creating and migrating) the database at ``path``; raise StoreError if unusable."""
     p = Path(path or default_path())

@@ -17,6 +17,7 @@ from sqlite_utils.db import Table
 from crawler.items import Notice, canonical_url
 from store.db import open_db, write_transaction
 from store.diff import diff_texts
+from store.districts import match_notice
 
 EVENT_KINDS = (
     "new_notice",
@@ -177,6 +178,7 @@ class Store:
                     url=notice.url,
                     detail={"title": notice.title, "published_at": notice.published_at},
                 )
+                self._match_districts(notice, notice_id, run_id, now)
                 return Recorded("new", notice_id, 1)
             row = rows[0]
             notice_id = row["id"]
@@ -215,7 +217,49 @@ class Store:
                     "removed_lines": diff.removed_lines,
                 },
             )
+            self._match_districts(notice, notice_id, run_id, now)
             return Recorded("changed", notice_id, n)
+
+    def _match_districts(
+        self, notice: Notice, notice_id: int, run_id: int | None, now: str
+    ) -> None:
+        """The unit and districts of a new text; a new_district event for a code never seen."""
+        year = int(notice.published_at[:4]) if notice.published_at else int(now[:4])
+        match = match_notice(
+            notice.title, notice.text or "", year=year, site_province=notice.province
+        )
+        self.db.table("notices").update(
+            notice_id,
+            {
+                "unit": match.unit,
+                "unit_ambiguous": json.dumps(list(match.ambiguous), ensure_ascii=False),
+            },
+        )
+        links = self.db.table("notice_districts")
+        links.delete_where("notice_id = ?", [notice_id])
+        districts = self.db.table("districts")
+        for d in match.districts:
+            row = {"code": d.code, "name": d.name, "full_name": d.full_name, "level": d.level,
+                   "province": d.province, "city": d.city}  # fmt: skip
+            links.insert({"notice_id": notice_id, **row})
+            if not list(districts.rows_where("code = ?", [d.code])):
+                districts.insert({**row, "first_seen": now, "first_notice_id": notice_id})
+                self._event(
+                    run_id,
+                    "new_district",
+                    site=notice.site,
+                    notice_id=notice_id,
+                    url=notice.url,
+                    detail={"district_code": d.code, "name": d.full_name, "province": d.province,
+                            "title": notice.title},
+                )  # fmt: skip
+
+    def notice_districts(self, notice_id: int) -> list[dict[str, Any]]:
+        return list(
+            self.db.table("notice_districts").rows_where(
+                "notice_id = ?", [notice_id], order_by="code"
+            )
+        )
 
     def _insert_version(
         self,
@@ -316,6 +360,10 @@ class Store:
                 "published_at": row["published_at"],
                 "source": row["source"],
                 "unit": row["unit"],
+                "districts": [
+                    {"code": d["code"], "name": d["full_name"]}
+                    for d in self.notice_districts(row["id"])
+                ],
                 "text": latest["text"] if latest else None,
                 "versions": row["version_count"],
                 "first_seen": row["first_seen"],

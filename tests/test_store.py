@@ -30,6 +30,7 @@ def make_notice(
         status=200,
         headers={"etag": '"abc"', "content-type": "text/html"},
         fetched_at="2026-11-23T10:00:00+00:00",
+        province="浙江省",
     )
     n.text = text
     return n
@@ -59,7 +60,10 @@ def test_new_unchanged_changed(db_path: Path) -> None:
         "-给予党纪处分8人次" in versions[1]["diff"] and "+给予党纪处分9人次" in versions[1]["diff"]
     )
     kinds = [e["kind"] for e in store.events()]
-    assert kinds == ["new_notice", "changed"]
+    assert kinds == ["new_notice", "new_district", "changed"]
+    assert store.events(kind="new_district")[0]["detail"]["district_code"] == "330105"
+    assert [d["code"] for d in store.notice_districts(first.notice_id)] == ["330105"]
+    assert store.notice(first.notice_id)["unit"] == "杭州市拱墅区"
     assert store.notice(first.notice_id)["version_count"] == 2
 
 
@@ -123,4 +127,19 @@ def test_removed_keeps_versions(db_path: Path) -> None:
     assert store.mark_removed(make_notice("x").url, None, "HTTP 404") is None  # once only
     assert store.notice(rec.notice_id)["removed_at"]
     assert store.db.table("versions").count == 1
-    assert [e["kind"] for e in store.events()] == ["new_notice", "removed"]
+    assert [e["kind"] for e in store.events()] == ["new_notice", "new_district", "removed"]
+
+
+def test_new_district_only_the_first_time(db_path: Path) -> None:
+    store = Store.open(db_path)
+    a = store.record(make_notice("正文一", url="http://h/a/t20230101_1.html"))
+    store.record(make_notice("正文二", url="http://h/a/t20230101_2.html"))
+    other = store.record(
+        make_notice("正文三", url="http://h/a/t20230101_3.html", title="中共温州大学委员会关于省委巡视整改情况的通报")
+    )
+    events = store.events(kind="new_district")
+    assert [(e["notice_id"], e["detail"]["district_code"]) for e in events] == [(a.notice_id, "330105")]
+    assert store.notice(other.notice_id)["unit"] == "温州大学"
+    assert store.notice_districts(other.notice_id) == []
+    exported = {r["id"]: r for r in store.export_rows()}
+    assert exported[a.notice_id]["districts"] == [{"code": "330105", "name": "杭州市拱墅区"}]

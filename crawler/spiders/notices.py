@@ -258,6 +258,7 @@ class NoticeSpider(scrapy.Spider):
             headers=headers,
             fetched_at=datetime.now(UTC).isoformat(timespec="seconds"),
             methods=article.methods,
+            province=self.profile.province,
         )
 
     def _problem(self, response: Response) -> PageEvent | None:
