@@ -357,13 +357,23 @@ def _meta(sel: Selector, names: tuple[str, ...]) -> str | None:
     return None
 
 
+def _in_furniture(node: Selector) -> bool:
+    el = node.root
+    if not isinstance(el, etree._Element):
+        return False
+    return is_junk(el) or any(is_junk(a) for a in el.iterancestors())
+
+
 def _first_text(sel: Selector, selectors: tuple[str, ...]) -> str | None:
+    """Text of the first node a selector finds, ignoring related lists, share bars and footers."""
     for css in selectors:
         try:
             found = sel.css(css)
         except Exception:  # a bad selector in a profile must not stop the crawl
             continue
         for node in found:
+            if _in_furniture(node):
+                continue
             value = clean_line(" ".join(node.css("::text").getall()))
             if value:
                 return value
@@ -448,15 +458,15 @@ def _labelled(lines: list[str], pattern: re.Pattern[str]) -> str | None:
     return None
 
 
-def _block_lines(body: etree._Element) -> list[str]:
-    """Lines of the article block around the body: title, date/source line, body."""
+def _block_element(body: etree._Element) -> etree._Element:
+    """The article block around the body (title, date/source line, body): up to 3 levels up."""
     block = body
     for _ in range(3):
         parent = block.getparent()
         if parent is None or parent.tag == "body":
             break
         block = parent
-    return [clean_line(x) for x in element_lines(block)]
+    return block
 
 
 def extract_article(text: str, url: str, profile: SiteProfile) -> Article:
@@ -480,7 +490,9 @@ def extract_article(text: str, url: str, profile: SiteProfile) -> Article:
     if body is None:
         raise PageError("no article body found on the page")
     methods["body"] = how
-    block = _block_lines(body)
+    block_el = _block_element(body)
+    block = [clean_line(x) for x in element_lines(block_el)]
+    scoped = Selector(root=block_el)
 
     title = _first_text(sel, profile.title)
     methods["title"] = "profile"
@@ -495,7 +507,7 @@ def extract_article(text: str, url: str, profile: SiteProfile) -> Article:
 
     published: tuple[datetime, bool] | None = None
     shown_date = False
-    raw_date = _first_text(sel, profile.published)
+    raw_date = _first_text(scoped, profile.published) or _first_text(sel, profile.published)
     if raw_date:
         published, methods["published"] = parse_datetime(raw_date), "profile"
         shown_date = published is not None
@@ -510,7 +522,7 @@ def extract_article(text: str, url: str, profile: SiteProfile) -> Article:
 
     source = None
     shown_source = False
-    raw_source = _first_text(sel, profile.source)
+    raw_source = _first_text(scoped, profile.source) or _first_text(sel, profile.source)
     if raw_source:
         m = _LABEL_SOURCE.search(raw_source)
         source = m.group(1) if m else raw_source
