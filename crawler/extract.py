@@ -225,7 +225,8 @@ class ListPage:
     problems: list[str] = field(default_factory=list)
 
 
-_CREATE_PAGE = re.compile(r"createPageHTML\s*\(([^)]*)\)")
+# A call, not the function's definition that TRS list templates often inline.
+_CREATE_PAGE = re.compile(r"(?<!function )(?<!function)\bcreatePageHTML\s*\(([^)]*)\)")
 _JS_VAR = r"(?:var|let|const)?\s*{name}\s*=\s*(\d+)"
 _NEXT_TEXT = re.compile(r"^(?:下一页|下页|后一页|下一頁|next|>|›|»)$", re.I)
 _DOC_EXT = re.compile(r"\.(?:pdf|docx?|xlsx?|wps|zip|rar|jpg|png)$", re.I)
