@@ -107,6 +107,13 @@ def to_json(report: dict[str, Any]) -> str:
     return json.dumps(report, ensure_ascii=False, indent=2)
 
 
+def shown_time(iso: str | None) -> str:
+    """'2024-01-01T09:00:00+08:00' -> '2024-01-01 09:00' (Asia/Shanghai, as the sites show it)."""
+    if not iso:
+        return ""
+    return iso[:16].replace("T", " ").removesuffix(" 00:00")
+
+
 def _md_cell(value: Any) -> str:
     return str(value if value is not None else "").replace("|", "\\|").replace("\n", " ")
 
@@ -139,7 +146,7 @@ def to_markdown(report: dict[str, Any]) -> str:
         for e in report["new"]:
             out.append(
                 f"| {_md_cell(e['site'])} | {_md_cell(e['unit'])} | {_md_cell(e['title'])} | "
-                f"{_md_cell(e['published_at'])} | <{e['url']}> |"
+                f"{shown_time(e['published_at'])} | <{e['url']}> |"
             )
         out.append("")
     if report["changed"]:
