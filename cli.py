@@ -490,5 +490,102 @@ def report_cmd(
         click.echo(text)
 
 
+@main.command()
+@db_option
+@click.option(
+    "--new", "only_new", is_flag=True, help="Only districts first seen in the latest run."
+)
+@click.option("--since", help="Only districts first seen on or after this date (2026-11-01).")
+@click.option("--province", help="Only this province (浙江省, 浙江, 33…).")
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["table", "json", "jsonl", "csv"]),
+    default="table",
+    show_default=True,
+)
+def districts(
+    db_path: str, only_new: bool, since: str | None, province: str | None, fmt: str
+) -> None:
+    """List the districts notices are about: first seen, notice count, latest notice.
+
+    \b
+    Example:
+        xunshi districts
+        xunshi districts --new
+        xunshi districts --province 上海 --format csv
+    """
+    from store.districts import normalize_province
+    from store.notices import district_rows
+
+    prov = _province(province, normalize_province)
+    store = open_store(db_path)
+    try:
+        if only_new:
+            runs = store.runs(limit=1)
+            since = runs[0]["started_at"] if runs else "9999"
+        rows = district_rows(store, province=prov, since=since)
+    finally:
+        store.close()
+    _emit(rows, fmt, ["code", "name", "first_seen", "notices", "latest_published", "latest_title"])
+
+
+def _province(value: str | None, normalize: Callable[[str | None], str | None]) -> str | None:
+    if value is None:
+        return None
+    prov = normalize(value)
+    if prov is None:
+        raise click.BadParameter(f"unknown province {value!r}", param_hint="--province")
+    return prov
+
+
+@main.command()
+@db_option
+@click.option("--province", required=True, help="The province (上海市, 浙江, 33…).")
+@click.option(
+    "--round", "round_text", help="Only notices whose title names this round (十二届市委第二轮)."
+)
+@click.option(
+    "--level", type=click.Choice(["county", "prefecture"]), default="county", show_default=True
+)
+@click.option("--year", type=int, help="Division table of this year (default: the newest).")
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["table", "json", "jsonl", "csv"]),
+    default="table",
+    show_default=True,
+)
+def coverage(
+    db_path: str, province: str, round_text: str | None, level: str, year: int | None, fmt: str
+) -> None:
+    """Which of a province's districts have a notice (and when), and which do not yet.
+
+    \b
+    Example:
+        xunshi coverage --province 上海 --round 十二届市委第二轮
+        xunshi coverage --province 浙江 --level prefecture --format csv
+    """
+    from crawler.normalise import clean_line
+    from store.districts import divisions, normalize_province
+    from store.notices import coverage_rows
+
+    prov = _province(province, normalize_province)
+    store = open_store(db_path)
+    try:
+        rows = coverage_rows(
+            store,
+            divisions(province=prov, level=level, year=year),
+            round_text=clean_line(round_text) if round_text else None,
+        )
+    finally:
+        store.close()
+    _emit(rows, fmt, ["code", "name", "notices", "published", "first_seen", "title"])
+    if fmt == "table":
+        have = sum(1 for r in rows if r["notices"])
+        scope = f" ({round_text})" if round_text else ""
+        click.echo(f"\n{prov}: {have} of {len(rows)} {level}-level divisions have a notice{scope}")
+
+
 if __name__ == "__main__":
     main()

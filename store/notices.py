@@ -417,3 +417,75 @@ def load_known(path: str | os.PathLike[str] | None, site: str) -> dict[str, dict
         }
     finally:
         store.close()
+
+
+def district_rows(
+    store: Store, *, province: str | None = None, since: str | None = None
+) -> list[dict[str, Any]]:
+    """Districts seen in notices: first seen, notice count, latest notice (newest publish first)."""
+    rows = store.db.query(
+        """
+        select d.code, d.full_name as name, d.province, d.city, d.level, d.first_seen,
+               count(distinct nd.notice_id) as notices,
+               max(coalesce(n.published_at, n.first_seen)) as latest_published
+        from districts d
+        left join notice_districts nd on nd.code = d.code
+        left join notices n on n.id = nd.notice_id
+        where (:province is null or d.province = :province)
+          and (:since is null or d.first_seen >= :since)
+        group by d.code
+        order by d.first_seen desc, d.code
+        """,
+        {"province": province, "since": since},
+    )
+    out = []
+    for row in rows:
+        latest = next(
+            store.db.query(
+                """
+                select n.id, n.title from notices n join notice_districts nd on nd.notice_id = n.id
+                where nd.code = ? order by coalesce(n.published_at, n.first_seen) desc limit 1
+                """,
+                [row["code"]],
+            ),
+            None,
+        )
+        row["latest_notice_id"] = latest["id"] if latest else None
+        row["latest_title"] = latest["title"] if latest else None
+        out.append(row)
+    return out
+
+
+def coverage_rows(
+    store: Store, divisions: list[Any], *, round_text: str | None = None
+) -> list[dict[str, Any]]:
+    """For each division, the stored notices about it (optionally only titles naming a round)."""
+    out = []
+    for d in divisions:
+        found = list(
+            store.db.query(
+                """
+                select n.id, n.title, n.published_at, n.first_seen from notices n
+                join notice_districts nd on nd.notice_id = n.id
+                where nd.code = ? and (:round is null or instr(n.title, :round) > 0)
+                order by coalesce(n.published_at, n.first_seen) desc
+                """.replace("?", ":code"),
+                {"code": d.code, "round": round_text},
+            )
+        )
+        latest = found[0] if found else None
+        out.append(
+            {
+                "code": d.code,
+                "name": d.full_name,
+                "city": d.city,
+                "notices": len(found),
+                "published": latest["published_at"][:10]
+                if latest and latest["published_at"]
+                else None,
+                "first_seen": latest["first_seen"][:10] if latest else None,
+                "notice_id": latest["id"] if latest else None,
+                "title": latest["title"] if latest else None,
+            }
+        )
+    return out

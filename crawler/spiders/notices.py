@@ -153,7 +153,9 @@ class NoticeSpider(scrapy.Spider):
             meta={"handle_httpstatus_list": HANDLED_STATUSES, "page_kind": "list"},
         )
 
-    def _article_request(self, url: str, verdict: str, list_title: str) -> scrapy.Request:
+    def _article_request(
+        self, url: str, verdict: str, list_title: str, list_date: str | None = None
+    ) -> scrapy.Request:
         key = canonical_url(url)
         self.requested.add(key)
         headers: dict[str, str] = {}
@@ -175,6 +177,7 @@ class NoticeSpider(scrapy.Spider):
                 "page_kind": "article",
                 "verdict": verdict,
                 "list_title": list_title,
+                "list_date": list_date,
             },
         )
 
@@ -207,7 +210,7 @@ class NoticeSpider(scrapy.Spider):
                 new_links += 1
             elif not self.is_due(row) or key in self.requested:
                 continue
-            yield self._article_request(link.url, link.verdict, link.title)
+            yield self._article_request(link.url, link.verdict, link.title, link.date)
         if candidates and not new_links:
             self.all_known_pages += 1
         settings = self.crawler.settings
@@ -240,6 +243,11 @@ class NoticeSpider(scrapy.Spider):
         if article.title and classify_title(article.title) == "no":
             self.logger.info("not a rectification notice: %s (%s)", article.title, response.url)
             return
+        published = article.published_at.isoformat() if article.published_at else None
+        if published is None and response.meta.get("list_date"):
+            # The article shows no date; the list page showed one beside the link.
+            published = f"{response.meta['list_date']}T00:00:00+08:00"
+            article.methods["published"] = "list"
         headers = {
             k.decode("latin-1").lower(): b", ".join(v).decode("latin-1")
             for k, v in response.headers.items()
@@ -248,7 +256,7 @@ class NoticeSpider(scrapy.Spider):
             site=self.name,
             url=response.url,
             title=article.title,
-            published_at=article.published_at.isoformat() if article.published_at else None,
+            published_at=published,
             source=article.source,
             paragraphs=article.paragraphs,
             header=article.header,
