@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import sqlite3
 import sys
 from collections.abc import Callable, Iterable
 from pathlib import Path
@@ -42,7 +43,23 @@ def open_store(db_path: str, *, create: bool = False) -> Store:
         raise click.ClickException(str(exc)) from None
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+class XunshiGroup(click.Group):
+    """Turns database errors raised anywhere in a command into one clear line, not a traceback."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except StoreError as exc:
+            raise click.ClickException(str(exc)) from None
+        except sqlite3.Error as exc:
+            raise click.ClickException(f"database error: {exc}") from None
+        except OSError as exc:
+            raise click.ClickException(
+                f"{exc.strerror or exc}: {exc.filename or ''}".rstrip(": ")
+            ) from None
+
+
+@click.group(cls=XunshiGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="xunshi-watch")
 def main() -> None:
     """xunshi-watch: crawl and monitor 巡视整改 (inspection rectification) notices.
@@ -70,6 +87,13 @@ def main() -> None:
     "--json", "as_json", is_flag=True, help="Print one JSON object per site instead of text."
 )
 @click.option(
+    "--set",
+    "overrides",
+    multiple=True,
+    metavar="KEY=VALUE",
+    help="A Scrapy or XUNSHI_ setting for this crawl (repeatable), e.g. --set DOWNLOAD_DELAY=5.",
+)
+@click.option(
     "--full",
     is_flag=True,
     help="Walk every list page and re-check every stored notice (default: incremental).",
@@ -86,6 +110,7 @@ def crawl(
     start_url: str | None,
     timeout: float | None,
     as_json: bool,
+    overrides: tuple[str, ...],
     full: bool,
     reports_dir: str | None,
 ) -> None:
@@ -109,6 +134,12 @@ def crawl(
             )
     if start_url and len(names) != 1:
         raise click.UsageError("--start-url needs exactly one SITE")
+    settings: dict[str, str] = {}
+    for item in overrides:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip().isidentifier() or not key.strip().isupper():
+            raise click.BadParameter(f"{item!r} is not KEY=VALUE", param_hint="--set")
+        settings[key.strip()] = value
     open_store(db_path, create=True).close()
     could_not_run = False
     for name in names:
@@ -116,7 +147,12 @@ def crawl(
             click.echo(f"crawling {name} ({SITES[name].label}) into {db_path} …", err=True)
         try:
             result = run_crawl(
-                name, db_path=db_path, start_url=start_url, full=full, timeout=timeout
+                name,
+                db_path=db_path,
+                start_url=start_url,
+                full=full,
+                timeout=timeout,
+                settings=settings,
             )
         except StoreError as exc:
             raise click.ClickException(str(exc)) from None

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import logging
+import os
+import sqlite3
 from typing import Any
 
 from scrapy import signals
 from scrapy.crawler import Crawler
 from scrapy.exceptions import DropItem
+from scrapy.utils.defer import deferred_from_coro
 
 from crawler.extract import text_problem
 from crawler.items import Notice, PageEvent
@@ -76,6 +79,7 @@ class StorePipeline:
             0,
         )
         self.store: Store | None = None
+        self.store_error: str | None = None
         self.parse_failures = 0
 
     @classmethod
@@ -97,24 +101,37 @@ class StorePipeline:
             self.run_id = self.store.start_run(
                 spider.name, {"start_url": getattr(spider, "start_url_override", None)}
             )
+        else:
+            self.store.update_run(self.run_id, pid=os.getpid())
 
     def spider_closed(self, spider: Any, reason: str) -> None:
         # Runs after the pipelines have closed, when Scrapy knows why the crawl ended.
         if self.store is None or self.run_id is None:
             return
         stats = self.crawler.stats.get_stats() if self.crawler.stats else {}
-        status = (
-            "ok" if reason == "finished" else ("interrupted" if reason == "shutdown" else "failed")
-        )
-        self.store.finish_run(
-            self.run_id,
-            status,
-            error=None if status == "ok" else f"crawl ended: {reason}",
-            pages=int(stats.get("downloader/response_count", 0)),
-            **self.counts,
-        )
-        self.store.close()
-        self.store = None
+        if self.store_error:
+            status, error = "failed", f"cannot write to the database: {self.store_error}"
+        elif reason == "finished":
+            status, error = "ok", None
+        else:
+            status = "interrupted" if reason == "shutdown" else "failed"
+            error = f"crawl ended: {reason}"
+        try:
+            if not self.store_error:
+                self._check_broken(spider, stats)
+            self.store.finish_run(
+                self.run_id,
+                status,
+                error=error,
+                pages=int(stats.get("downloader/response_count", 0)),
+                **self.counts,
+            )
+        except (sqlite3.Error, StoreError) as exc:
+            # The runner closes the run from outside when it can; say why here.
+            logger.error("cannot record the end of run %s: %s", self.run_id, exc)
+        finally:
+            self.store.close()
+            self.store = None
 
     def _check_broken(self, spider: Any, stats: dict[str, Any]) -> None:
         """A site whose list pages stop yielding notices, or whose articles stop parsing."""
@@ -133,6 +150,23 @@ class StorePipeline:
 
     def process_item(self, item: Any) -> Any:
         assert self.store is not None
+        if self.store_error:
+            raise DropItem("the database cannot be written; crawl stopping")
+        try:
+            self._record(item)
+        except (sqlite3.Error, StoreError) as exc:
+            # Disk full, read-only file, lost lock: every later write would fail the same
+            # way. Stop the crawl; what was recorded before stays whole (one transaction each).
+            self.store_error = str(exc)
+            logger.error("cannot write to the database: %s; stopping the crawl", exc)
+            engine = self.crawler.engine
+            if engine is not None:
+                deferred_from_coro(engine.close_spider_async(reason="store_error"))
+            raise DropItem(f"not stored: {exc}") from None
+        return item
+
+    def _record(self, item: Any) -> None:
+        assert self.store is not None
         if isinstance(item, Notice):
             self.counts["notices_seen"] += 1
             recorded = self.store.record(item, self.run_id)
@@ -146,7 +180,6 @@ class StorePipeline:
             )
         elif isinstance(item, PageEvent):
             self._page_event(item)
-        return item
 
     def _page_event(self, event: PageEvent) -> None:
         assert self.store is not None
@@ -177,7 +210,7 @@ class StorePipeline:
     def item_dropped(
         self, item: Any, response: Any, exception: BaseException, spider: Any = None
     ) -> None:
-        if self.store is None or not isinstance(item, Notice):
+        if self.store is None or self.store_error or not isinstance(item, Notice):
             return
         self.counts["dropped"] += 1
         self.parse_failures += 1

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import sqlite3
 import subprocess
 import sys
 import time
@@ -20,6 +21,7 @@ from typing import Any
 import crawler
 from crawler.sites import get_site
 from store import report
+from store.db import StoreError
 from store.notices import Store
 
 PROJECT_ROOT = Path(crawler.__file__).resolve().parent.parent
@@ -149,18 +151,22 @@ def run_crawl(
             error = "interrupted by the user"
             returncode = _stop(proc)
     seconds = time.monotonic() - started
-    store = Store.open(db_path)
+    row: dict[str, Any] = {}
     try:
-        row = store.run(run_id) or {}
-        if row.get("status") == "running" or error:
-            # The process died before it could close its run, or was stopped: say so.
-            status = "interrupted" if error else "failed"
-            if not error:
-                error = f"crawl process exited with code {returncode}; see {log_path}"
-            store.finish_run(run_id, status, error=error)
+        store = Store.open(db_path)
+        try:
             row = store.run(run_id) or {}
-    finally:
-        store.close()
+            if row.get("status") == "running" or error:
+                # The process died before it could close its run, or was stopped: say so.
+                status = "interrupted" if error else "failed"
+                if not error:
+                    error = f"crawl process exited with code {returncode}; see {log_path}"
+                store.finish_run(run_id, status, error=error)
+                row = store.run(run_id) or {}
+        finally:
+            store.close()
+    except (sqlite3.Error, StoreError) as exc:
+        row = {**row, "status": "failed", "error": f"cannot write to the database: {exc}"}
     return CrawlResult(
         site=site,
         run_id=run_id,
