@@ -1,15 +1,488 @@
-"""Scheduled crawls (APScheduler 3.x). Not built yet: see issue "Scheduled crawls and deliveries"."""
+"""Scheduled crawls (APScheduler 3): one cron job per site; after each run, its report and deliveries.
+
+    python scheduler.py [--config xunshi.toml]    run until SIGINT/SIGTERM
+    python scheduler.py --once                    crawl every site once, deliver, exit (cron, timers)
+    python scheduler.py --list                    the next fire time of every site
+
+The config is TOML; ``xunshi.example.toml`` documents every key. Each run is
+``crawler.run.run_crawl`` (a ``scrapy crawl`` process with a time limit), so it is in the
+``runs`` table with its outcome; then its report goes to ``reports/``, its events into the
+outbox, and the outbox to the deliveries (store/deliver.py).
+
+Jobs run one at a time in the main thread (APScheduler's DebugExecutor), which is what
+makes stopping clean: SIGINT or SIGTERM during a crawl reaches ``run_crawl`` as
+KeyboardInterrupt, exactly like Ctrl-C in ``xunshi crawl``, so the crawl is stopped and its
+run recorded "interrupted"; a signal between crawls stops the scheduler at once; a signal
+while a report or delivery is written lets it finish first (deliveries stop between
+batches; what is left stays in the outbox). A run whose process died without closing it
+(kill -9) is recorded "interrupted" when the scheduler next starts.
+"""
 
 from __future__ import annotations
 
+import argparse
+import contextlib
+import logging
+import os
+import signal
 import sys
+import threading
+import tomllib
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from types import FrameType
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from apscheduler.events import EVENT_JOB_MAX_INSTANCES, EVENT_JOB_SUBMITTED, JobEvent
+from apscheduler.executors.debug import DebugExecutor
+from apscheduler.schedulers.base import STATE_STOPPED
+from apscheduler.schedulers.blocking import BlockingScheduler
+from apscheduler.triggers.base import BaseTrigger
+from apscheduler.triggers.cron import CronTrigger
+from apscheduler.triggers.interval import IntervalTrigger
+
+from crawler.run import CrawlResult, run_crawl, summary_line, write_run_report
+from crawler.sites import SITES
+from store.db import StoreError
+from store.deliver import ConfigError, Delivery, Outbox, PassResult, deliver_pending
+from store.deliver import parse_deliveries as _parse_deliveries
+from store.notices import Store
+
+logger = logging.getLogger("xunshi.scheduler")
+
+DEFAULT_CONFIG = "xunshi.toml"
+TIMEZONE = "Asia/Shanghai"
+DEFAULT_TIME_LIMIT = 3600.0
+DEFAULT_MISFIRE_GRACE = 3600
+DEFAULT_RETRY_EVERY = 300.0
+TOP_KEYS = {"db", "timezone", "reports_dir", "time_limit", "misfire_grace_time", "retry_every",
+            "sites", "deliveries"}  # fmt: skip
+SITE_KEYS = {"cron", "start_url", "full", "time_limit"}
 
 
-def main() -> int:
-    sys.stderr.write(
-        "scheduler.py: scheduled crawls are not built yet; run `xunshi crawl` from cron meanwhile.\n"
+@dataclass(frozen=True)
+class SiteSchedule:
+    site: str
+    cron: str  # five fields: minute hour day-of-month month day-of-week, in the config's timezone
+    start_url: str | None = None
+    full: bool = False
+    time_limit: float = DEFAULT_TIME_LIMIT
+
+
+@dataclass(frozen=True)
+class Config:
+    db: Path
+    timezone: ZoneInfo
+    sites: tuple[SiteSchedule, ...]
+    deliveries: tuple[Delivery, ...] = ()
+    reports_dir: Path | None = None
+    misfire_grace_time: int = DEFAULT_MISFIRE_GRACE
+    retry_every: float = DEFAULT_RETRY_EVERY
+    path: Path | None = None
+
+
+def load_config(path: str | os.PathLike[str]) -> Config:
+    """Read and check a TOML config; raise ConfigError saying what is wrong and where."""
+    p = Path(path)
+    try:
+        data = tomllib.loads(p.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError(
+            f"no config at {p}: copy xunshi.example.toml to {p} and edit it, or pass --config"
+        ) from None
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
+        raise ConfigError(f"{p}: {exc}") from None
+    return parse_config(data, base=p.resolve().parent, path=p)
+
+
+def parse_config(data: Mapping[str, Any], *, base: Path, path: Path | None = None) -> Config:
+    """Check a parsed config; relative paths are relative to ``base`` (the config's folder)."""
+    unknown = set(data) - TOP_KEYS
+    if unknown:
+        raise ConfigError(f"unknown key(s) {', '.join(sorted(unknown))}; known: {sorted(TOP_KEYS)}")
+    try:
+        tz = ZoneInfo(str(data.get("timezone", TIMEZONE)))
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ConfigError(f"timezone {data.get('timezone')!r} is not an IANA time zone") from None
+    time_limit = _number(data, "time_limit", DEFAULT_TIME_LIMIT, "time_limit")
+    sites_table = data.get("sites")
+    if not isinstance(sites_table, dict) or not sites_table:
+        raise ConfigError("no [sites.<name>] table: name at least one site and its cron schedule")
+    sites = []
+    for name, table in sites_table.items():
+        where = f"[sites.{name}]"
+        if name not in SITES:
+            raise ConfigError(f"{where}: unknown site; known: {', '.join(sorted(SITES))}")
+        if not isinstance(table, dict) or "cron" not in table:
+            raise ConfigError(f'{where}: needs cron = "minute hour day month weekday"')
+        bad = set(table) - SITE_KEYS
+        if bad:
+            raise ConfigError(
+                f"{where}: unknown key(s) {', '.join(sorted(bad))}; known: {sorted(SITE_KEYS)}"
+            )
+        try:
+            CronTrigger.from_crontab(str(table["cron"]), timezone=tz)
+        except ValueError as exc:
+            raise ConfigError(f"{where}: cron {table['cron']!r}: {exc}") from None
+        sites.append(
+            SiteSchedule(
+                site=name,
+                cron=str(table["cron"]),
+                start_url=str(table["start_url"]) if table.get("start_url") else None,
+                full=bool(table.get("full", False)),
+                time_limit=_number(table, "time_limit", time_limit, f"{where} time_limit"),
+            )
+        )
+    deliveries = data.get("deliveries", [])
+    if not isinstance(deliveries, list):
+        raise ConfigError("deliveries must be [[deliveries]] tables")
+    db = Path(str(data.get("db") or os.environ.get("XUNSHI_DB") or "xunshi.db")).expanduser()
+    reports = data.get("reports_dir")
+    return Config(
+        db=db if db.is_absolute() else base / db,
+        timezone=tz,
+        sites=tuple(sites),
+        deliveries=tuple(_parse_deliveries(deliveries, base)),
+        reports_dir=(base / Path(str(reports)).expanduser()) if reports else None,
+        misfire_grace_time=int(_number(data, "misfire_grace_time", DEFAULT_MISFIRE_GRACE, "misfire_grace_time")),
+        retry_every=_number(data, "retry_every", DEFAULT_RETRY_EVERY, "retry_every"),
+        path=path,
+    )  # fmt: skip
+
+
+def _number(table: Mapping[str, Any], key: str, default: float, label: str) -> float:
+    value = table.get(key, default)
+    if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
+        raise ConfigError(f"{label} must be a positive number of seconds")
+    return float(value)
+
+
+TriggerFactory = Callable[[SiteSchedule, ZoneInfo], BaseTrigger]
+
+
+def cron_trigger(site: SiteSchedule, tz: ZoneInfo) -> BaseTrigger:
+    return CronTrigger.from_crontab(site.cron, timezone=tz)
+
+
+class CrawlScheduler:
+    """Runs the config's crawls: on their cron schedules (``run_forever``) or once (``run_once``).
+
+    ``trigger_for`` replaces the cron triggers (tests fire every second); ``on_result`` is
+    called with each finished crawl.
+    """
+
+    def __init__(
+        self,
+        config: Config,
+        *,
+        trigger_for: TriggerFactory = cron_trigger,
+        on_result: Callable[[CrawlResult], None] | None = None,
+    ) -> None:
+        self.config = config
+        self.trigger_for = trigger_for
+        self.on_result = on_result
+        self.stop_signal: int | None = None
+        self.stopped = False
+        # What the main thread is doing, which decides what a signal does (see _on_signal).
+        self._phase = "idle"
+        self._scheduler: BlockingScheduler | None = None
+        self._thread: threading.Thread | None = None
+
+    # -- one run ------------------------------------------------------------------------
+
+    def run_site(self, site: SiteSchedule, how: str = "schedule") -> CrawlResult | None:
+        """Crawl one site, then write its report, queue its events and deliver."""
+        if self.stopped:
+            return None
+        previous, self._phase = self._phase, "crawl"
+        cfg = self.config
+        try:
+            result = run_crawl(
+                site.site,
+                db_path=cfg.db,
+                start_url=site.start_url,
+                full=site.full,
+                timeout=site.time_limit,
+                options={"by": how},
+            )
+        except KeyboardInterrupt:
+            # The signal landed just before or after the crawl's own wait.
+            self._phase = "work"
+            self.stopped = True
+            self._close_runs(lambda row: row["pid"] == os.getpid(), "stopped by a signal")
+            return None
+        except (StoreError, KeyError) as exc:
+            logger.error("%s: crawl could not start: %s", site.site, exc)
+            return None
+        finally:
+            if self._phase == "crawl":
+                self._phase = "work"
+        try:
+            logger.info("%s", summary_line(result))
+            try:
+                path, line = write_run_report(cfg.db, result.run_id, cfg.reports_dir)
+                logger.info("%s: report: %s -> %s", site.site, line, path)
+            except (OSError, StoreError) as exc:
+                logger.error("%s: report not written: %s", site.site, exc)
+            if cfg.deliveries:
+                store = Store.open(cfg.db)
+                try:
+                    Outbox(store.db).enqueue_run(result.run_id, cfg.deliveries)
+                finally:
+                    store.close()
+                self.deliver()
+            if self.on_result:
+                self.on_result(result)
+            return result
+        finally:
+            self._phase = previous
+
+    def deliver(self) -> list[PassResult]:
+        """One delivery pass over every delivery's due rows (stops between batches on a signal)."""
+        if not self.config.deliveries or self.stopped:
+            return []
+        previous, self._phase = self._phase, "work"
+        try:
+            store = Store.open(self.config.db)
+            try:
+                Outbox(store.db).enqueue_missed(self.config.deliveries)
+            finally:
+                store.close()
+            results = deliver_pending(
+                self.config.db, self.config.deliveries, should_stop=lambda: self.stopped
+            )
+        except StoreError as exc:
+            logger.error("deliveries: %s", exc)
+            return []
+        finally:
+            self._phase = previous
+        for r in results:
+            if r.sent or r.refused or r.error:
+                (logger.warning if r.error or r.refused else logger.info)("delivery %s", r.line())
+        return results
+
+    def _close_runs(self, which: Callable[[dict[str, Any]], bool], why: str) -> None:
+        """Record as interrupted the runs left "running" that ``which`` picks."""
+        try:
+            store = Store.open(self.config.db)
+        except StoreError:
+            return
+        try:
+            for row in list(store.db.table("runs").rows_where("status = 'running'")):
+                if which(row):
+                    store.finish_run(row["id"], "interrupted", error=why)
+                    logger.warning(
+                        "run %s (%s) recorded as interrupted: %s", row["id"], row["site"], why
+                    )
+        finally:
+            store.close()
+
+    def close_abandoned_runs(self) -> None:
+        """Runs still "running" whose process is gone (kill -9, power cut) get their outcome."""
+        if self.config.db.exists():
+            self._close_runs(
+                lambda row: not _alive(row["pid"]),
+                "the process that ran it ended without recording an outcome",
+            )  # fmt: skip
+
+    # -- stopping -----------------------------------------------------------------------
+
+    def request_stop(self, signum: int | None = None) -> None:
+        """Stop after the current job (a running crawl is not interrupted by this call)."""
+        self.stopped = True
+        self.stop_signal = self.stop_signal or signum
+        sched = self._scheduler
+        if sched is not None and threading.current_thread() is not self._thread:
+            with contextlib.suppress(Exception):
+                if sched.state != STATE_STOPPED:
+                    sched.shutdown(wait=False)
+
+    def _on_signal(self, signum: int, frame: FrameType | None) -> None:
+        first = not self.stopped
+        self.stopped = True
+        self.stop_signal = self.stop_signal or signum
+        if not first:
+            return
+        logger.warning("%s received: stopping", signal.Signals(signum).name)
+        # Waiting for the next job, or in a crawl: raise, as Ctrl-C would (run_crawl then
+        # stops the crawl and records it). Writing a report or delivering: finish first.
+        if self._phase in ("idle", "crawl"):
+            raise KeyboardInterrupt
+
+    @contextlib.contextmanager
+    def _signals(self) -> Iterator[None]:
+        old = {s: signal.signal(s, self._on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
+        try:
+            yield
+        finally:
+            for s, handler in old.items():
+                signal.signal(s, handler)
+
+    def _after_submit(self, event: JobEvent) -> None:
+        # Dispatched once APScheduler has finished with the job: the one safe moment to
+        # shut down from inside the main loop.
+        sched = self._scheduler
+        if self.stopped and sched is not None and sched.state != STATE_STOPPED:
+            sched.shutdown(wait=False)
+
+    # -- modes --------------------------------------------------------------------------
+
+    def build(self) -> BlockingScheduler:
+        cfg = self.config
+        # Jobs run in the main thread, one at a time (see the module docstring).
+        sched = BlockingScheduler(timezone=cfg.timezone, executors={"default": DebugExecutor()})
+        # One instance of a job at a time; runs missed in a row fold into one; a run more
+        # than misfire_grace_time late is skipped until its next time.
+        options = {"max_instances": 1, "coalesce": True,
+                   "misfire_grace_time": cfg.misfire_grace_time}  # fmt: skip
+        for site in cfg.sites:
+            sched.add_job(
+                self.run_site, self.trigger_for(site, cfg.timezone), args=[site],
+                id=f"crawl-{site.site}", name=f"crawl {site.site}", **options,
+            )  # fmt: skip
+        if cfg.deliveries:
+            sched.add_job(
+                self.deliver, IntervalTrigger(seconds=cfg.retry_every, timezone=cfg.timezone),
+                id="deliveries", name="retry deliveries", **options,
+            )  # fmt: skip
+        sched.add_listener(self._after_submit, EVENT_JOB_SUBMITTED | EVENT_JOB_MAX_INSTANCES)
+        self._scheduler = sched
+        return sched
+
+    def run_forever(self) -> int:
+        """Run the schedules until SIGINT/SIGTERM or ``request_stop``; 0 after a clean stop."""
+        sched = self.build()
+        self._thread = threading.current_thread()
+        cfg = self.config
+        self._phase = "work"
+        with self._signals():
+            self.close_abandoned_runs()
+            self.deliver()  # what a previous process left in the outbox
+            logger.info(
+                "scheduler started: %d sites, %d deliveries, database %s",
+                len(cfg.sites), len(cfg.deliveries), cfg.db,
+            )  # fmt: skip
+            for site, when in self.next_fire_times():
+                logger.info("next %s crawl: %s", site.site, when.isoformat() if when else "never")
+            try:
+                if not self.stopped:
+                    self._phase = "idle"
+                    sched.start()  # returns once a job has asked to stop
+            except KeyboardInterrupt:
+                pass
+            finally:
+                self._phase = "work"
+                if sched.state != STATE_STOPPED:
+                    sched.shutdown(wait=False)
+        logger.info("scheduler stopped")
+        return 0
+
+    def run_once(self) -> int:
+        """Crawl every site once, in config order, delivering after each; the exit status.
+
+        0 when every crawl ran, 1 when one could not, 128 + signal number when stopped.
+        """
+        self._phase = "work"
+        could_not_run = False
+        with self._signals():
+            self.close_abandoned_runs()
+            for site in self.config.sites:
+                if self.stopped:
+                    break
+                result = self.run_site(site, how="once")
+                could_not_run |= result is None or not result.ran
+            if self.stopped:
+                return 128 + (self.stop_signal or signal.SIGTERM)
+        return 1 if could_not_run else 0
+
+    def next_fire_times(
+        self, now: datetime | None = None
+    ) -> list[tuple[SiteSchedule, datetime | None]]:
+        moment = now or datetime.now(self.config.timezone)
+        return [
+            (site, self.trigger_for(site, self.config.timezone).get_next_fire_time(None, moment))
+            for site in self.config.sites
+        ]
+
+    def listing(self, now: datetime | None = None) -> str:
+        cfg = self.config
+        lines = [
+            f"config: {cfg.path}",
+            f"database: {cfg.db}",
+            f"timezone: {cfg.timezone.key}; a crawl that misses its time by more than "
+            f"{cfg.misfire_grace_time} s is skipped",
+            "",
+            f"{'site':10} {'cron':18} {'time limit':>10}  next run",
+        ]
+        for site, when in self.next_fire_times(now):
+            nxt = when.isoformat(sep=" ") if when else "never"
+            extra = (" (full)" if site.full else "") + (
+                f" from {site.start_url}" if site.start_url else ""
+            )
+            lines.append(f"{site.site:10} {site.cron:18} {site.time_limit:>9.0f}s  {nxt}{extra}")
+        if cfg.deliveries:
+            lines += ["", f"deliveries (after every run; retried every {cfg.retry_every:.0f} s):"]
+            lines += [f"  {d.name}: {d.describe()}" for d in cfg.deliveries]
+        else:
+            lines += ["", "no deliveries"]
+        return "\n".join(lines)
+
+
+def _alive(pid: Any) -> bool:
+    if not isinstance(pid, int) or pid <= 0:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """The command line of ``python scheduler.py`` and ``xunshi schedule``; returns the exit status."""
+    parser = argparse.ArgumentParser(
+        prog="scheduler.py",
+        description="Crawl the sites of a TOML config on their cron schedules (Asia/Shanghai), "
+        "then report and deliver each run. Stop with Ctrl-C or SIGTERM.",
+        epilog="Example: python scheduler.py --config xunshi.toml --list",
     )
-    return 2
+    parser.add_argument(
+        "--config",
+        default=os.environ.get("XUNSHI_CONFIG", DEFAULT_CONFIG),
+        help="TOML config (default: $XUNSHI_CONFIG or xunshi.toml); see xunshi.example.toml",
+    )
+    mode = parser.add_mutually_exclusive_group()
+    mode.add_argument("--once", action="store_true", help="crawl every site once, deliver, exit")
+    mode.add_argument("--list", action="store_true", help="show the next fire times and exit")
+    parser.add_argument("-v", "--verbose", action="store_true", help="log APScheduler's steps too")
+    args = parser.parse_args(argv)
+    try:
+        config = load_config(args.config)
+    except ConfigError as exc:
+        sys.stderr.write(f"scheduler.py: {exc}\n")
+        return 2
+    scheduler = CrawlScheduler(config)
+    if args.list:
+        sys.stdout.write(scheduler.listing() + "\n")
+        return 0
+    _setup_logging(args.verbose)
+    if args.once:
+        return scheduler.run_once()
+    return scheduler.run_forever()
+
+
+def _setup_logging(verbose: bool) -> None:
+    root = logging.getLogger()
+    if not root.handlers:
+        logging.basicConfig(
+            level=logging.INFO, stream=sys.stderr, format="%(asctime)s %(levelname)s %(message)s"
+        )
+    logging.getLogger("apscheduler").setLevel(logging.INFO if verbose else logging.WARNING)
 
 
 if __name__ == "__main__":

@@ -9,9 +9,9 @@ from __future__ import annotations
 import codecs
 import html as html_lib
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta, timezone
-from urllib.parse import urljoin, urlsplit
+from urllib.parse import parse_qsl, urlencode, urljoin, urlsplit, urlunsplit
 
 from lxml import etree
 from parsel import Selector, SelectorList
@@ -25,6 +25,7 @@ from crawler.htmltext import (
     is_junk,
     parse_html,
 )
+from crawler.items import canonical_url
 from crawler.normalise import clean_line, header_line
 from crawler.sites import SiteProfile
 
@@ -253,7 +254,9 @@ def trs_pages(text: str, url: str) -> tuple[int | None, list[str], list[str]]:
     for m in _CREATE_PAGE.finditer(text):
         args = [a.strip() for a in m.group(1).split(",")]
         if len(args) < 4:
-            problems.append(f"createPageHTML with {len(args)} arguments")
+            problems.append(
+                f"createPageHTML({m.group(1)[:60]}) could not be read: {len(args)} arguments"
+            )
             continue
         total = _resolve_js_int(args[0], text)
         current = _resolve_js_int(args[1], text)
@@ -272,8 +275,123 @@ def trs_pages(text: str, url: str) -> tuple[int | None, list[str], list[str]]:
     return None, [], problems
 
 
+# Hanweb's jpage lists: the items are CDATA <record>s of an XML data block, inside a
+# <script type="text/xml"> of the list page or as the whole answer of its data proxy.
+_XML_BLOCK = re.compile(
+    r"<script\b[^>]*\btype\s*=\s*[\"']?text/xml[^>]*>(.*?)</script\s*>", re.S | re.I
+)
+_BARE_DATASTORE = re.compile(r"\s*(?:<\?xml[^>]*>\s*)?<datastore\b", re.I)
+_CDATA = re.compile(r"<!\[CDATA\[(.*?)\]\]>", re.S)
+_NEXTGROUP = re.compile(r"<nextgroup>\s*<!\[CDATA\[(.*?)\]\]>\s*</nextgroup>", re.S | re.I)
+_HREF = re.compile(r"""href\s*=\s*["']([^"']+)["']""", re.I)
+_MOBILE_TWIN = re.compile(r"_m(\.s?html?)$")
+
+
+def embedded_records(text: str) -> list[str]:
+    """HTML fragments that a page keeps as CDATA in XML data blocks rather than in its DOM.
+
+    The DOM never shows them (a script's content is text), so a list page built by
+    JavaScript from ``<script type="text/xml"><datastore><recordset><record><![CDATA[…]]>``
+    looks empty to a selector. The pager's ``<nextgroup>`` is not an item.
+    """
+    blocks = _XML_BLOCK.findall(text)
+    if not blocks and _BARE_DATASTORE.match(text):
+        blocks = [text]
+    return [frag for block in blocks for frag in _CDATA.findall(_NEXTGROUP.sub("", block))]
+
+
+def datastore_next(text: str, url: str, records: int) -> tuple[str | None, list[str]]:
+    """The next group of a jpage list (Hanweb), and problems found.
+
+    The list page holds the first group of records and, in ``<nextgroup>``, the data
+    proxy that serves the rest; a proxy answer is asked for by ``startrecord`` and
+    ``endrecord``. A group with fewer records than asked for is the last one.
+    """
+    if records == 0:
+        return None, []
+    parts = urlsplit(url)
+    query = dict(parse_qsl(parts.query, keep_blank_values=True))
+    try:
+        if "startrecord" in query and "endrecord" in query:
+            start, end = int(query["startrecord"]), int(query["endrecord"])
+            size = end - start + 1
+            if size <= 0 or records < size:
+                return None, []
+            base = url
+        else:
+            group = _NEXTGROUP.search(text)
+            href = _HREF.search(group.group(1)) if group else None
+            if href is None:
+                return None, []
+            base = urljoin(url, href.group(1).replace("&amp;", "&").strip())
+            start, size = 1, records
+    except ValueError:
+        return None, [f"data proxy range in {url} could not be read"]
+    nxt = urlsplit(base)
+    params = dict(parse_qsl(nxt.query, keep_blank_values=True))
+    params.update(
+        startrecord=str(start + size), endrecord=str(start + 2 * size - 1), perpage=str(size)
+    )
+    return urlunsplit(nxt._replace(query=urlencode(params))), []
+
+
+def _same_page(a: str, b: str) -> bool:
+    def fold(u: str) -> str:
+        return re.sub(r"/index\.s?html?$", "/", canonical_url(u))
+
+    return fold(a) == fold(b)
+
+
+def find_column_link(text: str, url: str, label: str, profile: SiteProfile) -> str | None:
+    """Where a column index page links to its sub-column whose link text holds ``label``.
+
+    Headlines that hold the same words (…巡视整改进展情况的通报) are articles, not columns;
+    of the rest the shortest text wins (a menu entry rather than a sentence). None when
+    there is no such link, or when it leads back to this page: the page is the column.
+    """
+    best: tuple[int, str] | None = None
+    for a in Selector(text=text, base_url=url).css("a[href]"):
+        words = clean_line(" ".join(a.css("::text").getall()) or a.attrib.get("title", ""))
+        href = a.attrib["href"].strip()
+        if label not in words or not href or href.startswith(("javascript:", "#", "mailto:")):
+            continue
+        target = urljoin(url, href).split("#", 1)[0]
+        if profile.is_article_url(target) or _DOC_EXT.search(urlsplit(target).path):
+            continue
+        if best is None or len(words) < best[0]:
+            best = (len(words), target)
+    if best is None or _same_page(best[1], url):
+        return None
+    return best[1]
+
+
+_CREATE_PAGE_ZW = re.compile(r"(?<!function )(?<!function)\bcreatePageHTML_ZW\s*\(([^)]*)\)")
+
+
+def trs_article_pages(text: str, url: str) -> list[str]:
+    """The pages after this one of a multi-page TRS article.
+
+    ``createPageHTML_ZW(total, current, name, ext)``: page 0 is ``name.ext``, page N is
+    ``name_N.ext``, all in the article's folder.
+    """
+    for m in _CREATE_PAGE_ZW.finditer(text):
+        args = [a.strip().strip("\"' ") for a in m.group(1).split(",")]
+        if len(args) < 4 or not (args[0].isdigit() and args[1].isdigit()):
+            continue
+        total, current, name, ext = min(int(args[0]), 200), int(args[1]), args[2], args[3]
+        if not re.fullmatch(r"[\w.-]+", name + ext):
+            continue
+        return [urljoin(url, f"{name}_{n}.{ext}") for n in range(current + 1, total)]
+    return []
+
+
 def parse_list(text: str, url: str, profile: SiteProfile) -> ListPage:
-    """Notice links and the next list page(s) of one list page."""
+    """Notice links and the next list page(s) of one list page.
+
+    Items are found by the profile's list selectors, and in the CDATA records of XML data
+    blocks (Hanweb); only when neither finds any is every link of the page a candidate.
+    A mobile twin (``…_m.html``) and its page are one item, kept under the page's URL.
+    """
     sel = Selector(text=text, base_url=url)
     page = ListPage()
     anchors: SelectorList[Selector] = SelectorList()
@@ -281,19 +399,30 @@ def parse_list(text: str, url: str, profile: SiteProfile) -> ListPage:
         anchors = sel.css(css)
         if anchors:
             break
-    if not anchors:
+    records = embedded_records(text)
+    record_anchors: SelectorList[Selector] = SelectorList()
+    if records:
+        fragment = Selector(text="<div>" + "".join(records) + "</div>", base_url=url)
+        record_anchors = fragment.css("a[href]")
+    if not anchors and not record_anchors:
         anchors = sel.css("a[href]")
-    seen: set[str] = set()
-    for a in anchors:
+    seen: dict[str, int] = {}
+    for a in [*anchors, *record_anchors]:
         href = (a.attrib.get("href") or "").strip()
         if not href or href.startswith(("javascript:", "#", "mailto:")):
             continue
         link = urljoin(url, href).split("#", 1)[0]
         if _DOC_EXT.search(urlsplit(link).path) or not profile.is_article_url(link):
             continue
-        if link in seen:
+        key = canonical_url(link)
+        if key in seen:
+            i = seen[key]
+            if _MOBILE_TWIN.search(urlsplit(page.links[i].url).path) and not _MOBILE_TWIN.search(
+                urlsplit(link).path
+            ):
+                page.links[i] = replace(page.links[i], url=link)
             continue
-        seen.add(link)
+        seen[key] = len(page.links)
         title = clean_line(a.attrib.get("title") or " ".join(a.css("::text").getall()))
         row_text = " ".join(a.xpath("ancestor::li[1]//text()").getall())
         date = parse_datetime(row_text)
@@ -304,6 +433,10 @@ def parse_list(text: str, url: str, profile: SiteProfile) -> ListPage:
         )
     total, nxt, problems = trs_pages(text, url)
     page.page_count, page.problems = total, problems
+    if not nxt and records:
+        group, group_problems = datastore_next(text, url, len(records))
+        page.problems += group_problems
+        nxt = [group] if group else []
     if not nxt:
         for a in sel.css("a[href]"):
             label = clean_line(" ".join(a.css("::text").getall()) or a.attrib.get("title", ""))

@@ -1,13 +1,22 @@
-"""Downloader middlewares: recognise anti-bot blocks and challenge pages before anything parses them."""
+"""Downloader middlewares: recognise anti-bot blocks and challenge pages, re-send cookies set by JavaScript."""
 
 from __future__ import annotations
 
+import logging
+import os
+import re
 from typing import Any
+from urllib.parse import urlsplit
 
 from scrapy import Request
+from scrapy.crawler import Crawler
+from scrapy.exceptions import NotConfigured
 from scrapy.http import Response
 
 from crawler.extract import detect_block
+from crawler.sites import SiteProfile
+
+logger = logging.getLogger(__name__)
 
 
 class BlockDetectionMiddleware:
@@ -23,4 +32,111 @@ class BlockDetectionMiddleware:
         reason = detect_block(response.status, response.body)
         if reason:
             request.meta["blocked"] = reason
+        return response
+
+
+# document.cookie = "name=value; path=/" (or '…'), as inline scripts write it.
+_JS_COOKIE = re.compile(r"""document\.cookie\s*=\s*(["'])(.*?)(?<!\\)\1""", re.S)
+_COOKIE_NAME = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
+
+
+def parse_cookie_string(value: str) -> dict[str, str]:
+    """``"a=1; b=2"`` (a Cookie header, or a browser's copy of one) as ``{"a": "1", "b": "2"}``."""
+    cookies: dict[str, str] = {}
+    for pair in value.split(";"):
+        name, sep, val = pair.partition("=")
+        name = name.strip()
+        if sep and _COOKIE_NAME.fullmatch(name):
+            cookies[name] = val.strip()
+    return cookies
+
+
+def js_cookies(html: str) -> dict[str, str]:
+    """The cookies a page's inline scripts set by assigning a string to ``document.cookie``.
+
+    Only the ``name=value`` part counts; attributes (path, expires) are the browser's
+    business. A later assignment of the same name wins, as it would in a browser.
+    """
+    cookies: dict[str, str] = {}
+    for m in _JS_COOKIE.finditer(html):
+        cookies.update(parse_cookie_string(m.group(2).split(";", 1)[0]))
+    return cookies
+
+
+class JsCookieMiddleware:
+    """Re-sends the cookies a site's pages set from inline JavaScript, and the user's own.
+
+    Some sites (ccdi) set cookies in inline scripts and refuse the next request without
+    them, and change one (``HOY_TR``) on every page: each HTML response's cookies are
+    kept per host, newest value first, and merged into the Cookie header of every later
+    request to that host. Challenge pages are not harvested: detect and report, never solve.
+
+    A profile may also name an environment variable (``cookie_env``, e.g.
+    ``XUNSHI_CCDI_COOKIE``) holding a Cookie string copied from a browser; it is sent
+    with that site's requests only and its value is never logged.
+
+    Only spiders whose profile sets ``js_cookies`` or ``cookie_env`` are touched.
+    ``XUNSHI_JS_COOKIES = False`` switches the middleware off.
+    """
+
+    def __init__(self, crawler: Crawler) -> None:
+        self.crawler = crawler
+        self.jar: dict[str, dict[str, str]] = {}
+        self._user: dict[str, str] | None = None
+
+    @classmethod
+    def from_crawler(cls, crawler: Crawler) -> JsCookieMiddleware:
+        if not crawler.settings.getbool("XUNSHI_JS_COOKIES"):
+            raise NotConfigured
+        return cls(crawler)
+
+    def _profile(self) -> SiteProfile | None:
+        profile = getattr(self.crawler.spider, "profile", None)
+        if isinstance(profile, SiteProfile) and (profile.js_cookies or profile.cookie_env):
+            return profile
+        return None
+
+    def _user_cookies(self, profile: SiteProfile, host: str) -> dict[str, str]:
+        if not profile.cookie_env:
+            return {}
+        domains = getattr(self.crawler.spider, "allowed_domains", None) or profile.allowed_domains
+        if not any(host == d or host.endswith("." + d) for d in domains):
+            return {}  # a redirect elsewhere must not carry the user's session
+        if self._user is None:
+            self._user = parse_cookie_string(os.environ.get(profile.cookie_env, ""))
+            if self._user:
+                logger.info(
+                    "sending %d cookie(s) from $%s with %s requests",
+                    len(self._user), profile.cookie_env, profile.name,
+                )  # fmt: skip
+        return self._user
+
+    def process_request(self, request: Request) -> None:
+        profile = self._profile()
+        host = urlsplit(request.url).hostname or ""
+        if profile is None or not host:
+            return
+        ours = {**self._user_cookies(profile, host), **self.jar.get(host, {})}
+        if not ours:
+            return
+        # Runs after Scrapy's CookiesMiddleware, which writes the header from its jar
+        # (Set-Cookie cookies): merge into that header, a page's script winning.
+        header = b"; ".join(request.headers.getlist("Cookie")).decode("latin-1")
+        merged = {**parse_cookie_string(header), **ours}
+        request.headers["Cookie"] = "; ".join(f"{k}={v}" for k, v in merged.items())
+
+    def process_response(self, request: Request, response: Response) -> Response:
+        profile = self._profile()
+        if profile is None or not profile.js_cookies or response.status >= 400:
+            return response
+        if detect_block(response.status, response.body):
+            return response
+        content_type = (response.headers.get("Content-Type") or b"").decode("latin-1").lower()
+        if content_type and "html" not in content_type and "xml" not in content_type:
+            return response
+        found = js_cookies(response.body.decode("utf-8", "ignore"))
+        if found:
+            host = urlsplit(response.url).hostname or ""
+            self.jar.setdefault(host, {}).update(found)
+            logger.debug("%s set cookie(s) %s from JavaScript", response.url, ", ".join(found))
         return response

@@ -37,7 +37,11 @@ FEED_EXPORT_ENCODING = "utf-8"
 LOG_LEVEL = "INFO"
 
 DOWNLOADER_MIDDLEWARES = {
+    "scrapy.downloadermiddlewares.retry.RetryMiddleware": None,
+    "crawler.retry.BackoffRetryMiddleware": 550,
     "crawler.middlewares.BlockDetectionMiddleware": 560,
+    # After Scrapy's CookiesMiddleware (700), which rewrites the Cookie header from its jar.
+    "crawler.middlewares.JsCookieMiddleware": 710,
 }
 ITEM_PIPELINES = {
     "crawler.pipelines.NormalisePipeline": 100,
@@ -64,3 +68,12 @@ XUNSHI_STOP_AFTER_KNOWN_PAGES = 1
 XUNSHI_RECENT_DAYS = 90
 # and older ones when their last check is this many days old.
 XUNSHI_OLD_RECHECK_DAYS = 7
+# Pause before the n-th retry of a failed request: XUNSHI_RETRY_BACKOFF * 2**(n-1) seconds,
+XUNSHI_RETRY_BACKOFF = 2.0
+# but never longer than this.
+XUNSHI_RETRY_BACKOFF_MAX = 60.0
+# A page larger than this (bytes) is not a notice: refused with a reason, never parsed.
+XUNSHI_MAX_PAGE_BYTES = 5 * 1024 * 1024
+# Re-send cookies that a site's pages set from inline JavaScript (document.cookie = "…"),
+# for sites whose profile asks for it (ccdi); False switches it off for every site.
+XUNSHI_JS_COOKIES = True

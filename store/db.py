@@ -169,6 +169,79 @@ def m002_districts(db: Database) -> None:
     )  # fmt: skip
 
 
+@migrations()
+def m003_outbox(db: Database) -> None:
+    # One row per (delivery, event): what store/deliver.py still has to hand over, and how
+    # its attempts went. Sent rows are kept as the record of what went where.
+    db.table("outbox").create(
+        {
+            "id": int,
+            "delivery": str,  # the name of a [[deliveries]] table in the scheduler's config
+            "event_id": int,
+            "run_id": int,
+            "status": str,  # pending | sent | failed (refused by the receiver; `xunshi outbox --retry`)
+            "attempts": int,
+            "created_at": str,
+            "next_attempt_at": str,
+            "last_attempt_at": str,
+            "sent_at": str,
+            "last_error": str,
+        },
+        pk="id",
+        foreign_keys=[("event_id", "events", "id"), ("run_id", "runs", "id")],
+        not_null={"delivery", "event_id", "status", "created_at", "next_attempt_at"},
+        defaults={"attempts": 0},
+    )
+    db.table("outbox").create_index(["delivery", "event_id"], unique=True)
+    db.table("outbox").create_index(["delivery", "status", "event_id"])
+    # Which runs have been enqueued for which delivery: enqueueing happens once per run.
+    db.table("outbox_runs").create(
+        {"delivery": str, "run_id": int, "enqueued_at": str, "events": int},
+        pk=("delivery", "run_id"),
+        foreign_keys=[("run_id", "runs", "id")],
+    )
+
+
+# Full-text search over the latest version of each notice (store/fts.py reads it). The
+# trigram tokenizer indexes every run of three characters, so it finds Chinese words
+# without a word segmenter; shorter queries are answered by a scan (see store/fts.py).
+# Triggers keep it in step inside the transaction that records a version or updates a
+# notice's title or unit, so no writer has to remember it.
+_FTS_SQL = (
+    """CREATE VIRTUAL TABLE notices_fts USING fts5(title, unit, text, tokenize = 'trigram')""",
+    """CREATE TRIGGER notices_fts_version_added AFTER INSERT ON versions
+    WHEN NEW.n >= (SELECT max(n) FROM versions WHERE notice_id = NEW.notice_id)
+    BEGIN
+        DELETE FROM notices_fts WHERE rowid = NEW.notice_id;
+        INSERT INTO notices_fts (rowid, title, unit, text)
+            SELECT id, title, unit, NEW.text FROM notices WHERE id = NEW.notice_id;
+    END""",
+    """CREATE TRIGGER notices_fts_version_updated AFTER UPDATE OF text ON versions
+    WHEN NEW.n >= (SELECT max(n) FROM versions WHERE notice_id = NEW.notice_id)
+    BEGIN
+        UPDATE notices_fts SET text = NEW.text WHERE rowid = NEW.notice_id;
+    END""",
+    """CREATE TRIGGER notices_fts_notice_updated AFTER UPDATE OF title, unit ON notices
+    BEGIN
+        UPDATE notices_fts SET title = NEW.title, unit = NEW.unit WHERE rowid = NEW.id;
+    END""",
+    """CREATE TRIGGER notices_fts_notice_deleted AFTER DELETE ON notices
+    BEGIN
+        DELETE FROM notices_fts WHERE rowid = OLD.id;
+    END""",
+    """INSERT INTO notices_fts (rowid, title, unit, text)
+        SELECT n.id, n.title, n.unit, v.text FROM notices n
+        JOIN versions v ON v.notice_id = n.id
+        WHERE v.n = (SELECT max(n) FROM versions WHERE notice_id = n.id)""",
+)
+
+
+@migrations()
+def m004_fts(db: Database) -> None:
+    for statement in _FTS_SQL:
+        db.execute(statement)
+
+
 def open_db(path: str | os.PathLike[str] | None = None, *, create: bool = True) -> Database:
     """Open (creating and migrating) the database at ``path``; raise StoreError if unusable."""
     p = Path(path or default_path())
@@ -177,6 +250,12 @@ def open_db(path: str | os.PathLike[str] | None = None, *, create: bool = True) 
         raise StoreError(f"no database at {p}: run `xunshi crawl` first, or pass --db")
     if not p.parent.exists():
         raise StoreError(f"folder {p.parent} does not exist")
+    if create:
+        # SQLite in WAL mode writes the file and creates -wal/-shm beside it.
+        if p.exists() and not os.access(p, os.W_OK):
+            raise StoreError(f"{p} is read-only: cannot record anything in it")
+        if not os.access(p.parent, os.W_OK):
+            raise StoreError(f"folder {p.parent} is read-only: cannot write the database there")
     try:
         conn = sqlite3.connect(str(p), timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None)
         conn.execute("PRAGMA busy_timeout = 30000")  # = BUSY_TIMEOUT_MS

@@ -11,7 +11,7 @@ import ipaddress
 from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any, ClassVar
-from urllib.parse import urlsplit
+from urllib.parse import urljoin, urlsplit
 
 import scrapy
 from scrapy import signals
@@ -26,7 +26,8 @@ from crawler.sites import SITES, SiteProfile
 from store.notices import load_known
 
 # Statuses the callbacks handle themselves instead of Scrapy dropping them.
-HANDLED_STATUSES = [304, 403, 404, 410, 412, 420, 429]
+HANDLED_STATUSES = [301, 302, 303, 304, 307, 308, 403, 404, 410, 412, 420, 429]
+REDIRECTS = frozenset({301, 302, 303, 307, 308})
 
 
 def is_loopback(url: str) -> bool:
@@ -233,12 +234,23 @@ class NoticeSpider(scrapy.Spider):
         if problem is not None:
             yield problem
             return
+        limit = self.crawler.settings.getint("XUNSHI_MAX_PAGE_BYTES")
+        if len(response.body) > limit:
+            yield self._event(
+                response,
+                "parse_failed",
+                f"page too large ({len(response.body):,} bytes > {limit:,})",
+            )
+            return
         try:
             text, encoding = decode_page(response.body, _content_type(response))
             article = extract_article(text, response.url, self.profile)
         except PageError as exc:
             yield self._event(response, "parse_failed", str(exc))
             return
+        if article.methods.get("body") == "fallback":
+            msg = "%s: no body selector matched, text found by the density fallback: %s"
+            self.logger.warning(msg, self.name, response.url)
         # A list title can be cut short ("…巡视整改进展…"); the page's own title decides.
         if article.title and classify_title(article.title) == "no":
             self.logger.info("not a rectification notice: %s (%s)", article.title, response.url)
@@ -269,10 +281,13 @@ class NoticeSpider(scrapy.Spider):
             province=self.profile.province,
         )
 
-    def _problem(self, response: Response) -> PageEvent | None:
+    def _problem(self, response: Response) -> PageEvent | scrapy.Request | None:
+        """What to do instead of parsing: an event to report, a redirect to follow, or None."""
         blocked = response.meta.get("blocked")
         if blocked:
             return self._event(response, "blocked", blocked)
+        if response.status in REDIRECTS:
+            return self._redirect(response)
         if response.status == 304:
             return self._event(response, "not_modified", "HTTP 304")
         if response.status in (404, 410):
@@ -281,10 +296,36 @@ class NoticeSpider(scrapy.Spider):
             return self._event(response, "fetch_failed", f"HTTP {response.status}")
         return None
 
-    def _event(self, response: Response, kind: str, reason: str) -> PageEvent:
-        return PageEvent(
-            site=self.name, url=response.url, kind=kind, reason=reason, status=response.status
+    def _redirect(self, response: Response) -> PageEvent | scrapy.Request:
+        # Redirects are followed here rather than by Scrapy's middleware, which drops a
+        # looping or off-site redirect silently: the user must hear of both.
+        location = response.headers.get("Location")
+        if not location:
+            return self._event(
+                response, "fetch_failed", f"HTTP {response.status} without a Location"
+            )
+        target = urljoin(response.url, location.decode("latin-1").strip())
+        hops = [*response.meta.get("redirects", []), response.url]
+        host = urlsplit(target).hostname or ""
+        if target in hops:
+            return self._event(
+                response, "fetch_failed", f"redirect loop ({len(hops)} hops) at {target}"
+            )
+        if len(hops) > self.crawler.settings.getint("REDIRECT_MAX_TIMES"):
+            return self._event(response, "fetch_failed", f"more than {len(hops) - 1} redirects")
+        if not any(host == d or host.endswith("." + d) for d in self.allowed_domains):
+            return self._event(
+                response, "fetch_failed", f"redirect to another host ({host}): not followed"
+            )
+        assert response.request is not None
+        return response.request.replace(
+            url=target, dont_filter=True, meta={**response.meta, "redirects": hops}
         )
+
+    def _event(self, response: Response, kind: str, reason: str) -> PageEvent:
+        # A page reached through redirects is reported under the URL that was asked for.
+        url = (response.meta.get("redirects") or [response.url])[0]
+        return PageEvent(site=self.name, url=url, kind=kind, reason=reason, status=response.status)
 
     def on_error(self, failure: Failure) -> Iterator[PageEvent]:
         request = failure.request  # type: ignore[attr-defined]
@@ -311,4 +352,5 @@ def _spider_class(profile: SiteProfile) -> type[NoticeSpider]:
 
 
 for _profile in SITES.values():
-    globals()[f"{_profile.name.capitalize()}Spider"] = _spider_class(_profile)
+    if not _profile.custom_spider:  # crawler/spiders/<name>.py defines that one
+        globals()[f"{_profile.name.capitalize()}Spider"] = _spider_class(_profile)
