@@ -16,7 +16,7 @@ from crawler.extract import text_problem
 from crawler.items import Notice, PageEvent
 from crawler.normalise import is_seed_format, normalise
 from store.db import StoreError
-from store.notices import Store
+from store.notices import Store, check_quiet
 
 logger = logging.getLogger(__name__)
 
@@ -119,6 +119,11 @@ class StorePipeline:
         try:
             if not self.store_error:
                 self._check_broken(spider, stats)
+                quiet = self.crawler.settings.getdict("XUNSHI_QUIET_DAYS").get(spider.name)
+                if check_quiet(self.store, spider.name, self.run_id, quiet_days=quiet):
+                    logger.warning(
+                        "site quiet: %s has shown nothing new for longer than usual", spider.name
+                    )
             self.store.finish_run(
                 self.run_id,
                 status,

@@ -77,3 +77,6 @@ XUNSHI_MAX_PAGE_BYTES = 5 * 1024 * 1024
 # Re-send cookies that a site's pages set from inline JavaScript (document.cookie = "…"),
 # for sites whose profile asks for it (ccdi); False switches it off for every site.
 XUNSHI_JS_COOKIES = True
+# site_quiet: a site is quiet when nothing new appeared for longer than usual (learned:
+# 3x its median gap between notices, at least 30 days); {site: days} overrides that per site.
+XUNSHI_QUIET_DAYS: dict[str, float] = {}

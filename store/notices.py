@@ -27,6 +27,7 @@ EVENT_KINDS = (
     "fetch_failed",
     "parse_failed",
     "site_broken",
+    "site_quiet",
     "new_district",
 )
 
@@ -489,3 +490,53 @@ def coverage_rows(
             }
         )
     return out
+
+
+def usual_gap_days(dates: list[datetime]) -> float | None:
+    """How long a site usually goes between notices: three times its median gap, at least
+    30 days; None with fewer than 4 dated notices (too little history to call it quiet)."""
+    days = sorted({d.date() for d in dates})
+    if len(days) < 4:
+        return None
+    gaps = sorted((b - a).days for a, b in zip(days, days[1:], strict=False))
+    median = gaps[len(gaps) // 2]
+    return max(3.0 * median, 30.0)
+
+
+def check_quiet(
+    store: Store, site: str, run_id: int | None, *, quiet_days: float | None = None
+) -> bool:
+    """Write one ``site_quiet`` event when a site has shown nothing new for longer than usual.
+
+    ``quiet_days`` overrides the learned threshold. Once per quiet spell: not again until
+    a new notice has appeared.
+    """
+    rows = list(
+        store.db.query("select published_at, first_seen from notices where site = ?", [site])
+    )
+    stamps = [datetime.fromisoformat(r["published_at"] or r["first_seen"]) for r in rows]
+    stamps = [s if s.tzinfo else s.replace(tzinfo=UTC) for s in stamps]
+    threshold = quiet_days if quiet_days is not None else usual_gap_days(stamps)
+    if threshold is None or not stamps:
+        return False
+    latest = max(stamps)
+    now = datetime.fromisoformat(store.clock())
+    silent = (now - latest).total_seconds() / 86400
+    if silent <= threshold:
+        return False
+    already = list(
+        store.db.query(
+            "select 1 from events where kind = 'site_quiet' and site = ? and created_at >= ? limit 1",
+            [site, latest.astimezone(UTC).isoformat(timespec="seconds")],
+        )
+    )
+    if already:
+        return False
+    store.record_event(
+        run_id,
+        "site_quiet",
+        site=site,
+        detail={"reason": f"nothing new for {silent:.0f} days (usually at most {threshold:.0f})",
+                "last_notice": latest.isoformat(), "threshold_days": threshold},
+    )  # fmt: skip
+    return True

@@ -135,11 +135,41 @@ def test_new_district_only_the_first_time(db_path: Path) -> None:
     a = store.record(make_notice("正文一", url="http://h/a/t20230101_1.html"))
     store.record(make_notice("正文二", url="http://h/a/t20230101_2.html"))
     other = store.record(
-        make_notice("正文三", url="http://h/a/t20230101_3.html", title="中共温州大学委员会关于省委巡视整改情况的通报")
+        make_notice(
+            "正文三",
+            url="http://h/a/t20230101_3.html",
+            title="中共温州大学委员会关于省委巡视整改情况的通报",
+        )
     )
     events = store.events(kind="new_district")
-    assert [(e["notice_id"], e["detail"]["district_code"]) for e in events] == [(a.notice_id, "330105")]
+    assert [(e["notice_id"], e["detail"]["district_code"]) for e in events] == [
+        (a.notice_id, "330105")
+    ]
     assert store.notice(other.notice_id)["unit"] == "温州大学"
     assert store.notice_districts(other.notice_id) == []
     exported = {r["id"]: r for r in store.export_rows()}
     assert exported[a.notice_id]["districts"] == [{"code": "330105", "name": "杭州市拱墅区"}]
+
+
+def test_site_quiet_once_per_spell(db_path: Path) -> None:
+    from store.notices import check_quiet, usual_gap_days
+
+    clock = {"now": "2024-03-01T00:00:00+00:00"}
+    store = Store(open_db(db_path), clock=lambda: clock["now"])
+    for i, day in enumerate(["2024-01-01", "2024-01-08", "2024-01-15", "2024-01-22", "2024-01-29"]):
+        n = make_notice(f"正文{i}", url=f"http://h/a/t2024_{i}.html")
+        n.published_at = f"{day}T09:00:00+08:00"
+        store.record(n)
+    # weekly notices: quiet after max(3 x 7, 30) = 30 days
+    assert (
+        usual_gap_days([__import__("datetime").datetime(2024, 1, d) for d in (1, 8, 15, 22)]) == 30
+    )
+    clock["now"] = "2024-02-20T00:00:00+00:00"
+    assert not check_quiet(store, "zjsjw", None)  # 22 days: not yet
+    clock["now"] = "2024-03-05T00:00:00+00:00"
+    assert check_quiet(store, "zjsjw", None)
+    assert not check_quiet(store, "zjsjw", None)  # once per quiet spell
+    [event] = store.events(kind="site_quiet")
+    assert "nothing new for 36 days" in event["detail"]["reason"]
+    assert check_quiet(store, "shjjjc", None) is False  # no history, no verdict
+    assert check_quiet(store, "zjsjw", None, quiet_days=100) is False
