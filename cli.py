@@ -20,9 +20,6 @@ from crawler.sites import SITES, get_site
 from store.db import StoreError, default_path
 from store.notices import EVENT_KINDS, Store
 
-EXPORT_FIELDS = ["id", "site", "url", "title", "published_at", "source", "unit", "text", "versions",
-                 "first_seen", "last_changed", "removed_at"]  # fmt: skip
-
 
 def db_option(func: Callable[..., Any]) -> Callable[..., Any]:
     return click.option(
@@ -286,44 +283,54 @@ def show(notice_id: int, db_path: str, version_n: int | None) -> None:
 @main.command()
 @db_option
 @click.option(
-    "--format", "fmt", type=click.Choice(["jsonl", "csv"]), default="jsonl", show_default=True
+    "--format",
+    "fmt",
+    type=click.Choice(["jsonl", "csv", "atom", "txt"]),
+    default="jsonl",
+    show_default=True,
 )
 @click.option("--site", help="Only this site's notices.")
 @click.option(
     "-o",
     "--output",
-    type=click.Path(dir_okay=False, writable=True),
-    help="Write to this file instead of standard output.",
+    type=click.Path(),
+    help="A file (jsonl, csv, atom) or, for txt, a folder (default: export/); default: standard output.",
 )
 def export(db_path: str, fmt: str, site: str | None, output: str | None) -> None:
-    """Export one record per notice with its latest text.
+    """Export the notices: one record per notice with its latest text, a feed, or text files.
 
-    Fields: id, site, url, title, published_at (ISO 8601, Asia/Shanghai, or null),
-    source, unit, text, versions, first_seen, last_changed, removed_at.
+    jsonl and csv fields: id, site, url, title, published_at (ISO 8601, Asia/Shanghai,
+    or null), source, unit, districts, text, versions, first_seen, last_changed,
+    removed_at. atom: a feed of new, changed and removed notices. txt: every version as
+    seed-format text, <folder>/<site>/<published date>_<unit>_<id>.v<N>.txt.
 
     \b
     Example:
         xunshi export --format jsonl > notices.jsonl
         xunshi export --format csv -o notices.csv
+        xunshi export --format txt -o texts/
     """
+    if fmt in ("atom", "txt"):
+        from cli_deliver import export_files
+
+        export_files(db_path, fmt, output, site)
+        return
+    from store.deliver import notices_csv
+
     store = open_store(db_path)
     try:
         rows = list(store.export_rows(site))
     finally:
         store.close()
-    out = io.StringIO()
     if fmt == "jsonl":
-        for row in rows:
-            out.write(json.dumps(row, ensure_ascii=False) + "\n")
+        text = "".join(json.dumps(row, ensure_ascii=False) + "\n" for row in rows)
     else:
-        writer = csv.DictWriter(out, fieldnames=EXPORT_FIELDS, lineterminator="\n")
-        writer.writeheader()
-        writer.writerows(rows)
+        text = notices_csv(rows)
     if output:
-        Path(output).write_text(out.getvalue(), encoding="utf-8")
+        Path(output).write_text(text, encoding="utf-8")
         click.echo(f"wrote {len(rows)} notices to {output}", err=True)
     else:
-        click.echo(out.getvalue(), nl=False)
+        click.echo(text, nl=False)
 
 
 @main.command()
@@ -557,10 +564,11 @@ def districts(
     prov = _province(province, normalize_province)
     store = open_store(db_path)
     try:
+        first_run = None
         if only_new:
             runs = store.runs(limit=1)
-            since = runs[0]["started_at"] if runs else "9999"
-        rows = district_rows(store, province=prov, since=since)
+            first_run = runs[0]["id"] if runs else -1
+        rows = district_rows(store, province=prov, since=since, first_run=first_run)
     finally:
         store.close()
     _emit(rows, fmt, ["code", "name", "first_seen", "notices", "latest_published", "latest_title"])
@@ -622,6 +630,16 @@ def coverage(
         scope = f" ({round_text})" if round_text else ""
         click.echo(f"\n{prov}: {have} of {len(rows)} {level}-level divisions have a notice{scope}")
 
+
+def _register_commands() -> None:
+    # Commands that live in their own modules: scheduling and deliveries.
+    import cli_deliver
+
+    for command in (cli_deliver.schedule, cli_deliver.outbox, cli_deliver.demo, cli_deliver.search):
+        main.add_command(command)
+
+
+_register_commands()
 
 if __name__ == "__main__":
     main()

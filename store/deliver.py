@@ -197,6 +197,8 @@ def redact_url(url: str) -> str:
     """A URL without user info or query, which may carry tokens."""
     parts = urlsplit(url)
     host = parts.hostname or ""
+    if ":" in host:
+        host = f"[{host}]"  # IPv6
     if parts.port:
         host = f"{host}:{parts.port}"
     return urlunsplit((parts.scheme, host, parts.path, "", ""))
@@ -213,7 +215,7 @@ class Outbox:
         self.clock = clock or (lambda: datetime.now(UTC))
 
     def enqueue_run(self, run_id: int, deliveries: Sequence[Delivery]) -> int:
-        """Queue run ``run_id``'s events for each delivery, once; return how many rows were added."""
+        """Queue run ``run_id``'s events for each delivery, once; return the rows added."""
         added = 0
         with write_transaction(self.db):
             now = utc(self.clock())
@@ -229,9 +231,9 @@ class Outbox:
                      "attempts": 0, "created_at": now, "next_attempt_at": now}
                     for e in events if e["kind"] in d.kinds
                 ]  # fmt: skip
-                before = self.db.table("outbox").count
+                before = self.db.conn.total_changes
                 self.db.table("outbox").insert_all(rows, ignore=True)
-                added += self.db.table("outbox").count - before
+                added += self.db.conn.total_changes - before
                 marks.insert(
                     {"delivery": d.name, "run_id": run_id, "enqueued_at": now, "events": len(rows)}
                 )
@@ -338,7 +340,9 @@ class Outbox:
                 "select delivery, "
                 "sum(status = 'pending') as pending, sum(status = 'sent') as sent, "
                 "sum(status = 'failed') as failed, max(attempts) as max_attempts, "
-                "min(case when status = 'pending' then next_attempt_at end) as next_attempt_at, "
+                # the queue's head decides when the delivery next tries
+                "(select next_attempt_at from outbox o2 where o2.delivery = o.delivery and "
+                " o2.status = 'pending' order by o2.event_id limit 1) as next_attempt_at, "
                 "(select last_error from outbox o2 where o2.delivery = o.delivery and "
                 " o2.status != 'sent' and o2.last_error is not null order by o2.event_id limit 1) "
                 "as last_error "
@@ -824,7 +828,13 @@ def _deliver_one(
             break
         ids = [r["event_id"] for r in rows]
         try:
-            target.send(store, rows)
+            try:
+                target.send(store, rows)
+            except DeliveryError:
+                raise
+            except Exception as exc:  # a bug in a target must not stop the other deliveries
+                logger.exception("%s: delivering events %s failed", d.name, ids)
+                raise DeliveryError(f"internal error: {exc!r}") from exc
         except DeliveryError as exc:
             if exc.retry:
                 result.error = str(exc)

@@ -421,7 +421,11 @@ def load_known(path: str | os.PathLike[str] | None, site: str) -> dict[str, dict
 
 
 def district_rows(
-    store: Store, *, province: str | None = None, since: str | None = None
+    store: Store,
+    *,
+    province: str | None = None,
+    since: str | None = None,
+    first_run: int | None = None,
 ) -> list[dict[str, Any]]:
     """Districts seen in notices: first seen, notice count, latest notice (newest publish first)."""
     rows = store.db.query(
@@ -434,10 +438,13 @@ def district_rows(
         left join notices n on n.id = nd.notice_id
         where (:province is null or d.province = :province)
           and (:since is null or d.first_seen >= :since)
+          and (:first_run is null or exists (
+                select 1 from versions v
+                where v.notice_id = d.first_notice_id and v.n = 1 and v.run_id = :first_run))
         group by d.code
         order by d.first_seen desc, d.code
         """,
-        {"province": province, "since": since},
+        {"province": province, "since": since, "first_run": first_run},
     )
     out = []
     for row in rows:

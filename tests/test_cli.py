@@ -102,3 +102,29 @@ def test_extract_command_on_a_saved_page(tmp_path: Path) -> None:
     junk.write_bytes(b"\xff\xfe\x00garbage\xff")
     bad = CliRunner().invoke(cli.main, ["extract", "zjsjw", str(junk), "--url", url])
     assert bad.exit_code == 1 and "cannot decode" in bad.output
+
+
+def test_export_csv_and_jsonl_carry_districts(filled_db: Path, tmp_path: Path) -> None:
+    import csv
+    import io
+
+    runner = CliRunner()
+    rows = list(
+        csv.DictReader(
+            io.StringIO(
+                runner.invoke(
+                    cli.main, ["export", "--db", str(filled_db), "--format", "csv"]
+                ).output
+            )
+        )
+    )
+    assert (
+        rows[0]["districts"] == "330105 杭州市拱墅区" and rows[0]["text"] == "第一段\n党纪处分9人次"
+    )
+    [line] = runner.invoke(cli.main, ["export", "--db", str(filled_db)]).output.splitlines()
+    assert json.loads(line)["districts"] == [{"code": "330105", "name": "杭州市拱墅区"}]
+    out = tmp_path / "n.csv"
+    result = runner.invoke(
+        cli.main, ["export", "--db", str(filled_db), "--format", "csv", "-o", str(out)]
+    )
+    assert result.exit_code == 0 and out.read_text(encoding="utf-8").startswith("id,")

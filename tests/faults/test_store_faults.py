@@ -10,6 +10,7 @@ import signal
 import sqlite3
 import subprocess
 import sys
+import tempfile
 import time
 from datetime import date, timedelta
 from pathlib import Path
@@ -177,20 +178,20 @@ def test_disk_full_stops_the_crawl_with_a_clear_error(tmp_path: Path) -> None:
     server.close()
 
 
-def test_read_only_database_is_a_clear_error(tmp_path: Path) -> None:
+def test_read_only_database_is_a_clear_error(request: pytest.FixtureRequest) -> None:
     if shutil.which("setpriv") is None:
         pytest.skip("setpriv (util-linux) is needed to run as an unprivileged user")
-    folder = tmp_path / "ro"
-    folder.mkdir()
+    # pytest's temp root is private to root (0700): the unprivileged user needs a folder it
+    # can read but not write, so make one outside it.
+    folder = Path(tempfile.mkdtemp(prefix="xunshi-ro-"))
+    request.addfinalizer(lambda: shutil.rmtree(folder, ignore_errors=True))
     db = folder / "x.db"
     store = Store.open(db)
     store.start_run("zjsjw")
     store.close()
     sqlite3.connect(db).execute("pragma wal_checkpoint(truncate)").close()
-    for p in (tmp_path, folder):
-        p.chmod(0o755)
+    folder.chmod(0o755)
     db.chmod(0o644)
-    os.chmod(tmp_path.parent, tmp_path.parent.stat().st_mode | 0o055)
     before = db.read_bytes()
     nobody = (
         ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"] if os.geteuid() == 0 else []

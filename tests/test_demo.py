@@ -1,0 +1,62 @@
+"""`xunshi demo`: the whole loop offline, in a subprocess, as a newcomer would run it."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from click.testing import CliRunner
+
+from cli_deliver import demo
+from store.notices import Store
+
+ROOT = Path(__file__).resolve().parents[1]
+# The installed console script, run from another folder, as a newcomer would.
+DEMO = [str(Path(sys.executable).parent / "xunshi"), "demo"]
+ENV = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+
+
+def test_demo_shows_new_notices_a_character_diff_and_a_new_district(tmp_path: Path) -> None:
+    db = tmp_path / "demo.db"
+    started = time.monotonic()
+    proc = subprocess.run(
+        [*DEMO, "--db", str(db)], cwd=tmp_path, env=ENV, capture_output=True, text=True, timeout=120
+    )
+    elapsed = time.monotonic() - started
+    out = proc.stdout
+    assert proc.returncode == 0 and "Traceback" not in out + proc.stderr, out + proc.stderr
+    assert elapsed < 60
+    first, second = out.split("== 3. Second crawl", 1)
+    # the first crawl: every notice of both recorded sites is new
+    assert "zjsjw: run 1 ok" in first and "(3 new, 0 changed" in first.split("shjjjc: run 2")[0]
+    assert "shjjjc: run 2 ok" in first and first.count("(3 new, 0 changed") == 2
+    assert "districts seen for the first time: 杭州市拱墅区" in first
+    # the second: one new notice, one changed, shown in the report and down to the character
+    assert "zjsjw: run 3 ok" in second and "(1 new, 1 changed" in second
+    assert "## New notices" in second
+    assert "| zjsjw | 宁波市鄞州区 | 中共宁波市鄞州区委关于省委巡视整改进展情况的通报 |" in second
+    assert "## Changed notices" in second and "+在巡视整改工作中,给予党纪处分12人次" in second
+    assert "给予党纪处分1[-1-]人次" in second and "给予党纪处分1{+2+}人次" in second
+    assert "== New district: 宁波市鄞州区 (330212), first seen in notice" in second
+    assert "feed: 8 sent, 0 waiting" in second
+    assert "鄞州: 1 notice(s)" in second and "【鄞州】" in second
+
+    store = Store.open(db)
+    runs = store.runs()
+    assert [(r["site"], r["status"]) for r in reversed(runs)] == [
+        ("zjsjw", "ok"), ("shjjjc", "ok"), ("zjsjw", "ok"), ("shjjjc", "ok")]  # fmt: skip
+    firsts = [
+        (e["run_id"], e["detail"]["district_code"]) for e in store.events(kind="new_district")
+    ]
+    assert [code for run, code in firsts if run > 2] == ["330212"]  # 宁波市鄞州区, once
+    store.close()
+
+
+def test_demo_refuses_an_existing_database(tmp_path: Path) -> None:
+    db = tmp_path / "mine.db"
+    db.write_bytes(b"")
+    result = CliRunner().invoke(demo, ["--db", str(db)])
+    assert result.exit_code != 0 and "exists" in result.output
