@@ -10,12 +10,16 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install -q -e ".[dev]"
 	touch $(STAMP)
 
-.PHONY: install crawl test lint
+.PHONY: install crawl demo test lint
 install: $(STAMP)
 
 # The main job: crawl every registered site into ./xunshi.db (needs the sites' network).
 crawl: $(STAMP)
 	$(BIN)/xunshi crawl
+
+# The whole loop offline: recorded sites on 127.0.0.1, two crawls, the report (~10 s).
+demo: $(STAMP)
+	$(BIN)/xunshi demo
 
 lint: $(STAMP)
 	$(BIN)/ruff check crawler store scheduler.py cli.py cli_deliver.py tests bench tools
