@@ -385,6 +385,33 @@ def trs_article_pages(text: str, url: str) -> list[str]:
     return []
 
 
+def _row_date(a: Selector) -> str | None:
+    """The date a list shows beside a link, as YYYY-MM-DD.
+
+    The row is the link's ``<li>``, else its nearest container holding no other link
+    (``<div class="data-list"><h4><a>…</a></h4><p>…</p><span>2025-03-12</span></div>``).
+    A short text outside the link (``<span class="more">``) is the date; a date in a
+    summary or in the title is only taken when there is none.
+    """
+    rows = a.xpath("ancestor::li[1]")
+    row = rows[0] if rows else None
+    if row is None:
+        for parent in reversed(a.xpath("ancestor::*")[-3:]):
+            if len(parent.xpath(".//a[@href]")) > 1:
+                break
+            row = parent
+    if row is None:
+        return None
+    for text in row.xpath(".//text()[not(ancestor::a)]").getall():
+        text = text.strip()
+        if 6 <= len(text) <= 30:
+            found = parse_datetime(text)
+            if found:
+                return found[0].date().isoformat()
+    found = parse_datetime(" ".join(row.xpath(".//text()").getall()))
+    return found[0].date().isoformat() if found else None
+
+
 def parse_list(text: str, url: str, profile: SiteProfile) -> ListPage:
     """Notice links and the next list page(s) of one list page.
 
@@ -415,22 +442,19 @@ def parse_list(text: str, url: str, profile: SiteProfile) -> ListPage:
         if _DOC_EXT.search(urlsplit(link).path) or not profile.is_article_url(link):
             continue
         key = canonical_url(link)
+        date = _row_date(a)
         if key in seen:
-            i = seen[key]
-            if _MOBILE_TWIN.search(urlsplit(page.links[i].url).path) and not _MOBILE_TWIN.search(
+            # The same item again (a side box, a mobile twin): keep one, with what it lacked.
+            kept = page.links[seen[key]]
+            if _MOBILE_TWIN.search(urlsplit(kept.url).path) and not _MOBILE_TWIN.search(
                 urlsplit(link).path
             ):
-                page.links[i] = replace(page.links[i], url=link)
+                kept = replace(kept, url=link)
+            page.links[seen[key]] = replace(kept, date=kept.date or date)
             continue
         seen[key] = len(page.links)
         title = clean_line(a.attrib.get("title") or " ".join(a.css("::text").getall()))
-        row_text = " ".join(a.xpath("ancestor::li[1]//text()").getall())
-        date = parse_datetime(row_text)
-        page.links.append(
-            ListLink(
-                link, title, date[0].date().isoformat() if date else None, classify_title(title)
-            )
-        )
+        page.links.append(ListLink(link, title, date, classify_title(title)))
     total, nxt, problems = trs_pages(text, url)
     page.page_count, page.problems = total, problems
     if not nxt and records:

@@ -14,7 +14,8 @@ USER_AGENT = "xunshi-watch/0.1 (+https://github.com/xunshi-watch/xunshi-watch; r
 CONCURRENT_REQUESTS = 4
 CONCURRENT_REQUESTS_PER_DOMAIN = 1
 DOWNLOAD_DELAY = 2.0
-RANDOMIZE_DOWNLOAD_DELAY = True
+# Each delay varies by ±50% so requests do not arrive on a beat.
+DOWNLOAD_DELAY_JITTER = 0.5
 AUTOTHROTTLE_ENABLED = True
 AUTOTHROTTLE_START_DELAY = 3.0
 AUTOTHROTTLE_MAX_DELAY = 30.0

@@ -141,7 +141,7 @@ HANWEB_NOTES = (
 UUID_ARTICLE = r"/content/[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\.html$"
 UUID_DEFAULTS: dict[str, Any] = {
     "header_rule": "none",
-    "list_links": (".list li a", "ul li a"),
+    "list_links": ("ul.news-list li a", ".list li a", "ul li a"),
     "title": ("h2.title", "div#ivs_title", "h1"),
     "published": (".time", "span.date"),
     "source": (),
@@ -217,7 +217,7 @@ register(
         start_paths=("/shsjjjcw/xszg/index.html",),
         article_path=r"/content/[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\.html$",
         header_rule="none",
-        list_links=(".list li a", "ul li a"),
+        list_links=("ul.news-list li a", ".list li a", "ul li a"),
         title=("h2.title", "div#ivs_title", "h1"),
         published=(".time", "span.date"),
         source=(),

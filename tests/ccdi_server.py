@@ -45,7 +45,11 @@ class CcdiGuard:
             current = self.issued[-1] if self.issued else None
             if cookies.get(FIXED[0]) != FIXED[1] or cookies.get("HOY_TR") != current:
                 self.rejected.append(path)
-                return 403, {"Content-Type": "text/html"}, b"<html><body>403 Forbidden</body></html>"
+                return (
+                    403,
+                    {"Content-Type": "text/html"},
+                    b"<html><body>403 Forbidden</body></html>",
+                )
         if path in self.challenge:
             return 200, {"Content-Type": "text/html; charset=utf-8"}, CHALLENGE_PAGE
         file = self.site.root / path.lstrip("/")

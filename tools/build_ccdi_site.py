@@ -222,7 +222,9 @@ def paragraph_html(line: str, i: int) -> str:
     if re.match(r"^[一二三四五六七八九十]+、", line):
         return f'<p style="{P_STYLE}">　　<strong>{text}</strong></p>'
     if line.startswith("("):
-        return f'<p style="{P_STYLE}"><span style="font-family: 楷体, SimKai;">　　{text}</span></p>'
+        return (
+            f'<p style="{P_STYLE}"><span style="font-family: 楷体, SimKai;">　　{text}</span></p>'
+        )
     if line.startswith("中共") or re.fullmatch(r"\d{4}年\d{1,2}月\d{1,2}日", line):
         return f'<p style="text-align: right; {P_STYLE[18:]}">{text}</p>'
     if i % 3 == 1 and "，" in text:
@@ -259,7 +261,9 @@ def article_page(template: str, a: Article, page: int) -> str:
     t = _once(t, "————头条——", "————巡视整改——")
     t = _once(t, "toutiaon%2F202312%2F", f"xsxcn%2Fxszgn%2F{a.month}%2F", 3)
     heading = f'<p><span style="font-size: 22px;">{html.escape(a.title)}</span></p>' if a.title_in_p else html.escape(a.title)  # fmt: skip
-    t = _once(t, f"\n                        {TEMPLATE_TITLE}\n", f"\n                        {heading}\n")
+    t = _once(
+        t, f"\n                        {TEMPLATE_TITLE}\n", f"\n                        {heading}\n"
+    )
     t = t.replace(TEMPLATE_TITLE, html.escape(a.title))
     t = _once(t, f'createPageHTML_ZW(1, 0, "{TEMPLATE_NAME}"', f'createPageHTML_ZW({len(a.pages)}, {page}, "{TEMPLATE_NAME}"')  # fmt: skip
     t = t.replace(TEMPLATE_NAME, a.name).replace(">317460<", f">{a.name.split('_')[1]}<")
@@ -294,7 +298,7 @@ def list_page(template: str, depth: str, crumbs: str, body: str, title: str) -> 
     return (
         f'{head}<section class="main fixed">\n<div class="other_Location fixed"><div class="fl">'
         f'<span><a href="{depth}">首页</a>&nbsp;&nbsp;&gt;&nbsp;{crumbs}</span></div></div>\n'
-        f"{body}\n</section>\n<div class=\"clear\"></div>\n{foot}"
+        f'{body}\n</section>\n<div class="clear"></div>\n{foot}'
     )
 
 

@@ -2179,8 +2179,19 @@ def main(argv: list[str] | None = None) -> int:
                 for site in SITE_NAMES:
                     shutil.rmtree(args.out / site, ignore_errors=True)
                     shutil.copytree(staging / site, args.out / site)
-                for name in ("manifest.json", "README.md"):
-                    shutil.copy2(staging / name, args.out / name)
+                # Other generators own other sites' entries (tools/build_ccdi_site.py,
+                # tools/build_province_sites.py): merge ours in, keep theirs.
+                merged_path = args.out / "manifest.json"
+                merged = (
+                    json.loads(merged_path.read_text(encoding="utf-8"))
+                    if merged_path.exists()
+                    else {}
+                )
+                merged.update(json.loads((staging / "manifest.json").read_text(encoding="utf-8")))
+                merged_path.write_text(
+                    json.dumps(merged, ensure_ascii=False, indent=2) + "\n", encoding="utf-8"
+                )
+                shutil.copy2(staging / "README.md", args.out / "README.md")
     if problems:
         print(
             f"FAILED: {len(problems)} problem(s), nothing written:"

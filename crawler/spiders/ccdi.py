@@ -34,13 +34,13 @@ class CcdiSpider(NoticeSpider):
     name = "ccdi"
     profile = get_site("ccdi")
     # Bursts earned 403/420 answers where one request at a time with random pauses did
-    # not: one request at a time, 3-9 s apart (RANDOMIZE_DOWNLOAD_DELAY draws 0.5-1.5x),
-    # AutoThrottle free to slow down further. A crawl of a local copy drops the delays.
+    # not: one request at a time, 3-9 s apart (a jitter of ±50% around 6 s), AutoThrottle
+    # free to slow down further. A crawl of a local copy drops the delays.
     custom_settings = {
         "CONCURRENT_REQUESTS": 1,
         "CONCURRENT_REQUESTS_PER_DOMAIN": 1,
         "DOWNLOAD_DELAY": 6.0,
-        "RANDOMIZE_DOWNLOAD_DELAY": True,
+        "DOWNLOAD_DELAY_JITTER": 0.5,
         "AUTOTHROTTLE_START_DELAY": 6.0,
         "AUTOTHROTTLE_MAX_DELAY": 60.0,
     }

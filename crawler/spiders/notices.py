@@ -93,7 +93,7 @@ class NoticeSpider(scrapy.Spider):
             map(is_loopback, spider.start_urls)
         ):
             settings.set("DOWNLOAD_DELAY", 0, priority="spider")
-            settings.set("RANDOMIZE_DOWNLOAD_DELAY", False, priority="spider")
+            settings.set("DOWNLOAD_DELAY_JITTER", 0, priority="spider")
             settings.set("AUTOTHROTTLE_START_DELAY", 0, priority="spider")
             settings.set("AUTOTHROTTLE_MAX_DELAY", 0.5, priority="spider")
         spider.known = load_known(settings.get("XUNSHI_DB"), spider.name)
