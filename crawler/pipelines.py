@@ -16,7 +16,7 @@ from crawler.extract import text_problem
 from crawler.items import Notice, PageEvent
 from crawler.normalise import is_seed_format, normalise
 from store.db import StoreError
-from store.notices import Store, check_quiet
+from store.notices import RUN_COUNTS, Store, check_quiet
 
 logger = logging.getLogger(__name__)
 
@@ -65,19 +65,7 @@ class StorePipeline:
         run_id = settings.get("XUNSHI_RUN_ID")
         self.run_id: int | None = int(run_id) if run_id else None
         self.own_run = self.run_id is None
-        self.counts = dict.fromkeys(
-            (
-                "notices_seen",
-                "new",
-                "changed",
-                "unchanged",
-                "not_modified",
-                "dropped",
-                "failed",
-                "blocked",
-            ),
-            0,
-        )
+        self.counts = dict.fromkeys(RUN_COUNTS, 0)
         self.store: Store | None = None
         self.store_error: str | None = None
         self.parse_failures = 0

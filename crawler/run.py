@@ -22,20 +22,10 @@ import crawler
 from crawler.sites import get_site
 from store import report
 from store.db import StoreError
-from store.notices import Store
+from store.notices import RUN_COUNTS, Store
 
 PROJECT_ROOT = Path(crawler.__file__).resolve().parent.parent
-COUNT_FIELDS = (
-    "pages",
-    "notices_seen",
-    "new",
-    "changed",
-    "unchanged",
-    "not_modified",
-    "dropped",
-    "failed",
-    "blocked",
-)
+COUNT_FIELDS = ("pages", *RUN_COUNTS)
 
 
 @dataclass

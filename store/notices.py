@@ -32,6 +32,19 @@ EVENT_KINDS = (
 )
 
 
+# The per-run counters of the runs table, in the order reports show them.
+RUN_COUNTS = (
+    "notices_seen",
+    "new",
+    "changed",
+    "unchanged",
+    "not_modified",
+    "dropped",
+    "failed",
+    "blocked",
+)
+
+
 def _last_pk(table: Table) -> int:
     if table.last_pk is None:
         raise RuntimeError(f"no row id after an insert into {table.name}")

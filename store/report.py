@@ -12,9 +12,21 @@ from html import escape
 from typing import Any
 
 from store.diff import render_html_fragment
-from store.notices import Store
+from store.notices import RUN_COUNTS, Store
 
 FAILURE_KINDS = ("fetch_failed", "parse_failed", "site_broken", "site_quiet")
+# Per-site columns of a report: the runs table's counters plus removals.
+SITE_COLUMNS = [
+    "runs",
+    "pages",
+    "new",
+    "changed",
+    "unchanged",
+    "not_modified",
+    "removed",
+    "failed",
+    "blocked",
+]
 
 
 def collect(store: Store, *, run_id: int | None = None, since: str | None = None) -> dict[str, Any]:
@@ -71,16 +83,7 @@ def collect(store: Store, *, run_id: int | None = None, since: str | None = None
     for run in runs:
         c = per_site.setdefault(run["site"], Counter())
         c["runs"] += 1
-        for key in (
-            "pages",
-            "new",
-            "changed",
-            "unchanged",
-            "not_modified",
-            "failed",
-            "blocked",
-            "dropped",
-        ):
+        for key in ("pages", *RUN_COUNTS):
             c[key] += int(run.get(key) or 0)
     for entry in sections["removed"]:
         per_site.setdefault(entry["site"] or "?", Counter())["removed"] += 1
@@ -121,17 +124,7 @@ def _md_cell(value: Any) -> str:
 def to_markdown(report: dict[str, Any]) -> str:
     out = [f"# xunshi-watch report: {report['scope']}", "", f"**{summary(report)}**", ""]
     if report["per_site"]:
-        cols = [
-            "runs",
-            "pages",
-            "new",
-            "changed",
-            "unchanged",
-            "not_modified",
-            "removed",
-            "failed",
-            "blocked",
-        ]
+        cols = SITE_COLUMNS
         out += ["| site | " + " | ".join(cols) + " |", "|---" * (len(cols) + 1) + "|"]
         for site, c in report["per_site"].items():
             out.append(f"| {site} | " + " | ".join(str(c.get(k, 0)) for k in cols) + " |")
@@ -216,17 +209,7 @@ def to_html(report: dict[str, Any]) -> str:
         f"<p class='summary' id='summary'>{e_(summary(report))}</p>",
     ]
     if report["per_site"]:
-        cols = [
-            "runs",
-            "pages",
-            "new",
-            "changed",
-            "unchanged",
-            "not_modified",
-            "removed",
-            "failed",
-            "blocked",
-        ]
+        cols = SITE_COLUMNS
         parts.append(
             _html_table(
                 ["site", *cols],
