@@ -194,6 +194,8 @@ def summary_line(result: CrawlResult) -> str:
     if problems:
         parts.append(", ".join(f"{v} {k}" for k, v in problems.items()))
     line = "; ".join(parts)
+    if not c.get("pages") and c.get("failed"):
+        line += "\n  no page could be fetched: is the site reachable from here? (`xunshi events` says why)"
     if result.error:
         line += f"\n  {result.error}"
     return line
