@@ -55,7 +55,8 @@ class PageEvent:
     """Something that happened to a page other than a notice: the store turns it into an event.
 
     kind: "blocked", "fetch_failed", "parse_failed", "gone" (404/410 of a page that may be
-    stored), "not_modified" (a conditional re-check answered 304).
+    stored), "not_modified" (a conditional re-check answered 304), "delisted" (a stored
+    notice that a complete walk of the list pages no longer shows).
     """
 
     site: str

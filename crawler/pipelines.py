@@ -180,6 +180,8 @@ class StorePipeline:
         if event.kind == "not_modified":
             self.counts["not_modified"] += 1
             self.store.touch_not_modified(event.url)
+        elif event.kind == "delisted":
+            self.store.mark_removed(event.url, self.run_id, event.reason)
         elif event.kind == "gone":
             if self.store.mark_removed(event.url, self.run_id, event.reason) is None:
                 self.counts["failed"] += 1

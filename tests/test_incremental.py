@@ -71,3 +71,41 @@ def test_full_flag_walks_everything(serve, tmp_path: Path) -> None:
     assert len(lists) == 3
     assert len([p for p in site.paths() if p.endswith("_ext.html")]) == 25
     assert all("if-none-match" not in r.headers for r in site.log)
+
+
+def test_a_notice_gone_from_the_lists_is_removed_only_by_a_clean_full_walk(
+    serve, tmp_path: Path
+) -> None:
+    from store.notices import Store
+    from tests.sitegen import write_lists
+
+    root = tmp_path / "gen"
+    notices = generate_site(root, 12, start=date(2020, 1, 1), paragraphs=2)
+    site = serve(root)
+    db = tmp_path / "x.db"
+    crawl(site, db)
+    write_lists(
+        root, [n for n in notices if n is not notices[3]]
+    )  # delisted; its page still answers
+    incremental = crawl(site, db)
+    store = Store.open(db)
+    assert (
+        store.events(run_id=incremental["run_id"], kind="removed") == []
+    )  # an early-stopping walk says nothing
+    store.close()
+    site.log.clear()
+    full = crawl(site, db, "--full")
+    store = Store.open(db)
+    [event] = store.events(run_id=full["run_id"], kind="removed")
+    assert event["url"] == site.url(notices[3].path)
+    assert event["detail"]["reason"] == "no longer on the site's list pages"
+    row = store.find_notice(site.url(notices[3].path))
+    assert row["removed_at"] and row["version_count"] == 1  # flagged, versions kept
+    store.close()
+    assert notices[3].path not in site.paths()
+    # back on the list: no longer removed
+    write_lists(root, notices)
+    crawl(site, db, "--full")
+    store = Store.open(db)
+    assert not store.find_notice(site.url(notices[3].path))["removed_at"]
+    store.close()

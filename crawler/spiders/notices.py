@@ -72,6 +72,8 @@ class NoticeSpider(scrapy.Spider):
         self.all_known_pages = 0
         self.list_failed = False
         self.recheck_scheduled = False
+        self.listed: set[str] = set()  # every article link the list pages showed
+        self.list_trouble = False  # a list page failed, was capped or its pager was unreadable
         if start_url:
             if urlsplit(start_url).scheme not in ("http", "https"):
                 raise ValueError(f"start_url must be an http(s) URL, got {start_url!r}")
@@ -127,22 +129,36 @@ class NoticeSpider(scrapy.Spider):
         )
 
     def on_idle(self) -> None:
-        """After the list walk: re-check the due stored notices that no list page showed."""
+        """After the list walk: re-check the due stored notices that no list page showed,
+        or, after a complete full walk, report them as gone from the lists."""
         if self.recheck_scheduled:
             return
         self.recheck_scheduled = True
-        pending = [
+        engine = self.crawler.engine
+        assert engine is not None
+        unlisted = [
             row["url"] for key, row in self.known.items()
             if key not in self.requested and not row.get("removed_at") and self.is_due(row)
         ]  # fmt: skip
-        if not pending:
+        # Only a full walk that read every list page cleanly can say a notice is gone
+        # from the lists; an incremental walk stops early by design.
+        if self.full and not self.list_trouble and self.listed and unlisted:
+            self.logger.info("%d stored notices are on no list page any more", len(unlisted))
+            engine.crawl(
+                scrapy.Request("data:,", callback=self._report_delisted, cb_kwargs={"urls": unlisted},
+                               dont_filter=True, meta={"allow_offsite": True})
+            )  # fmt: skip
+            raise DontCloseSpider
+        if not unlisted:
             return
-        self.logger.info("re-checking %d stored notices not seen on the list pages", len(pending))
-        engine = self.crawler.engine
-        assert engine is not None
-        for url in pending:
+        self.logger.info("re-checking %d stored notices not seen on the list pages", len(unlisted))
+        for url in unlisted:
             engine.crawl(self._article_request(url, "known", ""))
         raise DontCloseSpider
+
+    def _report_delisted(self, response: Response, urls: list[str]) -> Iterator[PageEvent]:
+        for url in urls:
+            yield PageEvent(self.name, url, "delisted", "no longer on the site's list pages")
 
     # -- requests -------------------------------------------------------------------------
 
@@ -187,14 +203,18 @@ class NoticeSpider(scrapy.Spider):
     def parse_list(self, response: Response) -> Iterator[Any]:
         problem = self._problem(response)
         if problem is not None:
+            self.list_trouble |= isinstance(problem, PageEvent)
             yield problem
             return
         try:
             text, _ = decode_page(response.body, _content_type(response))
         except PageError as exc:
+            self.list_trouble = True
             yield self._event(response, "parse_failed", f"list page: {exc}")
             return
         page = parse_list(text, response.url, self.profile)
+        self.listed.update(canonical_url(link.url) for link in page.links)
+        self.list_trouble |= bool(page.problems)
         self.list_pages_seen += 1
         stats = self.crawler.stats
         if stats is not None:
@@ -226,6 +246,7 @@ class NoticeSpider(scrapy.Spider):
         for url in page.next_pages:
             if self.list_pages_seen >= limit:
                 self.logger.warning("stopping at %d list pages (XUNSHI_MAX_LIST_PAGES)", limit)
+                self.list_trouble = True
                 break
             yield self._list_request(url)
 
@@ -337,6 +358,8 @@ class NoticeSpider(scrapy.Spider):
             else f"{failure.value.__class__.__name__}: {failure.getErrorMessage()}"
         )
         self.logger.warning("fetch failed: %s (%s)", request.url, reason)
+        if request.meta.get("page_kind") == "list":
+            self.list_trouble = True
         yield PageEvent(
             site=self.name, url=request.url, kind="fetch_failed", reason=reason, status=status
         )
