@@ -260,13 +260,17 @@ def notices(db_path: str, site: str | None, fmt: str) -> None:
 @click.argument("notice_id", type=int)
 @db_option
 @click.option("--version", "version_n", type=int, help="Version number (default: the latest).")
-def show(notice_id: int, db_path: str, version_n: int | None) -> None:
+@click.option(
+    "--raw", is_flag=True, help="Print the page bytes as fetched (the evidence), not the text."
+)
+def show(notice_id: int, db_path: str, version_n: int | None, raw: bool) -> None:
     """Print a notice's seed-format text.
 
     \b
     Example:
         xunshi show 1
         xunshi show 1 --version 1
+        xunshi show 1 --raw > page.html
     """
     store = open_store(db_path)
     try:
@@ -275,7 +279,12 @@ def show(notice_id: int, db_path: str, version_n: int | None) -> None:
         row = store.version(notice_id, version_n)
         if row is None:
             raise click.ClickException(f"notice {notice_id} has no version {version_n}")
-        click.echo(row["text"])
+        if raw:
+            from store.notices import page_bytes
+
+            sys.stdout.buffer.write(page_bytes(row["raw"]))
+        else:
+            click.echo(row["text"])
     finally:
         store.close()
 

@@ -127,10 +127,10 @@ def text_problem(text: str) -> str | None:
 # ---------------------------------------------------------------------------------------
 
 BLOCK_STATUSES = frozenset({403, 412, 420, 429})
+# Case-sensitive on purpose: a case-insensitive scan of 64 KB per response cost 1.6 ms.
 _CHALLENGE = re.compile(
-    r"captchaPage|seccaptcha\.haplat\.net|comImageValidate|\$_ts\s*=|FSSBBIl1UgzbN7N80S|"
+    r"[cC]aptcha[pP]age|seccaptcha\.haplat\.net|comImageValidate|\$_ts\s*=|FSSBBIl1UgzbN7N80S|"
     r"_\$[a-zA-Z]{2}\s*=\s*window|请开启JavaScript并刷新该页|安全验证|访问验证|滑动验证",
-    re.I,
 )
 
 

@@ -34,6 +34,9 @@ RETRY_HTTP_CODES = [500, 502, 503, 504, 522, 524, 408]
 REDIRECT_MAX_TIMES = 5
 
 REQUEST_FINGERPRINTER_IMPLEMENTATION = "2.7"
+# Scrapy re-parses a callback's source on every response to warn about generators that
+# return values (6% of a crawl's CPU); our callbacks never do.
+WARN_ON_GENERATOR_RETURN_VALUE = False
 FEED_EXPORT_ENCODING = "utf-8"
 LOG_LEVEL = "INFO"
 

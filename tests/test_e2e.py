@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
 from store.notices import Store
-from tests.conftest import xunshi
+from tests.conftest import ROOT, xunshi
 from tests.test_sites_golden import MANIFEST, expected_text
 
 
@@ -38,6 +40,13 @@ def test_crawl_export_equals_seeds_then_second_crawl_adds_nothing(
         if published:
             assert row["published_at"].startswith(published[:10])
         assert row["published_at"] is None or row["published_at"].endswith("+08:00")
+    # the raw page is kept as evidence, byte for byte as served
+    some_path = next(iter(m["notices"]))
+    raw = subprocess.run(
+        [sys.executable, "-m", "cli", "show", str(by_path[some_path]["id"]), "--raw", "--db", str(db)],
+        cwd=ROOT, capture_output=True, check=True,
+    ).stdout  # fmt: skip
+    assert raw == (site.root / some_path.lstrip("/")).read_bytes()
     # robots.txt was asked for, and the PDF never fetched
     assert "/robots.txt" in site.paths()
     assert not any(p.endswith(".pdf") for p in site.paths())

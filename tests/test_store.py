@@ -11,7 +11,7 @@ import pytest
 
 from crawler.items import Notice, canonical_url
 from store.db import StoreError, open_db
-from store.notices import Store
+from store.notices import Store, page_bytes
 
 
 def make_notice(
@@ -49,7 +49,8 @@ def test_new_unchanged_changed(db_path: Path) -> None:
         store.db.table("versions").rows_where("notice_id = ?", [first.notice_id], order_by="n")
     )
     assert [v["n"] for v in versions] == [1, 2]
-    assert zlib.decompress(versions[0]["raw"]) == b"<html>page</html>"
+    assert page_bytes(versions[0]["raw"]) == b"<html>page</html>"
+    assert page_bytes(zlib.compress(b"older rows")) == b"older rows"  # rows stored before zstd
     assert json.loads(versions[0]["headers"])["etag"] == '"abc"'
     assert versions[0]["sha256"] != versions[1]["sha256"]
     hunks = json.loads(versions[1]["char_diff"])

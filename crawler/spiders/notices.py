@@ -97,7 +97,7 @@ class NoticeSpider(scrapy.Spider):
             settings.set("DOWNLOAD_DELAY", 0, priority="spider")
             settings.set("DOWNLOAD_DELAY_JITTER", 0, priority="spider")
             settings.set("AUTOTHROTTLE_START_DELAY", 0, priority="spider")
-            settings.set("AUTOTHROTTLE_MAX_DELAY", 0.5, priority="spider")
+            settings.set("AUTOTHROTTLE_ENABLED", False, priority="spider")
         spider.known = load_known(settings.get("XUNSHI_DB"), spider.name)
         crawler.signals.connect(spider.on_idle, signal=signals.spider_idle)
         return spider
