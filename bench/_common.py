@@ -342,6 +342,41 @@ def machine() -> str:
     )
 
 
+def code_state() -> str:
+    """The commit measured and the files changed since (others work in this tree too)."""
+    import subprocess
+
+    def git(*args: str) -> str:
+        try:
+            return subprocess.run(["git", *args], cwd=REPO, capture_output=True, text=True,
+                                  timeout=10).stdout  # fmt: skip
+        except (OSError, subprocess.SubprocessError):
+            return ""
+
+    head = git("rev-parse", "--short", "HEAD").strip() or "unknown"
+    changed = [line[3:] for line in git("status", "--porcelain").splitlines() if len(line) > 3]
+    measured = [p for p in changed if p.startswith(("crawler/", "store/"))]
+    out = f"code: commit {head}"
+    if measured:
+        out += f" + uncommitted changes to {', '.join(measured)}"
+    return out
+
+
+def load() -> str:
+    try:
+        one, five, _ = os.getloadavg()
+    except OSError:
+        return "load average unknown"
+    return f"load average {one:.2f} (1 min), {five:.2f} (5 min)"
+
+
+def header(title: str) -> None:
+    print(f"# {title}")
+    print(f"# {machine()}")
+    print(f"# {code_state()}")
+    print(f"# at start: {load()} (other work on this machine skews every time figure)", flush=True)
+
+
 class Stopwatch:
     def __init__(self) -> None:
         self.start = time.perf_counter()

@@ -2,7 +2,8 @@
 
 Run from the repo root: ``.venv/bin/python bench/bench_costs.py [--seconds S]``.
 Every row runs the real function on a seed-sized input until ``--seconds`` (default 1.5)
-or ``--max-runs`` is reached, after one warm-up call; the table gives median and p95.
+or ``--max-runs`` is reached (at least 5 runs), after one warm-up call; the table gives
+median and p95.
 """
 
 from __future__ import annotations
@@ -39,7 +40,7 @@ def timed(fn: Callable[[], Any], seconds: float, max_runs: int) -> list[float]:
     fn()  # warm caches (division table, compiled selectors)
     samples: list[float] = []
     deadline = time.perf_counter() + seconds
-    while len(samples) < max_runs and (len(samples) < 20 or time.perf_counter() < deadline):
+    while len(samples) < max_runs and (len(samples) < 5 or time.perf_counter() < deadline):
         start = time.perf_counter()
         fn()
         samples.append((time.perf_counter() - start) * 1e6)
@@ -137,7 +138,7 @@ def main() -> int:
             (label, lambda t=title, x=text, y=year, p=province: match_notice(t, x, year=y, site_province=p))
         )
 
-    print(f"# per-notice costs ({common.machine()})")
+    common.header("per-notice costs (µs)")
     table = []
     for label, fn in rows:
         samples = timed(fn, args.seconds, args.max_runs)
