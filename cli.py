@@ -7,18 +7,19 @@ import io
 import json
 import sqlite3
 import sys
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import click
 
+from cli_common import open_store, text_table
 from crawler.extract import PageError, decode_page, extract_article
 from crawler.normalise import normalise
 from crawler.run import result_json, run_crawl, summary_line, write_run_report
 from crawler.sites import SITES, get_site
-from store.db import StoreError, default_path
-from store.notices import EVENT_KINDS, Store
+from store.db import StoreError
+from store.notices import EVENT_KINDS
 
 
 def db_option(func: Callable[..., Any]) -> Callable[..., Any]:
@@ -31,13 +32,6 @@ def db_option(func: Callable[..., Any]) -> Callable[..., Any]:
         type=click.Path(dir_okay=False),
         help="SQLite database file (or set XUNSHI_DB).",
     )(func)
-
-
-def open_store(db_path: str, *, create: bool = False) -> Store:
-    try:
-        return Store.open(db_path or default_path(), create=create)
-    except StoreError as exc:
-        raise click.ClickException(str(exc)) from None
 
 
 class XunshiGroup(click.Group):
@@ -189,30 +183,7 @@ def _emit(rows: list[dict[str, Any]], fmt: str, columns: list[str]) -> None:
         writer.writerows(rows)
         click.echo(buf.getvalue(), nl=False)
     else:
-        click.echo(_table(rows, columns))
-
-
-def _table(rows: Iterable[dict[str, Any]], columns: list[str]) -> str:
-    from unicodedata import east_asian_width
-
-    def width(s: str) -> int:
-        return sum(2 if east_asian_width(c) in "WF" else 1 for c in s)
-
-    def cell(v: Any) -> str:
-        s = "" if v is None else str(v)
-        return s if width(s) <= 60 else s[:28] + "…"
-
-    cells = [[cell(r.get(c)) for c in columns] for r in rows]
-    widths = [max([width(c)] + [width(row[i]) for row in cells]) for i, c in enumerate(columns)]
-    lines = [
-        "  ".join(c + " " * (w - width(c)) for c, w in zip(columns, widths, strict=True)).rstrip()
-    ]
-    lines.append("  ".join("-" * w for w in widths))
-    for row in cells:
-        lines.append(
-            "  ".join(v + " " * (w - width(v)) for v, w in zip(row, widths, strict=True)).rstrip()
-        )
-    return "\n".join(lines)
+        click.echo(text_table(rows, columns))
 
 
 @main.command()

@@ -21,40 +21,9 @@ from typing import Any
 
 import click
 
-from store.db import StoreError, default_path
+from cli_common import open_store, text_table
+from store.db import default_path
 from store.notices import Store
-
-
-def _open(db_path: str, *, create: bool = False) -> Store:
-    try:
-        return Store.open(db_path, create=create)
-    except StoreError as exc:
-        raise click.ClickException(str(exc)) from None
-
-
-def _table(rows: Iterable[dict[str, Any]], columns: list[str], max_width: int = 48) -> str:
-    """A plain-text table that lines up Chinese (double-width) characters."""
-    from unicodedata import east_asian_width
-
-    def width(s: str) -> int:
-        return sum(2 if east_asian_width(c) in "WF" else 1 for c in s)
-
-    def cell(value: Any) -> str:
-        s = "" if value is None else str(value).replace("\n", " ")
-        while width(s) > max_width:
-            s = s[: len(s) - 2] + "…"
-        return s
-
-    cells = [[cell(r.get(c)) for c in columns] for r in rows]
-    widths = [max([width(c)] + [width(row[i]) for row in cells]) for i, c in enumerate(columns)]
-
-    def line(values: list[str]) -> str:
-        return "  ".join(v + " " * (w - width(v)) for v, w in zip(values, widths, strict=True))
-
-    out = [line(columns).rstrip(), "  ".join("-" * w for w in widths)]
-    out += [line(row).rstrip() for row in cells]
-    return "\n".join(out)
-
 
 # -- schedule -----------------------------------------------------------------------------
 
@@ -142,7 +111,7 @@ def outbox(db_path: str | None, config: str | None, fmt: str, retry: bool, show_
         cfg = _load_config(config)
         deliveries = cfg.deliveries
         db_path = db_path or str(cfg.db)
-    store = _open(db_path or default_path())
+    store = open_store(db_path or default_path())
     try:
         box = Outbox(store.db)
         retried = box.retry() if retry else 0
@@ -167,11 +136,11 @@ def outbox(db_path: str | None, config: str | None, fmt: str, retry: bool, show_
     if not summary:
         click.echo("the outbox is empty: no run has been delivered yet")
         return
-    click.echo(_table(summary, ["delivery", "pending", "sent", "failed", "next_attempt_at",
+    click.echo(text_table(summary, ["delivery", "pending", "sent", "failed", "next_attempt_at",
                                 "last_error"], max_width=60))  # fmt: skip
     if rows:
         click.echo()
-        click.echo(_table(rows, ["delivery", "event_id", "kind", "status", "attempts",
+        click.echo(text_table(rows, ["delivery", "event_id", "kind", "status", "attempts",
                                  "next_attempt_at", "last_error"]))  # fmt: skip
 
 
@@ -196,7 +165,7 @@ def export_files(db_path: str, fmt: str, output: str | None, site: str | None = 
     """
     from store.deliver import write_atom, write_seed_files
 
-    store = _open(db_path)
+    store = open_store(db_path)
     try:
         if fmt == "atom":
             data = write_atom(store, Path(output) if output else None, site=site)
@@ -250,7 +219,7 @@ def search(query: tuple[str, ...], db_path: str, site: str | None, limit: int, f
     """
     from store.fts import search as fts_search
 
-    store = _open(db_path)
+    store = open_store(db_path)
     try:
         hits = [h.as_dict() for h in fts_search(store.db, " ".join(query), site=site, limit=limit)]
     finally:
@@ -258,7 +227,7 @@ def search(query: tuple[str, ...], db_path: str, site: str | None, limit: int, f
     if fmt == "json":
         click.echo(json.dumps(hits, ensure_ascii=False, indent=2))
     elif hits:
-        click.echo(_table(hits, ["id", "site", "published_at", "title", "snippet"], max_width=60))
+        click.echo(text_table(hits, ["id", "site", "published_at", "title", "snippet"]))
     else:
         click.echo("no notice matches", err=True)
 
