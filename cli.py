@@ -13,25 +13,13 @@ from typing import Any
 
 import click
 
-from cli_common import open_store, text_table
+from cli_common import db_option, format_option, open_store, text_table
 from crawler.extract import PageError, decode_page, extract_article
 from crawler.normalise import normalise
 from crawler.run import result_json, run_crawl, summary_line, write_run_report
 from crawler.sites import SITES, get_site
 from store.db import StoreError
 from store.notices import EVENT_KINDS
-
-
-def db_option(func: Callable[..., Any]) -> Callable[..., Any]:
-    return click.option(
-        "--db",
-        "db_path",
-        envvar="XUNSHI_DB",
-        default="xunshi.db",
-        show_default=True,
-        type=click.Path(dir_okay=False),
-        help="SQLite database file (or set XUNSHI_DB).",
-    )(func)
 
 
 class XunshiGroup(click.Group):
@@ -189,13 +177,7 @@ def _emit(rows: list[dict[str, Any]], fmt: str, columns: list[str]) -> None:
 @main.command()
 @db_option
 @click.option("--site", help="Only this site's notices.")
-@click.option(
-    "--format",
-    "fmt",
-    type=click.Choice(["table", "json", "jsonl", "csv"]),
-    default="table",
-    show_default=True,
-)
+@format_option("table", "json", "jsonl", "csv")
 def notices(db_path: str, site: str | None, fmt: str) -> None:
     """List the stored notices, newest version count and dates.
 
@@ -262,13 +244,7 @@ def show(notice_id: int, db_path: str, version_n: int | None, raw: bool) -> None
 
 @main.command()
 @db_option
-@click.option(
-    "--format",
-    "fmt",
-    type=click.Choice(["jsonl", "csv", "atom", "txt"]),
-    default="jsonl",
-    show_default=True,
-)
+@format_option("jsonl", "csv", "atom", "txt")
 @click.option("--site", help="Only this site's notices.")
 @click.option(
     "-o",
@@ -382,13 +358,7 @@ def _parse_since(since: str | None) -> dict[str, Any]:
 @db_option
 @_since_option
 @click.option("--kind", type=click.Choice(list(EVENT_KINDS)), help="Only events of this kind.")
-@click.option(
-    "--format",
-    "fmt",
-    type=click.Choice(["table", "json", "jsonl"]),
-    default="table",
-    show_default=True,
-)
+@format_option("table", "json", "jsonl")
 def events(db_path: str, since: str | None, kind: str | None, fmt: str) -> None:
     """List events: new_notice, changed, removed, blocked, fetch_failed, parse_failed, site_broken…
 
@@ -413,13 +383,7 @@ def events(db_path: str, since: str | None, kind: str | None, fmt: str) -> None:
 @db_option
 @click.option("--from", "from_n", type=int, help="Old version (default: the one before --to).")
 @click.option("--to", "to_n", type=int, help="New version (default: the latest).")
-@click.option(
-    "--format",
-    "fmt",
-    type=click.Choice(["text", "html", "json"]),
-    default="text",
-    show_default=True,
-)
+@format_option("text", "html", "json")
 @click.option(
     "--color/--no-color",
     default=None,
@@ -476,9 +440,7 @@ def diff(
 @db_option
 @click.option("--run", "run_id", type=int, help="Report of this run (default: the latest run).")
 @click.option("--since", help="Report everything since this date/time instead (2026-11-01).")
-@click.option(
-    "--format", "fmt", type=click.Choice(["md", "html", "json"]), default="md", show_default=True
-)
+@format_option("md", "html", "json")
 @click.option("-o", "--output", type=click.Path(dir_okay=False), help="Write to this file.")
 def report_cmd(
     db_path: str, run_id: int | None, since: str | None, fmt: str, output: str | None
@@ -520,13 +482,7 @@ def report_cmd(
 )
 @click.option("--since", help="Only districts first seen on or after this date (2026-11-01).")
 @click.option("--province", help="Only this province (浙江省, 浙江, 33…).")
-@click.option(
-    "--format",
-    "fmt",
-    type=click.Choice(["table", "json", "jsonl", "csv"]),
-    default="table",
-    show_default=True,
-)
+@format_option("table", "json", "jsonl", "csv")
 def districts(
     db_path: str, only_new: bool, since: str | None, province: str | None, fmt: str
 ) -> None:
@@ -573,13 +529,7 @@ def _province(value: str | None, normalize: Callable[[str | None], str | None]) 
     "--level", type=click.Choice(["county", "prefecture"]), default="county", show_default=True
 )
 @click.option("--year", type=int, help="Division table of this year (default: the newest).")
-@click.option(
-    "--format",
-    "fmt",
-    type=click.Choice(["table", "json", "jsonl", "csv"]),
-    default="table",
-    show_default=True,
-)
+@format_option("table", "json", "jsonl", "csv")
 def coverage(
     db_path: str, province: str, round_text: str | None, level: str, year: int | None, fmt: str
 ) -> None:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 from unicodedata import east_asian_width
 
@@ -10,6 +10,26 @@ import click
 
 from store.db import StoreError, default_path
 from store.notices import Store
+
+
+def db_option(func: Callable[..., Any]) -> Callable[..., Any]:
+    """The --db option every command that reads or writes the database takes."""
+    return click.option(
+        "--db",
+        "db_path",
+        envvar="XUNSHI_DB",
+        default="xunshi.db",
+        show_default=True,
+        type=click.Path(dir_okay=False),
+        help="SQLite database file (or set XUNSHI_DB).",
+    )(func)
+
+
+def format_option(*choices: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """--format with these choices, the first being the default."""
+    return click.option(
+        "--format", "fmt", type=click.Choice(list(choices)), default=choices[0], show_default=True
+    )
 
 
 def open_store(db_path: str | None, *, create: bool = False) -> Store:

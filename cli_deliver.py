@@ -21,7 +21,7 @@ from typing import Any
 
 import click
 
-from cli_common import open_store, text_table
+from cli_common import db_option, open_store, text_table
 from store.db import default_path
 from store.notices import Store
 
@@ -192,15 +192,7 @@ def export_files(db_path: str, fmt: str, output: str | None, site: str | None = 
 
 @click.command("search")
 @click.argument("query", nargs=-1, required=True)
-@click.option(
-    "--db",
-    "db_path",
-    envvar="XUNSHI_DB",
-    default="xunshi.db",
-    show_default=True,
-    type=click.Path(dir_okay=False),
-    help="SQLite database file (or set XUNSHI_DB).",
-)
+@db_option
 @click.option("--site", help="Only this site's notices.")
 @click.option("--limit", type=int, default=20, show_default=True)
 @click.option(

@@ -389,10 +389,7 @@ def event_payload(store: Store, event: Mapping[str, Any]) -> dict[str, Any]:
             "source": notice["source"],
             "versions": notice["version_count"],
             "removed_at": notice["removed_at"],
-            "districts": [
-                {"code": d["code"], "name": d["full_name"]}
-                for d in store.notice_districts(notice["id"])
-            ],
+            "districts": store.district_refs(notice["id"]),
         }
     return payload
 

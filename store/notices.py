@@ -302,6 +302,12 @@ class Store:
             )
         )
 
+    def district_refs(self, notice_id: int) -> list[dict[str, str]]:
+        """A notice's districts as exports and deliveries show them: [{code, name}]."""
+        return [
+            {"code": d["code"], "name": d["full_name"]} for d in self.notice_districts(notice_id)
+        ]
+
     def _insert_version(
         self,
         notice: Notice,
@@ -401,10 +407,7 @@ class Store:
                 "published_at": row["published_at"],
                 "source": row["source"],
                 "unit": row["unit"],
-                "districts": [
-                    {"code": d["code"], "name": d["full_name"]}
-                    for d in self.notice_districts(row["id"])
-                ],
+                "districts": self.district_refs(row["id"]),
                 "text": latest["text"] if latest else None,
                 "versions": row["version_count"],
                 "first_seen": row["first_seen"],
