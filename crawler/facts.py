@@ -105,7 +105,7 @@ _CLAUSE_SPLIT = re.compile(r"[。;,、()\n]")
 # -- the opening: group, unit, kind, level, round ----------------------------------------
 
 _GROUP = re.compile(
-    rf"(?P<level>{_LEVEL})(?:第{_ORD}(?:[、,和]第?{_ORD})*|机动第?{_ORD}?|专项第?{_ORD}?)"
+    rf"(?P<level>{_LEVEL})(?:第{_ORD}(?:[、,和]第?{_ORD})*|机动(?:第?{_ORD})?|专项(?:第?{_ORD})?)"
     rf"(?P<kind>巡视|巡察)(?:{_ORD})?组"
     rf"|(?P<level2>{_LEVEL}){_ORD}个(?P<kind2>巡视|巡察)组"
     rf"|{_ORD}个(?P<level3>{_LEVEL})(?P<kind3>巡视|巡察)组"
@@ -117,7 +117,7 @@ _OPENING = re.compile(
 )
 _UNIT = re.compile(
     r"(?<![针面应相绝])对(?P<unit>[^,。;()“”\s对]{1,40}?)(?:党组织)?(?:开展|进行|实施)了?"
-    r"(?:为期[^,。]{1,8}?的)?(?:常规|专项|机动|提级|联动|交叉)?(?:巡视|巡察)"
+    r"(?:为期[^,。]{1,8}?的)?[\u4e00-\u9fff]{0,8}?(?:巡视|巡察)"
 )
 _KIND_VERB = re.compile(r"(?:开展|进行|实施)了?[^,。;]{0,10}?(巡视|巡察)")
 _ROUND = re.compile(
@@ -244,14 +244,14 @@ _MEASURES_CONTEXT = re.compile(r"整改")
 _WINDOW = 24
 _PROBLEMS_NOT_BEFORE = re.compile(r"已|完成|整改|销号|解决|发现|排查|梳理|主动|共性|新增|涉及")
 _MEASURES = [
-    re.compile(rf"整改(?:措施|举措){_FILL}{_INT}(?:条|项|个)"),
+    re.compile(rf"(?<!完成)(?<!已)整改(?:措施|举措){_FILL}{_INT}(?:条|项|个)"),
     re.compile(rf"(?<![\d.]){_INT}(?:条|项|个)(?:具体)?整改(?:措施|举措)"),
 ]
 # Sentences about other problems than the ones this inspection fed back.
 _OTHER_PROBLEMS = re.compile(r"共性|认领|主动发现|自查发现|延伸发现|上一?轮|历次|以往|往届")
 _DONE = re.compile(
     rf"^[^\d,。;]{{0,6}}?(?:已经?|均已|现已)?(?:全部)?(?:整改完成|完成整改|整改到位|整改|完成|办结|销号|落实)了?"
-    rf"(?:问题)?{_INT}(?:个|项|条)"
+    rf"(?:问题|整改措施|措施|举措)?{_INT}(?:个|项|条)"
 )
 _NOT_DONE = re.compile(r"基本|未|正在|尚未|部分|阶段|持续|长期|推进|整改中")
 _DONE_STOP = re.compile(r"措施|举措|制度|处分|立案|诫勉|问题|组织处理|移送")
@@ -494,7 +494,12 @@ def _identity(t: _Text, span: tuple[int, int] | None, title: str, facts: dict[st
             unit = t.original[u.start("unit") : u.end("unit")]
             simple = u["unit"]
             several = re.search(rf"等{_ORD}(?:家|个|所|类)|等单位|等部门", simple)
-            if not simple.startswith("我") and not several and not _LEVEL_ONLY.fullmatch(simple):
+            if (
+                not simple.startswith("我")
+                and "、" not in simple
+                and not several
+                and not _LEVEL_ONLY.fullmatch(simple)
+            ):
                 facts["inspected_unit"] = unit
                 ev["inspected_unit"] = t.sentence(u.start())
 
@@ -619,8 +624,12 @@ def _scan_counts(t: _Text, facts: dict[str, Any]) -> None:
                 for m in _matches(text, rx, anchor):
                     s_lo, s_hi = t.sentence_bounds(m.start())
                     sentence = text[s_lo:s_hi]
-                    if _OTHER_PROBLEMS.search(sentence) or not context.search(sentence):
+                    if _OTHER_PROBLEMS.search(sentence):
                         continue
+                    p_lo = text.rfind("\n", 0, s_lo) + 1
+                    p_hi = text.find("\n", s_hi)
+                    if not context.search(text, p_lo, p_hi if p_hi >= 0 else len(text)):
+                        continue  # no word of the inspection in the paragraph
                     if key == "problems" and i == 0:
                         before = text[max(s_lo, m.start() - 6) : m.start()]
                         if _PROBLEMS_NOT_BEFORE.search(before):
