@@ -257,7 +257,8 @@ def export(db_path: str, fmt: str, site: str | None, output: str | None) -> None
 
     jsonl and csv fields: id, site, url, title, published_at (ISO 8601, Asia/Shanghai,
     or null), source, unit, districts, text, versions, first_seen, last_changed,
-    removed_at. atom: a feed of new, changed and removed notices. txt: every version as
+    removed_at; jsonl also facts (what the notice states, see `xunshi facts`).
+    atom: a feed of new, changed and removed notices. txt: every version as
     seed-format text, <folder>/<site>/<published date>_<unit>_<id>.v<N>.txt.
 
     \b
@@ -564,11 +565,14 @@ def coverage(
 def _register_commands() -> None:
     # Commands that live in their own modules: scheduling and deliveries, site health.
     import cli_deliver
+    import cli_facts
     import cli_sites
 
     for command in (cli_deliver.schedule, cli_deliver.outbox, cli_deliver.demo, cli_deliver.search,
                     cli_sites.check, cli_sites.record):  # fmt: skip
         main.add_command(command)
+    main.add_command(cli_facts.facts)
+    main.add_command(cli_facts.timeline_cmd)
 
 
 _register_commands()

@@ -256,6 +256,18 @@ def m005_fts_reindex_only_on_change(db: Database) -> None:
     )
 
 
+@migrations()
+def m006_facts(db: Database) -> None:
+    # What each version of a notice states (crawler/facts.py): one row per version and key,
+    # the value as found (a number or text) and the sentence it came from; a key the text
+    # does not state plainly has no row. notice_facts: one wide row per notice, its latest
+    # version's facts (for Datasette). Versions stored before this migration are read now.
+    from store.facts import create_facts_schema, fill_facts
+
+    create_facts_schema(db)
+    fill_facts(db)
+
+
 def open_db(path: str | os.PathLike[str] | None = None, *, create: bool = True) -> Database:
     """Open (creating and migrating) the database at ``path``; raise StoreError if unusable."""
     p = Path(path or default_path())

@@ -20,10 +20,14 @@ else:
     from backports import zstd
 from sqlite_utils.db import Table
 
+from crawler.facts import LABELS as FACT_LABELS
+from crawler.facts import changes as fact_changes
+from crawler.facts import extract_facts
 from crawler.items import Notice, canonical_url
 from store.db import open_db, write_transaction
 from store.diff import diff_texts
 from store.districts import UnitMatch, match_notice
+from store.facts import has_facts_table, read_facts, write_facts
 
 EVENT_KINDS = (
     "new_notice",
@@ -35,6 +39,7 @@ EVENT_KINDS = (
     "site_broken",
     "site_quiet",
     "new_district",
+    "facts_changed",
 )
 
 
@@ -89,6 +94,7 @@ class Store:
     def __init__(self, db: Database, clock: Callable[[], str] = utcnow) -> None:
         self.db = db
         self.clock = clock
+        self._has_facts: bool | None = None
 
     @classmethod
     def open(cls, path: str | os.PathLike[str] | None = None, *, create: bool = True) -> Store:
@@ -179,6 +185,7 @@ class Store:
         sha = hashlib.sha256(text.encode("utf-8")).hexdigest()
         now = self.clock()
         key = notice.key
+        facts = extract_facts(text, notice.title, notice.published_at)
         with write_transaction(self.db):
             rows = list(self.db.table("notices").rows_where("key = ?", [key]))
             validators = {
@@ -208,6 +215,8 @@ class Store:
                 )
                 notice_id = _last_pk(notices)
                 self._insert_version(notice, notice_id, 1, sha, run_id, now, None)
+                if self.has_facts():
+                    write_facts(self.db, notice_id, 1, facts)
                 self._event(
                     run_id,
                     "new_notice",
@@ -230,6 +239,8 @@ class Store:
             diff = diff_texts(old_text, text, old_label=f"v{n - 1}", new_label=f"v{n}")
             match, unit_columns = self._unit(notice, now)
             self._insert_version(notice, notice_id, n, sha, run_id, now, diff)
+            if self.has_facts():
+                write_facts(self.db, notice_id, n, facts)
             self.db.table("notices").update(
                 notice_id,
                 {
@@ -257,8 +268,41 @@ class Store:
                     "removed_lines": diff.removed_lines,
                 },
             )
+            if latest is not None and self.has_facts():
+                old_facts = read_facts(self.db, notice_id, latest["n"])
+                self._facts_changed(notice, notice_id, run_id, n, old_facts, facts)
             self._store_districts(match, notice, notice_id, run_id, now)
             return Recorded("changed", notice_id, n)
+
+    def has_facts(self) -> bool:
+        """Whether the facts table exists (a database opened before its migration has none:
+        the migration reads those versions when it runs)."""
+        if self._has_facts is None:
+            self._has_facts = has_facts_table(self.db)
+        return self._has_facts
+
+    def _facts_changed(
+        self,
+        notice: Notice,
+        notice_id: int,
+        run_id: int | None,
+        n: int,
+        old: dict[str, Any],
+        new: dict[str, Any],
+    ) -> None:
+        """One facts_changed event per fact a new version changes: key, old and new value."""
+        for change in fact_changes(old, new):
+            key = change["key"]
+            self._event(
+                run_id,
+                "facts_changed",
+                site=notice.site,
+                notice_id=notice_id,
+                url=notice.url,
+                detail={"title": notice.title, "from_version": n - 1, "to_version": n,
+                        **change, "label": FACT_LABELS.get(key, key),
+                        "evidence": new["evidence"].get(key) or old["evidence"].get(key)},
+            )  # fmt: skip
 
     def _unit(self, notice: Notice, now: str) -> tuple[UnitMatch, dict[str, Any]]:
         """The unit and districts of a text, and the notice columns that hold them."""
@@ -386,6 +430,11 @@ class Store:
         rows = list(self.db.table("versions").rows_where("notice_id = ? and n = ?", [notice_id, n]))
         return rows[0] if rows else None
 
+    def facts(self, notice_id: int, n: int | None = None) -> dict[str, Any] | None:
+        """The facts of a version (default: the latest), or None if there is no such version."""
+        row = self.version(notice_id, n)
+        return read_facts(self.db, notice_id, row["n"]) if row else None
+
     def notice(self, notice_id: int) -> dict[str, Any] | None:
         rows = list(self.db.table("notices").rows_where("id = ?", [notice_id]))
         return rows[0] if rows else None
@@ -409,6 +458,9 @@ class Store:
                 "unit": row["unit"],
                 "districts": self.district_refs(row["id"]),
                 "text": latest["text"] if latest else None,
+                "facts": _plain(read_facts(self.db, row["id"], latest["n"]))
+                if latest and self.has_facts()
+                else None,
                 "versions": row["version_count"],
                 "first_seen": row["first_seen"],
                 "last_changed": row["last_changed"],
@@ -445,6 +497,11 @@ class Store:
             row["detail"] = json.loads(row["detail"] or "{}")
             out.append(row)
         return out
+
+
+def _plain(facts: dict[str, Any]) -> dict[str, Any]:
+    """Facts as exports carry them: the values and counts, without the evidence."""
+    return {k: v for k, v in facts.items() if k != "evidence"}
 
 
 def load_known(path: str | os.PathLike[str] | None, site: str) -> dict[str, dict[str, Any]]:

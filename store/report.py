@@ -12,6 +12,7 @@ from html import escape
 from typing import Any
 
 from store.diff import render_html_fragment
+from store.facts import has_facts_table, median_days
 from store.notices import RUN_COUNTS, Store
 
 FAILURE_KINDS = ("fetch_failed", "parse_failed", "site_broken", "site_quiet")
@@ -46,6 +47,7 @@ def collect(store: Store, *, run_id: int | None = None, since: str | None = None
     sections: dict[str, list[dict[str, Any]]] = {
         "new": [], "changed": [], "removed": [], "failures": [], "blocked": [], "new_districts": [],
     }  # fmt: skip
+    fact_changes: list[dict[str, Any]] = []
     for event in events:
         notice = store.notice(event["notice_id"]) if event["notice_id"] else None
         entry = {
@@ -77,6 +79,8 @@ def collect(store: Store, *, run_id: int | None = None, since: str | None = None
             sections["blocked"].append(entry)
         elif kind == "new_district":
             sections["new_districts"].append(entry)
+        elif kind == "facts_changed":
+            fact_changes.append(entry)
         elif kind in FAILURE_KINDS:
             sections["failures"].append(entry)
     per_site: dict[str, Counter[str]] = {}
@@ -87,6 +91,7 @@ def collect(store: Store, *, run_id: int | None = None, since: str | None = None
             c[key] += int(run.get(key) or 0)
     for entry in sections["removed"]:
         per_site.setdefault(entry["site"] or "?", Counter())["removed"] += 1
+    _attach_fact_changes(sections["changed"], fact_changes)
     return {
         "scope": scope,
         "runs": [
@@ -95,7 +100,29 @@ def collect(store: Store, *, run_id: int | None = None, since: str | None = None
         ],
         "per_site": {site: dict(c) for site, c in sorted(per_site.items())},
         **sections,
+        "facts_changed": fact_changes,
+        "days_to_notice": median_days(store.db, per_site) if has_facts_table(store.db) else [],
     }
+
+
+def _attach_fact_changes(changed: list[dict[str, Any]], facts: list[dict[str, Any]]) -> None:
+    """Each changed notice gets the facts its new version changed (shown above its diff)."""
+    for entry in changed:
+        to = entry["detail"].get("to_version")
+        entry["facts_changed"] = [
+            {k: f["detail"].get(k) for k in ("key", "label", "old", "new", "evidence")}
+            for f in facts
+            if f["notice_id"] == entry["notice_id"] and f["detail"].get("to_version") == to
+        ]
+
+
+def fact_change_line(change: dict[str, Any]) -> str:
+    """'党纪处分 (party_discipline): 11 → 12'; an unknown value shows as '—'."""
+
+    def shown(value: Any) -> str:
+        return "—" if value is None else str(value)
+
+    return f"{change.get('label') or change['key']} ({change['key']}): {shown(change['old'])} → {shown(change['new'])}"
 
 
 def summary(report: dict[str, Any]) -> str:
@@ -151,6 +178,8 @@ def to_markdown(report: dict[str, Any]) -> str:
                 "",
                 f"{e['site']} · notice {e['notice_id']} · v{d.get('from_version')} → v{d.get('to_version')} · <{e['url']}>",
                 "",
+                *[f"- **{_md_cell(fact_change_line(c))}**" for c in e.get("facts_changed") or []],
+                *([""] if e.get("facts_changed") else []),
                 "```diff",
                 e.get("diff") or "",
                 "```",
@@ -169,6 +198,14 @@ def to_markdown(report: dict[str, Any]) -> str:
                     f"| {_md_cell(e['site'])} | {e['kind']} | {_md_cell(e['title'] or e['url'])} | {_md_cell(reason)} |"
                 )
             out.append("")
+    if report.get("days_to_notice"):
+        out += ["## Days from feedback to notice", "", "| site | round | notices | median days |",
+                "|---|---|---|---|"]  # fmt: skip
+        for r in report["days_to_notice"]:
+            out.append(
+                f"| {_md_cell(r['site'])} | {_md_cell(r['round'] or '—')} | {r['notices']} | {r['median_days']:g} |"
+            )
+        out.append("")
     if not any(report[k] for k in ("new", "changed", "removed", "failures", "blocked")):
         out += ["Nothing new, changed, removed or failed.", ""]
     return "\n".join(out)
@@ -245,7 +282,11 @@ def to_html(report: dict[str, Any]) -> str:
         parts.append(
             f"<h3>{_link(x['url'], x['title'])}</h3><p class='meta'>{e_(x['site'] or '')} · notice {x['notice_id']} · "
             f"v{e_(str(d.get('from_version')))} → v{e_(str(d.get('to_version')))}</p>"
-            f"<div class='diff'>{render_html_fragment([[(op, t) for op, t in h] for h in x.get('char_diff') or []])}</div>"
+            + "".join(
+                f"<p class='fact'><strong>{e_(fact_change_line(c))}</strong></p>"
+                for c in x.get("facts_changed") or []
+            )
+            + f"<div class='diff'>{render_html_fragment([[(op, t) for op, t in h] for h in x.get('char_diff') or []])}</div>"
         )
     for key, heading in (
         ("removed", "Removed notices"),
@@ -270,6 +311,22 @@ def to_html(report: dict[str, Any]) -> str:
             )
         else:
             parts.append("<p class='empty'>None.</p>")
+    if report.get("days_to_notice"):
+        parts.append("<h2 id='days'>Days from feedback to notice</h2>")
+        parts.append(
+            _html_table(
+                ["site", "round", "notices", "median days"],
+                [
+                    [
+                        e_(r["site"] or ""),
+                        e_(r["round"] or "—"),
+                        str(r["notices"]),
+                        f"{r['median_days']:g}",
+                    ]
+                    for r in report["days_to_notice"]
+                ],
+            )  # fmt: skip
+        )
     parts.append("</body></html>")
     return "\n".join(parts)
 
