@@ -576,26 +576,46 @@ class _Counts:
             facts["evidence"][key] = t.sentence(chosen[0][2])
 
 
-def _matches(text: str, rx: re.Pattern[str], anchor: str) -> Iterator[re.Match[str]]:
-    """The matches of ``rx`` around each occurrence of ``anchor`` (a word every match holds):
-    a few short searches instead of a scan of the whole text."""
-    starts: set[int] = set()
-    i = text.find(anchor)
-    while i >= 0:
+_DIGITISH = re.compile(rf"[\d{_CN_DIGITS}]")
+
+
+def _matches(
+    text: str, rx: re.Pattern[str], anchor: str, where: dict[str, list[int]]
+) -> Iterator[re.Match[str]]:
+    """The matches of ``rx``, a pattern holding the word ``anchor``.
+
+    A pattern that starts with its keyword scans the whole text (fast: a literal prefix);
+    one that starts with a number or a choice of verbs is tried only around each place
+    the anchor occurs, when a digit is near it: a few short searches, not a slow scan.
+    """
+    if not rx.pattern.startswith(("(?<!", "(?:建立")):
+        yield from rx.finditer(text)
+        return
+    positions = where.get(anchor)
+    if positions is None:  # once per text and anchor: the places with a digit near them
+        positions = where[anchor] = []
+        size = len(anchor) + _WINDOW
+        i = text.find(anchor)
+        while i >= 0:
+            if _DIGITISH.search(text, max(0, i - _WINDOW), i + size):
+                positions.append(i)
+            i = text.find(anchor, i + 1)
+    last_start = -1
+    for i in positions:
         for m in rx.finditer(text, max(0, i - _WINDOW), i + len(anchor) + _WINDOW):
-            if m.start() <= i < m.end() and m.start() not in starts:
-                starts.add(m.start())
+            if m.start() <= i < m.end() and m.start() > last_start:
+                last_start = m.start()
                 yield m
-        i = text.find(anchor, i + 1)
 
 
 def _scan_counts(t: _Text, facts: dict[str, Any]) -> None:
     text = t.text
     counts = _Counts()
+    where: dict[str, list[int]] = {}
     for key, (patterns, conflict_rx) in _COUNT_RULES.items():
         anchor = _COUNT_WORDS[key]
         for rx in patterns:
-            for m in _matches(text, rx, anchor):
+            for m in _matches(text, rx, anchor, where):
                 s_lo, s_hi = t.sentence_bounds(m.start())
                 clause_lo = _clause_start(text, s_lo, m.start())
                 head = text[clause_lo : m.end()]
@@ -621,7 +641,7 @@ def _scan_counts(t: _Text, facts: dict[str, Any]) -> None:
     ):
         for i, rx in enumerate(patterns):
             for anchor in anchors:
-                for m in _matches(text, rx, anchor):
+                for m in _matches(text, rx, anchor, where):
                     s_lo, s_hi = t.sentence_bounds(m.start())
                     sentence = text[s_lo:s_hi]
                     if _OTHER_PROBLEMS.search(sentence):
