@@ -199,7 +199,7 @@ _COUNT_RULES_SRC: dict[str, tuple[list[re.Pattern[str]], str]] = {
         [
             re.compile(
                 r"(?:建立|新建|制定|出台|完善|修订|修改|健全|新增|建章立制)[^\d,。;、()《》]{0,6}?"
-                rf"制度(?:机制)?(?:文件)?{_FILL}{_INT}(?:项|个|件|条|部)"
+                rf"制度(?:机制|规定|文件)?{_FILL}{_INT}(?:项|个|件|条|部)"
             ),
             re.compile(
                 r"(?:建立|新建|制定|出台|完善|修订|健全|新增)[^\d,。;、()《》]{0,4}?"
@@ -249,10 +249,16 @@ _MEASURES = [
 ]
 # Sentences about other problems than the ones this inspection fed back.
 _OTHER_PROBLEMS = re.compile(r"共性|认领|主动发现|自查发现|延伸发现|上一?轮|历次|以往|往届")
-_DONE = re.compile(
-    rf"^[^\d,。;]{{0,6}}?(?:已经?|均已|现已)?(?:全部)?(?:整改完成|完成整改|整改到位|整改|完成|办结|销号|落实)了?"
-    rf"(?:问题|整改措施|措施|举措)?{_INT}(?:个|项|条)"
+_DONE_VERB = (
+    r"^(?:目前|当前|现|其中|共)?(?:已经?|均已|现已)(?:全部)?"
+    r"(?:整改完成|完成整改|整改到位|整改|完成|办结|销号|落实)了?"
+    r"|^(?:目前|当前|其中)?(?:完成整改|整改完成|整改到位)了?"
 )
+# A 'done' count right after a total: of problems (已完成整改19个), of measures (已经完成120条).
+_DONE = {
+    "problems": re.compile(rf"(?:{_DONE_VERB})(?:问题)?{_INT}(?:个|项|条)"),
+    "measures": re.compile(rf"(?:{_DONE_VERB})(?:整改措施|措施|举措)?{_INT}(?:个|项|条)"),
+}
 _NOT_DONE = re.compile(r"基本|未|正在|尚未|部分|阶段|持续|长期|推进|整改中")
 _DONE_STOP = re.compile(r"措施|举措|制度|处分|立案|诫勉|问题|组织处理|移送")
 _RULES_SPLIT = re.compile(
@@ -537,14 +543,16 @@ def _in_brackets(text: str, lo: int, pos: int) -> bool:
     return depth > 0
 
 
-def _after_done(text: str, end: int, s_hi: int) -> tuple[int | float | None, int]:
+def _after_done(
+    text: str, end: int, s_hi: int, done_rx: re.Pattern[str]
+) -> tuple[int | float | None, int]:
     """A 'done' count in the clauses right after a total (已完成整改19个, 已经完成120条)."""
     pos = end
     for _ in range(5):
         nxt = _CLAUSE_SPLIT.search(text, pos, s_hi)
         clause_end = nxt.start() if nxt else s_hi
         clause = text[pos:clause_end]
-        m = _DONE.match(clause)
+        m = done_rx.match(clause)
         if m:
             if not _NOT_DONE.search(clause[: m.end()]):
                 return _number(m["n"]), pos
@@ -657,7 +665,7 @@ def _scan_counts(t: _Text, facts: dict[str, Any]) -> None:
                     clause_lo = _clause_start(text, s_lo, m.start())
                     primary = _primary(text, s_lo, clause_lo, m.start())
                     counts.add(key, _number(m["n"]), primary, m.start())
-                    done, pos = _after_done(text, m.end(), s_hi)
+                    done, pos = _after_done(text, m.end(), s_hi, _DONE[key])
                     if done is not None:
                         counts.add(done_key, done, primary, pos)
     counts.resolve(t, facts)
@@ -683,7 +691,8 @@ def extract_facts(text: str, title: str | None = None, published: Any = None) ->
     span = _opening(t)
     _identity(t, span, title or "", facts)
     _period_and_feedback(t, span, pub, facts)
-    _scan_counts(t, facts)
+    if facts["kind"] is not None:  # counts only in texts about an inspection
+        _scan_counts(t, facts)
     return facts
 
 
