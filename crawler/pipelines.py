@@ -180,6 +180,10 @@ class StorePipeline:
         if event.kind == "not_modified":
             self.counts["not_modified"] += 1
             self.store.touch_not_modified(event.url)
+        elif event.kind == "skipped":
+            # A link a list page shows that cannot be followed: counted in the run, logged
+            # by the spider with the link and the reason.
+            self.counts["skipped"] += 1
         elif event.kind == "delisted":
             self.store.mark_removed(event.url, self.run_id, event.reason)
         elif event.kind == "gone":

@@ -256,6 +256,12 @@ def m005_fts_reindex_only_on_change(db: Database) -> None:
     )
 
 
+@migrations()
+def m006_runs_skipped(db: Database) -> None:
+    # Links a list page showed that could not be followed: counted per run (issue 17).
+    db.table("runs").add_column("skipped", int, not_null_default=0)
+
+
 def open_db(path: str | os.PathLike[str] | None = None, *, create: bool = True) -> Database:
     """Open (creating and migrating) the database at ``path``; raise StoreError if unusable."""
     p = Path(path or default_path())
