@@ -112,6 +112,14 @@ def decode_page(body: bytes, content_type: str | None = None) -> tuple[str, str]
         if problem is not None:
             raise PageError(f"the page decodes as {encoding} but holds {problem}")
         return text, encoding
+    if _UTF8_RUN.search(body):
+        try:
+            body.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise PageError(
+                "cannot decode the page: mixed encodings (UTF-8 text with bytes that are not "
+                f"UTF-8 at byte {exc.start:,}, another encoding pasted in?)"
+            ) from None
     raise PageError(
         f"cannot decode the page: declared {declared or 'nothing'}, "
         "and neither UTF-8 nor GB18030 decodes it cleanly"
@@ -122,6 +130,21 @@ def decode_page(body: bytes, content_type: str | None = None) -> tuple[str, str]
 # feed, carriage return): no page text holds them; a NUL byte ends a C string.
 _CONTROL_CHAR = re.compile("[\x00-\x08\x0b\x0e-\x1f\x7f-\x9f]")
 _CONTROL_NAMES = {0x00: "a NUL byte", 0x7F: "a DEL character"}
+
+
+# Four Chinese characters in a row as UTF-8 bytes: GBK text almost never holds such a run
+# (neither seed does), so GB18030 text that encodes to one is UTF-8 read as GB18030.
+_UTF8_RUN = re.compile(rb"(?:[\xe4-\xe9][\x80-\xbf]{2}){4,}")
+
+
+def gb_mojibake(text: str) -> bool:
+    """True when ``text`` is UTF-8 text that was decoded as GB18030 (``鎷卞鍖哄…``).
+
+    Used on extracted text, not whole pages: a GBK page may carry a UTF-8 script.
+    """
+    if text.isascii():
+        return False
+    return _UTF8_RUN.search(text.encode("gb18030", "ignore")) is not None
 
 
 def text_problem(text: str) -> str | None:

@@ -631,3 +631,26 @@ def test_record_carries_no_cookie_across_a_redirect_and_writes_none(tmp_path: Pa
         plain.shutdown()
     assert plain.seen and "cookie" not in plain.seen[0]
     assert_written_nowhere(tmp_path)
+
+
+def test_the_seeds_hold_no_counter_to_cut() -> None:
+    from tests.conftest import SEEDS
+
+    for seed in sorted(SEEDS.glob("*.txt")):
+        for line in seed.read_text(encoding="utf-8").split("\n"):
+            assert strip_counters(line) == line, (seed.name, line)
+
+
+def test_mixed_encodings_are_named_and_never_stored_as_mojibake() -> None:
+    from crawler.extract import gb_mojibake
+
+    page = article_html(TITLE, "2024-02-01 09:00", LINES)
+    utf8_with_gbk = page.encode().replace(TITLE.encode(), TITLE.encode("gb18030"), 1)
+    with pytest.raises(PageError, match="mixed encodings"):
+        decode_page(utf8_with_gbk, "text/html; charset=utf-8")
+    # A short UTF-8 line in a GBK page decodes "cleanly" as GB18030: the text tells.
+    pasted = "拱墅区委把巡视整改作为重"
+    misread = pasted.encode().decode("gb18030")
+    assert gb_mojibake(misread) and not gb_mojibake(pasted) and not gb_mojibake("abc")
+    for line in LINES:
+        assert not gb_mojibake(line)
