@@ -92,6 +92,27 @@ def stored_headers(headers: dict[str, str], secrets: list[str]) -> dict[str, str
     return out
 
 
+def redact_bytes(data: bytes, secrets: list[str]) -> bytes:
+    for secret in secrets:
+        data = data.replace(secret.encode(), REDACTED.encode())
+    return data
+
+
+def redact_article(article: Any, secrets: list[str]) -> Any:
+    """An extracted article (crawler.extract.Article) with ``secrets`` replaced in its text fields."""
+
+    def clean(value: str | None) -> str | None:
+        for secret in secrets:
+            value = value.replace(secret, REDACTED) if value else value
+        return value
+
+    article.title, article.source, article.header = (
+        clean(article.title), clean(article.source), clean(article.header)
+    )  # fmt: skip
+    article.paragraphs = [clean(p) or "" for p in article.paragraphs]
+    return article
+
+
 def cookie_hosts(profile: SiteProfile, extra: list[str]) -> list[str]:
     """Where the user's cookie may go: the site's own hosts, plus hosts the user names in
     ``XUNSHI_COOKIE_HOSTS`` (a local copy of the site); never a ``--start-url`` host."""

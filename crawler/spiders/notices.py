@@ -30,7 +30,7 @@ from crawler.extract import (
     resolve_link,
 )
 from crawler.items import Notice, PageEvent, canonical_url
-from crawler.middlewares import stored_headers, user_cookie_values
+from crawler.middlewares import redact_article, redact_bytes, stored_headers, user_cookie_values
 from crawler.sites import SITES, SiteProfile
 from store.notices import load_known
 
@@ -310,13 +310,19 @@ class NoticeSpider(scrapy.Spider):
             # The article shows no date; the list page showed one beside the link.
             published = f"{response.meta['list_date']}T00:00:00+08:00"
             article.methods["published"] = "list"
+        secrets = user_cookie_values(self.profile)
         headers = stored_headers(
             {
                 k.decode("latin-1").lower(): b", ".join(v).decode("latin-1")
                 for k, v in response.headers.items()
             },
-            user_cookie_values(self.profile),
+            secrets,
         )
+        raw = response.body
+        if any(secret.encode() in raw for secret in secrets):
+            # A page that echoes the user's session: the value is written nowhere.
+            self.logger.warning("%s shows the user's cookie: the value is not stored", response.url)
+            raw, article = redact_bytes(raw, secrets), redact_article(article, secrets)
         yield Notice(
             site=self.name,
             url=response.url,
@@ -325,7 +331,7 @@ class NoticeSpider(scrapy.Spider):
             source=article.source,
             paragraphs=article.paragraphs,
             header=article.header,
-            raw=response.body,
+            raw=raw,
             encoding=encoding,
             status=response.status,
             headers=headers,

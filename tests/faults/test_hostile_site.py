@@ -36,7 +36,7 @@ from crawler.extract import (
 from crawler.htmltext import element_lines, parse_html
 from crawler.middlewares import REDACTED, stored_headers
 from crawler.sites import get_site
-from store.notices import Store
+from store.notices import Store, page_bytes
 from tests.conftest import xunshi
 from tests.faults import server as fs
 from tests.sitegen import _TO_PAGE, COLUMN, SOURCE, article_html, generate_site, list_html
@@ -540,7 +540,7 @@ def test_a_start_url_host_never_gets_the_cookie(serve, tmp_path: Path) -> None: 
     assert_written_nowhere(tmp_path)
 
 
-def test_a_set_cookie_echo_of_the_secret_is_not_stored(serve, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_an_echo_of_the_secret_is_not_stored(serve, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     from tests.ccdi_server import install_ccdi_guard
     from tests.test_ccdi import SITE
 
@@ -554,6 +554,7 @@ def test_a_set_cookie_echo_of_the_secret_is_not_stored(serve, tmp_path: Path) ->
                 return None
             status, headers, body = result
             echo = f"ccdi_session={SECRET}; Path=/; HttpOnly"
+            body = body.replace(b"</body>", f"<!-- session {SECRET} --></body>".encode())
             return status, {**headers, "Set-Cookie": echo, "X-Debug-Cookie": SECRET}, body
 
         return wrapped
@@ -565,9 +566,13 @@ def test_a_set_cookie_echo_of_the_secret_is_not_stored(serve, tmp_path: Path) ->
     assert "3 new" in proc.stdout, proc.stdout + proc.stderr
     assert any(SECRET in r.headers.get("cookie", "") for r in site.log)
     store = Store.open(db)
-    headers = [json.loads(v["headers"]) for v in store.db.table("versions").rows]
+    versions = list(store.db.table("versions").rows)
     store.close()
+    headers = [json.loads(v["headers"]) for v in versions]
     assert headers and all(h["set-cookie"] == f"ccdi_session={REDACTED}" for h in headers)
+    for v in versions:  # the stored page bytes are compressed: look inside
+        raw = page_bytes(v["raw"])
+        assert SECRET.encode() not in raw and f"session {REDACTED}".encode() in raw
     assert_written_nowhere(tmp_path)
 
 
