@@ -23,6 +23,7 @@ SETTINGS = {
     "facet_time_limit_ms": 500,
     "default_page_size": 50,
     "default_facet_size": 6,  # facets stay short: the rows start on the first screen
+    "suggest_facets": False,  # the views name their facets
     "truncate_cells_html": 0,
 }
 

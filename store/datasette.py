@@ -10,6 +10,7 @@ store/datasette_plugin.py (two-character search, diffs as HTML, read-only connec
 
 from __future__ import annotations
 
+import html
 import sqlite3
 from pathlib import Path
 from typing import Any
@@ -239,14 +240,16 @@ def metadata(path: Path, *, title: str = "xunshi-watch") -> dict[str, Any]:
     name = database_name(path)
     have_views = all(v in db["views"] for v in VIEWS)
     columns = _columns(path, [n for n in db["tables"] + db["views"] if "fact" in n])
-    base = f"/{name}"
+    from datasette.utils import tilde_encode  # how Datasette spells a name in its URLs
+
+    base = "/" + html.escape(tilde_encode(name))
     start = (
         "<p>Start here: "
         f'<a href="{base}/notice_list">notices</a> · '
         f'<a href="{base}/change_list">changes</a> (what was edited, character by character) · '
         f'<a href="{base}/new_districts">new districts</a> · '
         f'<a href="{base}/province_coverage">coverage by province</a> · '
-        f'<a href="{base}/monthly_notices#g.mark=line&amp;g.x_column=month&amp;g.x_type=ordinal'
+        f'<a href="{base}/monthly_notices?_size=max#g.mark=bar&amp;g.x_column=month&amp;g.x_type=ordinal'
         '&amp;g.y_column=notices&amp;g.y_type=quantitative&amp;g.color_column=site">'
         "notices per month</a> · "
         f'<a href="{base}/feed">newest events</a> (<a href="{base}/feed.atom">Atom feed</a>). '
@@ -267,15 +270,10 @@ def metadata(path: Path, *, title: str = "xunshi-watch") -> dict[str, Any]:
                 },
                 "change_list": {
                     "title": "Changes",
-                    "description": "Every edit to a notice's text, newest first: deleted "
-                    "characters struck through, inserted ones underlined.",
+                    "description": "Every edit to a notice's text, newest first: the earlier "
+                    "and the later version of the changed lines, deleted characters struck "
+                    "through, inserted ones underlined; fetch times in Beijing time.",
                     "facets": ["site"],
-                    "columns": {
-                        "versions": "From which stored version to which",
-                        "fetched_before": "When the earlier version was fetched, Beijing time",
-                        "fetched": "When the changed version was fetched, Beijing time",
-                        "diff": "The changed lines, character by character",
-                    },
                 },
                 "new_districts": {
                     "title": "New districts",

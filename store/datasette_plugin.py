@@ -30,7 +30,7 @@ from store.fts import BIGRAM_TABLE, bigram_query, register_functions
 CSS_PATH = "/-/xunshi-watch.css"
 CSS = """
 td.col-title, td.col-first_notice, td.col-name { min-width: 16em; max-width: 36em; }
-td.col-url, td.col-key { word-break: break-all; min-width: 10em; max-width: 24em; font-size: 0.8em; }
+td.col-url, td.col-key { max-width: 14em; overflow: hidden; text-overflow: ellipsis; white-space: nowrap; font-size: 0.8em; }
 td.col-diff { min-width: 28em; max-width: 48em; }
 td.col-districts, td.col-unit { min-width: 6em; }
 .xunshi-diff div.old, .xunshi-diff div.new { margin: 0.2em 0; }
