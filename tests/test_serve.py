@@ -359,3 +359,36 @@ def test_metadata_follows_the_file_name_and_adds_facts_when_they_exist(
     tables = metadata(copy)["databases"]["my data.v2"]["tables"]
     assert tables["facts"]["facets"] == ["site", "kind", "round"]
     assert tables["latest_facts"]["facets"] == ["kind", "round"]
+
+
+def test_an_older_database_gets_the_views_and_the_index_before_it_is_served(tmp_path: Path) -> None:
+    from sqlite_utils import Database
+
+    from store.db import migrations
+    from tests.test_store import make_notice
+
+    path = tmp_path / "old.db"
+    old = Database(sqlite3.connect(str(path), isolation_level=None))
+    migrations.apply(old, stop_before="m006_bigram_search")
+    store = Store(old)
+    store.record(make_notice("第一段\n鄞州区巡视整改情况", title="中共宁波市鄞州区委关于巡视整改的通报"),
+                 store.start_run("zjsjw"))  # fmt: skip
+    old.close()
+    ds = build(path)
+
+    async def pages() -> list[Any]:
+        await ds.invoke_startup()
+        out = []
+        for url in ("/old/notice_list.json?_search=鄞州&_shape=array",
+                    "/old/notice_list.json?districts__arraycontains=宁波市鄞州区&_shape=array",
+                    "/old/notice_list.json?_search=海曙&_shape=array",
+                    '/old/notice_list.json?_search="巡视 OR NEAR(*&_shape=array',
+                    "/old/notices.json?_search=。&_shape=array"):  # fmt: skip
+            response = await ds.client.get(url)
+            assert response.status_code == 200, response.text
+            out.append([row["title"] for row in response.json()])
+        return out
+
+    found, district, nothing, operators, punctuation = asyncio.run(pages())
+    assert found == district == ["中共宁波市鄞州区委关于巡视整改的通报"]
+    assert nothing == operators == punctuation == []  # typed operators are words, not syntax
