@@ -566,6 +566,7 @@ def _register_commands() -> None:
     # Commands that live in their own modules: scheduling and deliveries, site health.
     import cli_deliver
     import cli_facts
+    import cli_serve
     import cli_sites
 
     for command in (cli_deliver.schedule, cli_deliver.outbox, cli_deliver.demo, cli_deliver.search,
@@ -573,6 +574,7 @@ def _register_commands() -> None:
         main.add_command(command)
     main.add_command(cli_facts.facts)
     main.add_command(cli_facts.timeline_cmd)
+    main.add_command(cli_serve.serve)
 
 
 _register_commands()

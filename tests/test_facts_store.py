@@ -113,7 +113,7 @@ def test_migration_fills_facts_of_versions_stored_before_it(tmp_path: Path) -> N
 
     path = tmp_path / "old.db"
     old = Database(sqlite3.connect(str(path), isolation_level=None))
-    migrations.apply(old, stop_before="m006_facts")
+    migrations.apply(old, stop_before="m008_facts")
     store = Store(old)
     run = store.start_run("zjsjw")
     store.record(make_notice(SEED_000), run)
