@@ -375,7 +375,8 @@ def events(db_path: str, since: str | None, kind: str | None, fmt: str) -> None:
         store.close()
     if fmt == "table":
         for row in rows:
-            row["detail"] = row["detail"].get("reason") or row["detail"].get("title") or ""
+            d = row["detail"]
+            row["detail"] = d.get("reason") or d.get("summary") or d.get("title") or ""
     _emit(rows, fmt, ["id", "run_id", "created_at", "kind", "site", "notice_id", "detail"])
 
 

@@ -169,7 +169,7 @@ _COUNT_RULES_SRC: dict[str, tuple[list[re.Pattern[str]], str]] = {
         "党纪|诫勉|组织处理|问责|立案|移送|处理|追责",
     ),
     "cases_filed": (
-        [re.compile(rf"立案(?:审查调查|审查|调查)?{_FILL}{_INT}(?:件|起|人次|人|名)")],
+        [re.compile(rf"立案(?:审查调查|审查|调查|查处)?{_FILL}{_INT}(?:件|起|人次|人|名)")],
         "处分|诫勉|组织处理|问责|移送|结案|了结|审结|处置|谈话|函询",
     ),
     "judicial_referrals": (
@@ -203,7 +203,7 @@ _COUNT_RULES_SRC: dict[str, tuple[list[re.Pattern[str]], str]] = {
             ),
             re.compile(
                 r"(?:建立|新建|制定|出台|完善|修订|健全|新增)[^\d,。;、()《》]{0,4}?"
-                rf"{_INT}(?:项|个|件|条|部)(?:[^\d,。;、()《》]{{0,4}}?)制度(?!建设)"
+                rf"{_INT}(?:项|个|件|条|部)(?!方面|类|大类|领域)(?:[^\d,。;、()《》]{{0,4}}?)制度(?!建设)"
             ),
         ],
         "措施|问题|处分",
@@ -710,3 +710,14 @@ def changes(old: dict[str, Any], new: dict[str, Any]) -> list[dict[str, Any]]:
     return [
         {"key": k, "old": a[k], "new": b[k]} for k in (*SCALAR_KEYS, *COUNT_KEYS) if a[k] != b[k]
     ]
+
+
+def change_line(change: dict[str, Any]) -> str:
+    """'党纪处分 (party_discipline): 11 → 12'; a value not stated shows as '—'."""
+
+    def shown(value: Any) -> str:
+        return "—" if value is None else str(value)
+
+    key = change["key"]
+    label = change.get("label") or LABELS.get(key, key)
+    return f"{label} ({key}): {shown(change['old'])} → {shown(change['new'])}"

@@ -22,7 +22,7 @@ FACT_KEYS = (*SCALAR_KEYS, *COUNT_KEYS)
 def create_facts_schema(db: Database) -> None:
     db.execute(
         """CREATE TABLE IF NOT EXISTS facts (
-            notice_id INTEGER NOT NULL REFERENCES notices(id),
+            notice_id INTEGER NOT NULL REFERENCES notices(id) ON DELETE CASCADE,
             version INTEGER NOT NULL,
             key TEXT NOT NULL,
             value,

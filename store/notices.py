@@ -21,8 +21,8 @@ else:
 from sqlite_utils.db import Table
 
 from crawler.facts import LABELS as FACT_LABELS
+from crawler.facts import change_line, extract_facts
 from crawler.facts import changes as fact_changes
-from crawler.facts import extract_facts
 from crawler.items import Notice, canonical_url
 from store.db import open_db, write_transaction
 from store.diff import diff_texts
@@ -301,7 +301,7 @@ class Store:
                 notice_id=notice_id,
                 url=notice.url,
                 detail={"title": notice.title, "from_version": n - 1, "to_version": n,
-                        **change, "label": FACT_LABELS.get(key, key),
+                        **change, "label": FACT_LABELS.get(key, key), "summary": change_line(change),
                         "evidence": new["evidence"].get(key) or old["evidence"].get(key)},
             )  # fmt: skip
 

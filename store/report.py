@@ -11,6 +11,7 @@ from collections import Counter
 from html import escape
 from typing import Any
 
+from crawler.facts import change_line
 from store.diff import render_html_fragment
 from store.facts import has_facts_table, median_days
 from store.notices import RUN_COUNTS, Store
@@ -118,11 +119,7 @@ def _attach_fact_changes(changed: list[dict[str, Any]], facts: list[dict[str, An
 
 def fact_change_line(change: dict[str, Any]) -> str:
     """'党纪处分 (party_discipline): 11 → 12'; an unknown value shows as '—'."""
-
-    def shown(value: Any) -> str:
-        return "—" if value is None else str(value)
-
-    return f"{change.get('label') or change['key']} ({change['key']}): {shown(change['old'])} → {shown(change['new'])}"
+    return change_line(change)
 
 
 def summary(report: dict[str, Any]) -> str:

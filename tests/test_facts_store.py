@@ -89,6 +89,8 @@ def test_a_changed_count_is_one_facts_changed_event(db_path: Path) -> None:
     assert row["facts"]["group"] == "省委第五巡视组"
     assert row["facts"]["counts"]["party_discipline"] == 11
     store.close()
+    listed = CliRunner().invoke(main, ["events", "--kind", "facts_changed", "--db", str(db_path)])
+    assert "党纪处分 (party_discipline): 8 → 11" in listed.output
 
 
 def test_a_fact_that_disappears_is_a_change_to_null(db_path: Path) -> None:
@@ -279,3 +281,29 @@ def test_a_crawl_that_changes_a_count(serve, tmp_path: Path) -> None:
     )
     assert events[0]["run_id"] == second.run_id
     store.close()
+
+
+def test_datasette_shows_the_facts(db_path: Path) -> None:
+    import asyncio
+
+    from cli_serve import build
+
+    store = Store.open(db_path)
+    store.record(make_notice(SEED_000), store.start_run("zjsjw"))
+    store.close()
+    ds = build(db_path)
+    name = db_path.stem
+
+    async def get(url: str) -> list[dict]:
+        await ds.invoke_startup()
+        response = await ds.client.get(url)
+        assert response.status_code == 200, url
+        return response.json()
+
+    wide = asyncio.run(get(f"/{name}/notice_facts.json?level=省委&_shape=array"))
+    assert [(r["group"], r["party_discipline"], r["problems"]) for r in wide] == [
+        ("省委第五巡视组", 8, None)
+    ]
+    assert asyncio.run(get(f"/{name}/notice_facts.json?level=中央&_shape=array")) == []
+    rows = asyncio.run(get(f"/{name}/facts.json?key=rules&_shape=array"))
+    assert rows[0]["value"] == 43 and "建立完善制度43项" in rows[0]["evidence"]
