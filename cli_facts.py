@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import re
 import sys
 from datetime import date
 from pathlib import Path
@@ -41,6 +42,9 @@ def _csv(rows: list[dict[str, Any]], columns: list[str]) -> str:
     return buf.getvalue()
 
 
+_HEADER = re.compile(r"(\d{4}-\d{2}-\d{2}) \d{2}:\d{2} ")
+
+
 def _file_facts(path: str, title: str | None, published: str | None, fmt: str) -> None:
     file = Path(path)
     if not file.is_file():
@@ -58,6 +62,10 @@ def _file_facts(path: str, title: str | None, published: str | None, fmt: str) -
         text = file.read_text(encoding="utf-8")
     except UnicodeDecodeError:
         raise click.ClickException(f"{path} is not UTF-8 text (the seed format is)") from None
+    if published is None:
+        # a seed-format text that opens with its publish time (zjsjw form) gives the date
+        head = _HEADER.match(text)
+        published = head.group(1) if head else None
     facts = extract_facts(text, title, published)
     if fmt == "json":
         click.echo(json.dumps(facts, ensure_ascii=False, indent=2))
@@ -114,7 +122,8 @@ def facts(
     version. With a FILE of seed-format text, its facts, offline: json prints one object
     with kind, level, round, group, inspected_unit, inspection_start, inspection_end,
     feedback_date, counts (a flat object of numbers) and evidence (the sentence each
-    fact came from). A fact the text does not state plainly is null, never guessed.
+    fact came from); without --published, a text that opens with its publish time (the
+    zjsjw form) gives the date. A fact the text does not state plainly is null, never guessed.
     --rebuild recomputes the stored facts after the rules change.
 
     \b

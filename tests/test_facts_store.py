@@ -206,6 +206,15 @@ def test_facts_command_on_a_file_offline(tmp_path: Path) -> None:
     ):
         bad = runner.invoke(main, ["facts", *args, "--db", str(tmp_path / "x.db")])
         assert bad.exit_code == 2 and "Traceback" not in bad.output, bad.output
+    # no --published: the zjsjw header line of the seed format gives the year
+    headed = tmp_path / "headed.txt"
+    headed.write_text(
+        "2024-03-01 10:00 浙江省纪委省监委网站\n根据省委统一部署,11月5日至12月30日,"
+        "省委第一巡视组对某市开展了巡视。2月3日,省委巡视组向某市委反馈了巡视意见。",
+        encoding="utf-8",
+    )
+    got = json.loads(runner.invoke(main, ["facts", str(headed), "--format", "json"]).output)
+    assert (got["inspection_start"], got["feedback_date"]) == ("2023-11-05", "2024-02-03")
     binary = tmp_path / "page.bin"
     binary.write_bytes(b"\xff\xfe\x00bad")
     bad = runner.invoke(main, ["facts", str(binary)])
