@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import date
 from decimal import Decimal
 from typing import Any
@@ -116,7 +116,7 @@ _OPENING = re.compile(
     r"(?:巡视|巡察)组|(?<![针面应相绝])对[^。]{1,60}?(?:开展|进行|实施)了?[^。,]{0,10}?(?:巡视|巡察)"
 )
 _UNIT = re.compile(
-    r"(?<![针面应相绝])对(?P<unit>[^,。;()“”\s对]{1,40}?)(?:党组织)?(?:开展|进行|实施)了?"
+    r"(?:(?<![针面应相绝])对|进驻)(?P<unit>[^,。;()“”\s对]{1,40}?)(?:党组织)?(?:开展|进行|实施)了?"
     r"(?:为期[^,。]{1,8}?的)?[\u4e00-\u9fff]{0,8}?(?:巡视|巡察)"
 )
 _KIND_VERB = re.compile(r"(?:开展|进行|实施)了?[^,。;]{0,10}?(巡视|巡察)")
@@ -241,6 +241,25 @@ _PROBLEMS = [
 ]
 _PROBLEMS_CONTEXT = re.compile(r"反馈|巡视|巡察|指出|交办")
 _MEASURES_CONTEXT = re.compile(r"整改")
+# A done count that names what is done (已完成整改问题31个, 完成整改措施106条).
+_EXPLICIT_DONE = (
+    (
+        "problems_rectified",
+        "问题>",
+        re.compile(
+            r"(?:(?:已经?|累计|共)(?:完成整改|整改完成|整改到位|整改销号|整改|完成)"
+            r"|(?<!基本)(?<!未)(?:完成整改|整改完成))了?(?:具体)?问题"
+            rf"{_INT}(?:个|项|条)"
+        ),
+    ),
+    (
+        "measures_done",
+        "措施",
+        re.compile(
+            rf"(?:(?:已经?|累计|共)(?:完成|落实)|(?<!基本)(?<!未)完成)了?整改(?:措施|举措){_INT}(?:个|项|条)"
+        ),
+    ),
+)
 _WINDOW = 24
 _PROBLEMS_NOT_BEFORE = re.compile(r"已|完成|整改|销号|解决|发现|排查|梳理|主动|共性|新增|涉及")
 _MEASURES = [
@@ -370,7 +389,8 @@ def _opening(t: _Text) -> tuple[int, int] | None:
     for n, line in enumerate(t.text.split("\n")):
         if n >= 12:
             break
-        if _OPENING.search(line):
+        # the opening is prose (a title line naming the group is not)
+        if _OPENING.search(line) and ("。" in line or len(line) > 60):
             return pos, pos + len(line)
         pos += len(line) + 1
     return None
@@ -585,6 +605,15 @@ class _Counts:
 
 
 _DIGITISH = re.compile(rf"[\d{_CN_DIGITS}]")
+_UNITS = "个项条"
+# Anchors with a suffix keep only some places: "<" a count unit just before the word (57个
+# 具体问题), ">" a number just after it (整改问题31个).
+_ANCHOR_FILTERS: dict[str, Callable[[str, int, int], bool]] = {
+    "<": lambda text, i, n: text[i - 1 : i] in _UNITS or text[i - 3 : i - 2] in _UNITS,
+    ">": lambda text, i, n: (
+        text[i + n : i + n + 1].isdigit() or text[i + n : i + n + 1] in _CN_DIGITS
+    ),
+}
 
 
 def _matches(
@@ -596,18 +625,23 @@ def _matches(
     one that starts with a number or a choice of verbs is tried only around each place
     the anchor occurs, when a digit is near it: a few short searches, not a slow scan.
     """
-    if not rx.pattern.startswith(("(?<!", "(?:建立")):
+    if not rx.pattern.startswith("("):
         yield from rx.finditer(text)
         return
     positions = where.get(anchor)
     if positions is None:  # once per text and anchor: the places with a digit near them
         positions = where[anchor] = []
-        size = len(anchor) + _WINDOW
-        i = text.find(anchor)
+        word = anchor.rstrip("<>")
+        keep = _ANCHOR_FILTERS.get(anchor[len(word) :])
+        size = len(word) + _WINDOW
+        i = text.find(word)
         while i >= 0:
-            if _DIGITISH.search(text, max(0, i - _WINDOW), i + size):
+            if (keep is None or keep(text, i, len(word))) and _DIGITISH.search(
+                text, max(0, i - _WINDOW), i + size
+            ):
                 positions.append(i)
-            i = text.find(anchor, i + 1)
+            i = text.find(word, i + 1)
+    anchor = anchor.rstrip("<>")
     last_start = -1
     for i in positions:
         for m in rx.finditer(text, max(0, i - _WINDOW), i + len(anchor) + _WINDOW):
@@ -647,24 +681,27 @@ def _scan_counts(t: _Text, facts: dict[str, Any]) -> None:
         (_PROBLEMS, ("问题",), "problems", "problems_rectified", _PROBLEMS_CONTEXT),
         (_MEASURES, ("措施", "举措"), "measures", "measures_done", _MEASURES_CONTEXT),
     ):
-        for i, rx in enumerate(patterns):
-            for anchor in anchors:
-                for m in _matches(text, rx, anchor, where):
-                    s_lo, s_hi = t.sentence_bounds(m.start())
-                    sentence = text[s_lo:s_hi]
-                    if _OTHER_PROBLEMS.search(sentence):
+        tries = [(rx, a, key, i) for i, rx in enumerate(patterns) for a in anchors]
+        if key == "problems":  # the number-first form: only after a count unit
+            tries[0] = (tries[0][0], "问题<", key, 0)
+        tries += [(rx, a, done_key, -1) for k, a, rx in _EXPLICIT_DONE if k == done_key]
+        for rx, anchor, found_key, i in tries:
+            for m in _matches(text, rx, anchor, where):
+                s_lo, s_hi = t.sentence_bounds(m.start())
+                if _OTHER_PROBLEMS.search(text, s_lo, s_hi):
+                    continue
+                p_lo = text.rfind("\n", 0, s_lo) + 1
+                p_hi = text.find("\n", s_hi)
+                if not context.search(text, p_lo, p_hi if p_hi >= 0 else len(text)):
+                    continue  # no word of the inspection in the paragraph
+                if key == "problems" and i == 0:
+                    before = text[max(s_lo, m.start() - 6) : m.start()]
+                    if _PROBLEMS_NOT_BEFORE.search(before):
                         continue
-                    p_lo = text.rfind("\n", 0, s_lo) + 1
-                    p_hi = text.find("\n", s_hi)
-                    if not context.search(text, p_lo, p_hi if p_hi >= 0 else len(text)):
-                        continue  # no word of the inspection in the paragraph
-                    if key == "problems" and i == 0:
-                        before = text[max(s_lo, m.start() - 6) : m.start()]
-                        if _PROBLEMS_NOT_BEFORE.search(before):
-                            continue
-                    clause_lo = _clause_start(text, s_lo, m.start())
-                    primary = _primary(text, s_lo, clause_lo, m.start())
-                    counts.add(key, _number(m["n"]), primary, m.start())
+                clause_lo = _clause_start(text, s_lo, m.start())
+                primary = _primary(text, s_lo, clause_lo, m.start())
+                counts.add(found_key, _number(m["n"]), primary, m.start())
+                if i >= 0:  # a total: is a done count right after it?
                     done, pos = _after_done(text, m.end(), s_hi, _DONE[key])
                     if done is not None:
                         counts.add(done_key, done, primary, pos)
