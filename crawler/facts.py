@@ -99,6 +99,7 @@ _LEVEL = r"(?:中央|自治区党委|省委|市委|州委|盟委|区委|县委|�
 _ORD = rf"[{_CN_DIGITS}\d]+"
 
 _SENTENCE_ENDS = "。;!?\n"
+_MAX_SENTENCE = 400
 _CLAUSE_SEP = "。;,、()\n"
 _CLAUSE_SPLIT = re.compile(r"[。;,、()\n]")
 
@@ -349,8 +350,8 @@ def _md(d: dict[str, Any]) -> tuple[int, int]:
 def _iso(d: dict[str, Any] | None) -> str | None:
     if d is None or d.get("year") is None or d["vague"]:
         return None
-    if not 1 <= d["m"] <= 12:
-        return None
+    if not 1 <= d["m"] <= 12 or not 1949 <= d["year"] <= 2100:
+        return None  # no month 13, no inspection in 1234
     if d["d"] is None:
         return f"{d['year']:04d}-{d['m']:02d}"
     try:
@@ -370,12 +371,16 @@ class _Text:
         self._bounds: dict[int, tuple[int, int]] = {}
 
     def sentence_bounds(self, pos: int) -> tuple[int, int]:
+        """The sentence around ``pos``; a run of text without a full stop counts as
+        sentences of at most _MAX_SENTENCE characters each side (hostile pages stay linear)."""
         text = self.text
-        start = max(text.rfind(c, 0, pos) for c in _SENTENCE_ENDS) + 1
+        floor = max(0, pos - _MAX_SENTENCE)
+        start = max(text.rfind(c, floor, pos) for c in _SENTENCE_ENDS) + 1 or floor
         hit = self._bounds.get(start)
         if hit is None:
-            ends = [i for i in (text.find(c, pos) for c in _SENTENCE_ENDS) if i >= 0]
-            hit = self._bounds[start] = (start, min(ends) if ends else len(text))
+            ceiling = min(len(text), pos + _MAX_SENTENCE)
+            ends = [i for i in (text.find(c, pos, ceiling) for c in _SENTENCE_ENDS) if i >= 0]
+            hit = self._bounds[start] = (start, min(ends) if ends else ceiling)
         return hit
 
     def sentence(self, pos: int) -> str:
@@ -554,13 +559,8 @@ def _clause_start(text: str, lo: int, pos: int) -> int:
 
 
 def _in_brackets(text: str, lo: int, pos: int) -> bool:
-    depth = 0
-    for ch in text[lo:pos]:
-        if ch == "(":
-            depth += 1
-        elif ch == ")" and depth:
-            depth -= 1
-    return depth > 0
+    """Whether ``pos`` is inside brackets opened in its sentence (其中…, 党内警告18人…)."""
+    return text.rfind("(", lo, pos) > text.rfind(")", lo, pos)
 
 
 def _after_done(
@@ -690,9 +690,10 @@ def _scan_counts(t: _Text, facts: dict[str, Any]) -> None:
                 s_lo, s_hi = t.sentence_bounds(m.start())
                 if _OTHER_PROBLEMS.search(text, s_lo, s_hi):
                     continue
-                p_lo = text.rfind("\n", 0, s_lo) + 1
-                p_hi = text.find("\n", s_hi)
-                if not context.search(text, p_lo, p_hi if p_hi >= 0 else len(text)):
+                floor, ceiling = max(0, s_lo - 2000), min(len(text), s_hi + 2000)
+                p_lo = text.rfind("\n", floor, s_lo) + 1 or floor
+                p_hi = text.find("\n", s_hi, ceiling)
+                if not context.search(text, p_lo, p_hi if p_hi >= 0 else ceiling):
                     continue  # no word of the inspection in the paragraph
                 if key == "problems" and i == 0:
                     before = text[max(s_lo, m.start() - 6) : m.start()]

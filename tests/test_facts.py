@@ -154,3 +154,19 @@ def test_changes_name_key_old_and_new() -> None:
     )
     assert changes(old, new) == [{"key": "party_discipline", "old": 8, "new": 9}]
     assert changes(old, old) == []
+
+
+def test_hostile_text_gives_no_error() -> None:
+    import random
+
+    rng = random.Random(13)
+    alphabet = "巡视察组对开展反馈问题个项条党纪政务处分诫勉立案0123456789年月日至—-,。、()\n"
+    for _ in range(20):
+        text = "".join(rng.choice(alphabet) for _ in range(3000))
+        facts = extract_facts(text, "巡视", "2024-01-01")
+        for key in ("inspection_start", "inspection_end", "feedback_date"):
+            value = facts[key]
+            assert value is None or (len(value) in (7, 10) and value[:2] in ("19", "20")), value
+    # one sentence without a full stop, 60,000 characters long: still answers
+    long = "省委第五巡视组对某区开展了巡视。" + "给予党纪处分8人次、政务处分4人次、问题12个" * 2500
+    assert extract_facts(long, "", None)["counts"]["party_discipline"] == 8
