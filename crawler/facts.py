@@ -350,7 +350,7 @@ def _md(d: dict[str, Any]) -> tuple[int, int]:
 def _iso(d: dict[str, Any] | None) -> str | None:
     if d is None or d.get("year") is None or d["vague"]:
         return None
-    if not 1 <= d["m"] <= 12 or not 1949 <= d["year"] <= 2100:
+    if not 1 <= d["m"] <= 12 or not 1949 <= d["year"] <= 2099:
         return None  # no month 13, no inspection in 1234
     if d["d"] is None:
         return f"{d['year']:04d}-{d['m']:02d}"
