@@ -44,7 +44,7 @@ from apscheduler.triggers.base import BaseTrigger
 from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
-from crawler.run import CrawlResult, run_crawl, summary_line, write_run_report
+from crawler.run import CrawlResult, crawl_group, run_crawl, summary_line, write_run_report
 from crawler.sites import SITES
 from store.db import StoreError
 from store.deliver import ConfigError, Delivery, Outbox, PassResult, deliver_pending
@@ -358,7 +358,7 @@ class CrawlScheduler:
         self._thread = threading.current_thread()
         cfg = self.config
         self._phase = "work"
-        with self._signals():
+        with self._signals(), crawl_group():  # one crawl: the report covers every site
             self.close_abandoned_runs()
             self.deliver()  # what a previous process left in the outbox
             logger.info(
@@ -387,7 +387,7 @@ class CrawlScheduler:
         """
         self._phase = "work"
         could_not_run = False
-        with self._signals():
+        with self._signals(), crawl_group():  # one crawl: the report covers every site
             self.close_abandoned_runs()
             for site in self.config.sites:
                 if self.stopped:
