@@ -463,3 +463,27 @@ def test_commands_use_with_not_hand_written_close() -> None:
 def test_a_huge_title_prints_at_once_trimmed() -> None:
     table = text_table([{"title": "巡" * 1_000_000, "id": 1}], ["id", "title"])
     assert max(len(line) for line in table.splitlines()) < 100 and table.rstrip().endswith("…")
+
+
+def test_one_xunshi_crawl_is_one_crawl_of_every_site(
+    db: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from crawler.run import CrawlResult
+
+    seen: list[tuple[str, str | None]] = []
+
+    def fake_run_crawl(site: str, **kw: object) -> CrawlResult:
+        seen.append((site, current_crawl()))
+        with Store.open(kw["db_path"]) as store:  # type: ignore[arg-type]
+            run_id = store.start_run(site, crawl=current_crawl())
+            store.finish_run(run_id, "ok")
+        return CrawlResult(site, run_id, "ok", 0, db.parent / "log")
+
+    monkeypatch.setattr(cli, "run_crawl", fake_run_crawl)
+    monkeypatch.setattr(cli, "write_run_report", lambda *a, **k: (db.parent / "r.md", "ok"))
+    for _ in range(2):
+        assert run("crawl", "zjsjw", "shjjjc", "--db", str(db)).exit_code == 0
+    first, second = {c for _, c in seen[:2]}, {c for _, c in seen[2:]}
+    assert len(first) == len(second) == 1 and first != second and None not in first
+    data = json.loads(run("report", "--db", str(db), "--format", "json").output)
+    assert [(r["id"], r["site"]) for r in data["runs"]] == [(3, "zjsjw"), (4, "shjjjc")]
