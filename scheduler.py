@@ -228,11 +228,8 @@ class CrawlScheduler:
             except (OSError, StoreError) as exc:
                 logger.error("%s: report not written: %s", site.site, exc)
             if cfg.deliveries:
-                store = Store.open(cfg.db)
-                try:
+                with Store.open(cfg.db) as store:
                     Outbox(store.db).enqueue_run(result.run_id, cfg.deliveries)
-                finally:
-                    store.close()
                 self.deliver()
             if self.on_result:
                 self.on_result(result)
@@ -246,11 +243,8 @@ class CrawlScheduler:
             return []
         previous, self._phase = self._phase, "work"
         try:
-            store = Store.open(self.config.db)
-            try:
+            with Store.open(self.config.db) as store:
                 Outbox(store.db).enqueue_missed(self.config.deliveries)
-            finally:
-                store.close()
             results = deliver_pending(
                 self.config.db, self.config.deliveries, should_stop=lambda: self.stopped
             )
@@ -270,15 +264,13 @@ class CrawlScheduler:
             store = Store.open(self.config.db)
         except StoreError:
             return
-        try:
+        with store:
             for row in list(store.db.table("runs").rows_where("status = 'running'")):
                 if which(row):
                     store.finish_run(row["id"], "interrupted", error=why)
                     logger.warning(
                         "run %s (%s) recorded as interrupted: %s", row["id"], row["site"], why
                     )
-        finally:
-            store.close()
 
     def close_abandoned_runs(self) -> None:
         """Runs still "running" whose process is gone (kill -9, power cut) get their outcome."""
