@@ -13,6 +13,8 @@ from urllib.parse import quote
 
 from sqlite_utils import Database, Migrations
 
+from store.fts import register_functions
+
 DEFAULT_DB = "xunshi.db"
 SQLITE_MAGIC = b"SQLite format 3\x00"
 BUSY_TIMEOUT_MS = 30_000
@@ -260,7 +262,33 @@ def m005_fts_reindex_only_on_change(db: Database) -> None:
 
 
 @migrations()
-def m006_crawls(db: Database) -> None:
+def m006_runs_skipped(db: Database) -> None:
+    # Links a list page showed that could not be followed: counted per run (issue 17).
+    db.table("runs").add_column("skipped", int, not_null_default=0)
+
+
+@migrations()
+def m006_bigram_search(db: Database) -> None:
+    # A second full-text index that finds Chinese words of two characters (巡视, 鄞州) from
+    # Datasette's search box: see store/fts.py. Its triggers call a SQL function that
+    # open_db registers on every connection.
+    from store import fts
+
+    fts.register_functions(db.conn)
+    for statement in fts.BIGRAM_SQL:
+        db.execute(statement)
+
+
+@migrations()
+def m007_browse_views(db: Database) -> None:
+    # Views made for people (`xunshi serve`): notices, changes, new districts, coverage, timeline.
+    from store import datasette
+
+    datasette.create_views(db)
+
+
+@migrations()
+def m008_crawls(db: Database) -> None:
     # A crawl is every run started together (one `xunshi crawl`, one scheduler pass, the
     # demo's rounds): reports with no option cover the latest crawl, every site in it.
     db.table("runs").add_column("crawl", str)
@@ -369,6 +397,7 @@ def open_db(
     try:
         conn = sqlite3.connect(str(p), timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None)
         conn.execute("PRAGMA busy_timeout = 30000")  # = BUSY_TIMEOUT_MS
+        register_functions(conn)  # the bigram index's triggers call it (store/fts.py)
         if _is_ours(conn) is False:
             conn.close()
             raise StoreError(
@@ -415,6 +444,7 @@ def _open_read_only(p: Path) -> Db:
                                    isolation_level=None)  # fmt: skip
             conn.execute("PRAGMA busy_timeout = 30000")
             conn.execute("PRAGMA query_only = 1")
+            register_functions(conn)  # what the search index's SQL calls (store/fts.py)
             ours = _is_ours(conn)
             break
         except sqlite3.OperationalError as exc:

@@ -53,6 +53,7 @@ RUN_COUNTS = (
     "dropped",
     "failed",
     "blocked",
+    "skipped",  # links a list page shows that cannot be followed (bad URL, too long)
 )
 
 

@@ -31,6 +31,7 @@ SITE_COLUMNS = [
     "removed",
     "failed",
     "blocked",
+    "skipped",
 ]
 COLUMN_LABELS = {
     "runs": "runs",
@@ -42,6 +43,7 @@ COLUMN_LABELS = {
     "removed": "removed",
     "failed": "failed fetches",
     "blocked": "blocked",
+    "skipped": "links skipped",
 }
 FAILURE_KINDS = kinds_in("failures")
 TIME_LABEL = "Asia/Shanghai"
