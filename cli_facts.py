@@ -80,7 +80,7 @@ def _file_facts(path: str, title: str | None, published: str | None, fmt: str) -
 
 
 def _rebuild(db_path: str) -> None:
-    store = open_store(db_path)
+    store = open_store(db_path, write=True)  # an existing database, upgraded if older
     try:
         total = store.db.execute("SELECT count(*) FROM versions").fetchone()[0]
         click.echo(f"recomputing the facts of {total} stored versions…", err=True)

@@ -44,7 +44,7 @@ from apscheduler.triggers.base import BaseTrigger
 from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
-from crawler.run import CrawlResult, run_crawl, summary_line, write_run_report
+from crawler.run import CrawlResult, crawl_group, run_crawl, summary_line, write_run_report
 from crawler.sites import SITES
 from store.db import StoreError
 from store.deliver import ConfigError, Delivery, Outbox, PassResult, deliver_pending
@@ -228,11 +228,8 @@ class CrawlScheduler:
             except (OSError, StoreError) as exc:
                 logger.error("%s: report not written: %s", site.site, exc)
             if cfg.deliveries:
-                store = Store.open(cfg.db)
-                try:
+                with Store.open(cfg.db) as store:
                     Outbox(store.db).enqueue_run(result.run_id, cfg.deliveries)
-                finally:
-                    store.close()
                 self.deliver()
             if self.on_result:
                 self.on_result(result)
@@ -246,11 +243,8 @@ class CrawlScheduler:
             return []
         previous, self._phase = self._phase, "work"
         try:
-            store = Store.open(self.config.db)
-            try:
+            with Store.open(self.config.db) as store:
                 Outbox(store.db).enqueue_missed(self.config.deliveries)
-            finally:
-                store.close()
             results = deliver_pending(
                 self.config.db, self.config.deliveries, should_stop=lambda: self.stopped
             )
@@ -270,15 +264,13 @@ class CrawlScheduler:
             store = Store.open(self.config.db)
         except StoreError:
             return
-        try:
+        with store:
             for row in list(store.db.table("runs").rows_where("status = 'running'")):
                 if which(row):
                     store.finish_run(row["id"], "interrupted", error=why)
                     logger.warning(
                         "run %s (%s) recorded as interrupted: %s", row["id"], row["site"], why
                     )
-        finally:
-            store.close()
 
     def close_abandoned_runs(self) -> None:
         """Runs still "running" whose process is gone (kill -9, power cut) get their outcome."""
@@ -358,7 +350,7 @@ class CrawlScheduler:
         self._thread = threading.current_thread()
         cfg = self.config
         self._phase = "work"
-        with self._signals():
+        with self._signals(), crawl_group():  # one crawl: the report covers every site
             self.close_abandoned_runs()
             self.deliver()  # what a previous process left in the outbox
             logger.info(
@@ -387,7 +379,7 @@ class CrawlScheduler:
         """
         self._phase = "work"
         could_not_run = False
-        with self._signals():
+        with self._signals(), crawl_group():  # one crawl: the report covers every site
             self.close_abandoned_runs()
             for site in self.config.sites:
                 if self.stopped:

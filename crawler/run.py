@@ -14,7 +14,11 @@ import sqlite3
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -45,6 +49,24 @@ class CrawlResult:
         return self.status != "failed"
 
 
+_CRAWL: ContextVar[str | None] = ContextVar("xunshi_crawl", default=None)
+
+
+@contextmanager
+def crawl_group() -> Iterator[str]:
+    """Group the runs started inside (one per site) as one crawl: reports cover all of them."""
+    token = _CRAWL.set(datetime.now(UTC).strftime("%Y%m%dT%H%M%S.%fZ") + f"-{os.getpid()}")
+    try:
+        yield _CRAWL.get() or ""
+    finally:
+        _CRAWL.reset(token)
+
+
+def current_crawl() -> str | None:
+    """The crawl a run started now belongs to (None: a crawl of its own)."""
+    return _CRAWL.get()
+
+
 def log_dir_for(db_path: str | os.PathLike[str]) -> Path:
     return Path(db_path).resolve().parent / "logs"
 
@@ -61,11 +83,8 @@ def write_run_report(
     """Write run ``run_id``'s report as Markdown and HTML; return the Markdown path and the summary."""
     folder = Path(reports_dir) if reports_dir else reports_dir_for(db_path)
     folder.mkdir(parents=True, exist_ok=True)
-    store = Store.open(db_path)
-    try:
+    with Store.open(db_path) as store:
         data = report.collect(store, run_id=run_id)
-    finally:
-        store.close()
     stem = f"run-{run_id}-{data['runs'][0]['site']}"
     md_path = folder / f"{stem}.md"
     md_path.write_text(report.to_markdown(data), encoding="utf-8")
@@ -109,11 +128,10 @@ def run_crawl(
     anything starts.
     """
     get_site(site)
-    store = Store.open(db_path)
-    try:
-        run_id = store.start_run(site, {"start_url": start_url, "full": full, **(options or {})})
-    finally:
-        store.close()
+    with Store.open(db_path) as store:
+        run_id = store.start_run(
+            site, {"start_url": start_url, "full": full, **(options or {})}, crawl=current_crawl()
+        )
     log_dir = log_dir_for(db_path)
     log_dir.mkdir(parents=True, exist_ok=True)
     log_path = log_dir / f"run-{run_id}-{site}.log"
@@ -129,9 +147,14 @@ def run_crawl(
     with log_path.open("ab") as log:
         log.write(("$ " + " ".join(cmd) + "\n").encode())
         log.flush()
-        proc = subprocess.Popen(
-            cmd, stdout=log, stderr=subprocess.STDOUT, env=env, cwd=PROJECT_ROOT
-        )
+        try:
+            proc = subprocess.Popen(
+                cmd, stdout=log, stderr=subprocess.STDOUT, env=env, cwd=PROJECT_ROOT
+            )
+        except OSError as exc:
+            with Store.open(db_path) as store:
+                store.finish_run(run_id, "failed", error=f"crawl process did not start: {exc}")
+            raise
         try:
             returncode = proc.wait(timeout=timeout)
         except subprocess.TimeoutExpired:

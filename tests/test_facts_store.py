@@ -72,13 +72,12 @@ def test_a_changed_count_is_one_facts_changed_event(db_path: Path) -> None:
     # reports show the change above the character diff
     report = collect(store, run_id=run)
     md = to_markdown(report)
-    assert "党纪处分 (party_discipline): 8 → 11" in md
-    assert md.index("党纪处分 (party_discipline): 8 → 11") < md.index(
-        "```diff", md.index("v2 → v3")
-    )
+    line = "- **党纪处分 (party\\_discipline): 8 → 11**"  # Markdown-escaped
+    assert line in md
+    assert md.index(line) < md.index("```diff", md.index("version 2 → 3"))
     html = to_html(report)
-    assert html.index("8 → 11") < html.index("class='diff'", html.index("v2 → v3"))
-    assert report["facts_changed"][0]["detail"]["new"] == 11
+    assert html.index("8 → 11") < html.index("class='diff'", html.index("version 2 → 3"))
+    assert report["changed"][-1]["facts_changed"][0]["new"] == 11
 
     # deliveries and exports carry the facts
     payload = event_payload(store, store.db.table("events").get(events[0]["id"]))
@@ -106,7 +105,7 @@ def test_a_fact_that_disappears_is_a_change_to_null(db_path: Path) -> None:
         for e in _events(store, "facts_changed")
     }
     assert got == {"party_discipline": (8, None), "government_discipline": (4, None)}
-    assert "党纪处分 (party_discipline): 8 → —" in to_markdown(collect(store, run_id=run))
+    assert "党纪处分 (party\\_discipline): 8 → —" in to_markdown(collect(store, run_id=run))
     store.close()
 
 
@@ -115,7 +114,7 @@ def test_migration_fills_facts_of_versions_stored_before_it(tmp_path: Path) -> N
 
     path = tmp_path / "old.db"
     old = Database(sqlite3.connect(str(path), isolation_level=None))
-    migrations.apply(old, stop_before="m008_facts")
+    migrations.apply(old, stop_before="m009_facts")
     store = Store(old)
     run = store.start_run("zjsjw")
     store.record(make_notice(SEED_000), run)
