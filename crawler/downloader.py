@@ -123,6 +123,8 @@ class PoliteDownloader(Downloader):
 
     def close(self) -> None:
         self.closed = True
+        if self.crawler.stats is not None:
+            self.crawler.stats.set_value("xunshi/process_peak", GATE.peak)
         super().close()
 
 
