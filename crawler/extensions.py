@@ -27,6 +27,32 @@ logger = logging.getLogger(__name__)
 COUNT_KEY = "xunshi/count/"
 
 
+# One open database per process and path: every site of a crawl (one crawler each) shares
+# it, instead of each opening, migrating and checking the file again.
+_SHARED: dict[str, tuple[Store, int]] = {}
+
+
+def acquire_store(path: str | None) -> Store:
+    key = str(path or "")
+    store, users = _SHARED.get(key, (None, 0))
+    if store is None:
+        store = Store.open(path)
+    _SHARED[key] = (store, users + 1)
+    return store
+
+
+def release_store(path: str | None) -> None:
+    key = str(path or "")
+    store, users = _SHARED.get(key, (None, 0))
+    if store is None:
+        return
+    if users <= 1:
+        del _SHARED[key]
+        store.close()
+    else:
+        _SHARED[key] = (store, users - 1)
+
+
 def site_progress(stats: dict[str, Any]) -> dict[str, int]:
     """What a crawl has done so far, from its Scrapy stats: pages fetched (robots.txt not
     counted) and the run's counters."""
@@ -87,7 +113,7 @@ class SiteHealth:
             return
         site = spider.name
         try:
-            store = Store.open(self.path, create=False)
+            store = acquire_store(self.path)
         except (sqlite3.Error, StoreError) as exc:
             logger.error("site health of %s not checked: %s", site, exc)
             return
@@ -105,7 +131,7 @@ class SiteHealth:
         except (sqlite3.Error, StoreError) as exc:
             logger.error("site health of %s not recorded: %s", site, exc)
         finally:
-            store.close()
+            release_store(self.path)
 
 
 class TimeLimit:

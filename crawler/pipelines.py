@@ -12,7 +12,13 @@ from scrapy.crawler import Crawler
 from scrapy.exceptions import DropItem
 from scrapy.utils.defer import deferred_from_coro
 
-from crawler.extensions import COUNT_KEY, no_page_reason, site_progress
+from crawler.extensions import (
+    COUNT_KEY,
+    acquire_store,
+    no_page_reason,
+    release_store,
+    site_progress,
+)
 from crawler.extract import text_problem
 from crawler.items import Notice, PageEvent
 from crawler.normalise import is_seed_format, normalise
@@ -54,32 +60,6 @@ class ValidatePipeline:
         if not is_seed_format(text):
             raise DropItem(f"text is not in seed format at {item.url}")
         return item
-
-
-# One open database per process and path: every site of a crawl (one crawler each) shares
-# it, instead of each opening, migrating and checking the file again.
-_SHARED: dict[str, tuple[Store, int]] = {}
-
-
-def acquire_store(path: str | None) -> Store:
-    key = str(path or "")
-    store, users = _SHARED.get(key, (None, 0))
-    if store is None:
-        store = Store.open(path)
-    _SHARED[key] = (store, users + 1)
-    return store
-
-
-def release_store(path: str | None) -> None:
-    key = str(path or "")
-    store, users = _SHARED.get(key, (None, 0))
-    if store is None:
-        return
-    if users <= 1:
-        del _SHARED[key]
-        store.close()
-    else:
-        _SHARED[key] = (store, users - 1)
 
 
 def run_outcome(

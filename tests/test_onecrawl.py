@@ -277,7 +277,7 @@ def test_progress_arrives_while_the_crawl_runs(tmp_path: Path) -> None:
     with world.serving(sites, latency=0.1):
         run_crawls([SiteCrawl(s.name) for s in sites], db_path=tmp_path / "x.db",
                    profiles=world.profiles(sites), on_progress=updates.append)  # fmt: skip
-    big = [u for u in updates if u["site"] == sites[0].name]
+    big = [u for u in updates if u.get("site") == sites[0].name]
     assert big[0]["state"] == "running" and big[-1]["state"] == "done"
     pages = [u["pages"] for u in big if u["state"] == "running" and "pages" in u]
     assert len(set(pages)) >= 3 and pages == sorted(pages)  # counts as they grow
