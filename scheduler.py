@@ -1,13 +1,14 @@
-"""Scheduled crawls (APScheduler 3): one cron job per site; after each run, its report and deliveries.
+"""Scheduled crawls (APScheduler 3): one cron job per schedule (sites whose cron fires together crawl together); after each crawl, reports and deliveries.
 
     python scheduler.py [--config xunshi.toml]    run until SIGINT/SIGTERM
     python scheduler.py --once                    crawl every site once, deliver, exit (cron, timers)
     python scheduler.py --list                    the next fire time of every site
 
 The config is TOML; ``xunshi.example.toml`` documents every key. Each run is
-``crawler.run.run_crawl`` (a ``scrapy crawl`` process with a time limit), so it is in the
-``runs`` table with its outcome; then its report goes to ``reports/``, its events into the
-outbox, and the outbox to the deliveries (store/deliver.py).
+``crawler.run.run_crawls`` (one Scrapy process for the sites whose cron fires together,
+each site with its own time limit and run row), so it is in the ``runs`` table with its
+outcome; then ``crawler.run.after_crawl``: its report goes to ``reports/``, its events into
+the outbox, and the outbox to the deliveries (store/deliver.py).
 
 Jobs run one at a time in the main thread (APScheduler's DebugExecutor), which is what
 makes stopping clean: SIGINT or SIGTERM during a crawl reaches ``run_crawl`` as
