@@ -76,9 +76,21 @@ def broken_reason(stats: dict[str, Any], has_notices: bool) -> str | None:
     return None
 
 
+def _by_status(stats: dict[str, Any], prefix: str) -> dict[int, int]:
+    out: dict[int, int] = {}
+    for key, value in stats.items():
+        if key.startswith(prefix) and key[len(prefix) :].isdigit():
+            out[int(key[len(prefix) :])] = int(value)
+    return out
+
+
 def no_page_reason(stats: dict[str, Any]) -> str | None:
-    """Why a crawl that fetched no page at all fetched nothing, or None when it fetched one."""
-    if site_progress(stats)["pages"]:
+    """Why a crawl fetched no usable page (robots.txt, error answers and block pages do
+    not count), or None when it fetched one: DNS, refused, timeout, blocked, HTTP errors."""
+    answers = _by_status(stats, "downloader/response_status_count/")
+    robots = _by_status(stats, "robotstxt/response_status_count/")
+    good = sum(n - robots.get(code, 0) for code, n in answers.items() if code < 400)
+    if good - int(stats.get(COUNT_KEY + "blocked", 0)) > 0:
         return None
     unreachable = stats.get("xunshi/unreachable")
     if unreachable:
@@ -87,6 +99,13 @@ def no_page_reason(stats: dict[str, Any]) -> str | None:
         return "no page could be fetched: robots.txt forbids the start page"
     if stats.get(COUNT_KEY + "blocked", 0):
         return "no page could be fetched: blocked by the site"
+    errors = sorted(
+        code for code, n in answers.items() if code >= 400 and n - robots.get(code, 0) > 0
+    )
+    if errors:
+        return "no page could be fetched: the site answered " + ", ".join(
+            f"HTTP {code}" for code in errors
+        )
     return "no page could be fetched"
 
 

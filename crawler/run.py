@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import copy
 import json
+import logging
 import math
 import os
 import queue
@@ -565,6 +566,11 @@ def _child_main() -> int:  # noqa: PLR0915 (one function: the whole life of the 
                 continue
             live[run_id] = (entry, crawler, time.monotonic())
             emit({"site": entry["site"], "run_id": run_id, "state": "running"})
+            if len(plan["sites"]) > 1:
+                # The first site's crawler logged its settings and components; the others
+                # are the same, and 3,000 copies would bury the log.
+                for name in ("scrapy.middleware", "scrapy.crawler", "scrapy.addons"):
+                    logging.getLogger(name).setLevel(logging.WARNING)
             d.addBoth(finished, run_id)
         if not live and (not pending or state["stopping"]):
             for entry in pending:

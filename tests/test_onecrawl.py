@@ -181,13 +181,44 @@ def test_unreachable_sites_fail_fast_saying_why_and_hold_up_no_one(
 
 
 def test_no_page_reason_and_progress_from_stats() -> None:
-    stats: dict[str, Any] = {"downloader/response_count": 1, "robotstxt/response_count": 1}
+    stats: dict[str, Any] = {"downloader/response_count": 1, "robotstxt/response_count": 1,
+                             "downloader/response_status_count/200": 1,
+                             "robotstxt/response_status_count/200": 1}  # fmt: skip
     assert site_progress(stats)["pages"] == 0
     assert no_page_reason(stats) == "no page could be fetched"
-    assert no_page_reason({**stats, "xunshi/count/blocked": 2}) == (
-        "no page could be fetched: blocked by the site"
+    blocked = {**stats, "downloader/response_status_count/403": 2, "xunshi/count/blocked": 2}
+    assert no_page_reason(blocked) == "no page could be fetched: blocked by the site"
+    a_challenge = {**stats, "downloader/response_status_count/200": 2, "xunshi/count/blocked": 1}
+    assert no_page_reason(a_challenge) == "no page could be fetched: blocked by the site"
+    errors = {**stats, "downloader/response_status_count/503": 3,
+              "downloader/response_status_count/404": 1}  # fmt: skip
+    assert (
+        no_page_reason(errors) == "no page could be fetched: the site answered HTTP 404, HTTP 503"
     )
-    assert no_page_reason({**stats, "downloader/response_count": 2}) is None
+    assert no_page_reason({**stats, "downloader/response_status_count/304": 1}) is None
+
+
+def test_a_site_that_blocks_every_page_is_not_ok(serve, tmp_path: Path) -> None:
+    site = serve("zjsjw")
+    site.overrides[ZJ_START] = lambda req: (403, {"Content-Type": "text/html"}, b"Forbidden")
+    (result,) = run_crawls([SiteCrawl("zjsjw", start_url=site.url(ZJ_START))],
+                           db_path=tmp_path / "x.db")  # fmt: skip
+    assert result.status == "failed"
+    assert result.error == "no page could be fetched: blocked by the site"
+    assert result.counts["blocked"] == 1
+
+
+def test_a_site_that_cannot_start_fails_alone(one_site, tmp_path: Path) -> None:
+    import dataclasses
+
+    profiles = world.profiles([one_site])
+    profiles["nospider"] = dataclasses.replace(profiles[one_site.name], name="nospider",
+                                               custom_spider=True)  # fmt: skip
+    results = run_crawls([SiteCrawl("nospider"), SiteCrawl(one_site.name)],
+                         db_path=tmp_path / "x.db", profiles=profiles)  # fmt: skip
+    assert [r.status for r in results] == ["failed", "ok"]
+    assert results[0].error is not None and results[0].error.startswith("crawl could not start")
+    assert results[1].counts["new"] == 20
 
 
 def test_crawl_command_exits_non_zero_when_no_site_could_be_crawled(tmp_path: Path) -> None:
