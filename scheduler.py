@@ -261,11 +261,8 @@ class CrawlScheduler:
             return []
         previous, self._phase = self._phase, "work"
         try:
-            store = Store.open(self.config.db)
-            try:
+            with Store.open(self.config.db) as store:
                 Outbox(store.db).enqueue_missed(self.config.deliveries)
-            finally:
-                store.close()
             results = deliver_pending(
                 self.config.db, self.config.deliveries, should_stop=lambda: self.stopped
             )
@@ -289,15 +286,13 @@ class CrawlScheduler:
             store = Store.open(self.config.db)
         except StoreError:
             return
-        try:
+        with store:
             for row in list(store.db.table("runs").rows_where("status = 'running'")):
                 if which(row):
                     store.finish_run(row["id"], "interrupted", error=why)
                     logger.warning(
                         "run %s (%s) recorded as interrupted: %s", row["id"], row["site"], why
                     )
-        finally:
-            store.close()
 
     def close_abandoned_runs(self) -> None:
         """Runs still "running" whose process is gone (kill -9, power cut) get their outcome."""
@@ -382,6 +377,7 @@ class CrawlScheduler:
         self._thread = threading.current_thread()
         cfg = self.config
         self._phase = "work"
+        # Each firing is one crawl (crawler.run.run_crawls): the sites whose cron fired.
         with self._signals():
             self.close_abandoned_runs()
             self.deliver()  # what a previous process left in the outbox
@@ -412,7 +408,7 @@ class CrawlScheduler:
         """
         self._phase = "work"
         could_not_run = False
-        with self._signals():
+        with self._signals():  # one crawl of every site (run_crawls): one report covers them
             self.close_abandoned_runs()
             results = self.run_sites(self.config.sites, how="once")
             could_not_run = results is None or not any(r.ran for r in results)

@@ -19,7 +19,7 @@ from crawler.extensions import (
     release_store,
     site_progress,
 )
-from crawler.extract import text_problem
+from crawler.extract import gb_mojibake, text_problem
 from crawler.items import Notice, PageEvent
 from crawler.normalise import is_seed_format, normalise
 from store.db import StoreError
@@ -54,7 +54,11 @@ class ValidatePipeline:
         body = text.split("\n", 1)[1] if item.header and "\n" in text else text
         if len(body) < self.min_chars:
             raise DropItem(f"text too short ({len(body)} characters) at {item.url}")
-        problem = text_problem(text)
+        problem = text_problem(text) or (
+            "mojibake in the text (UTF-8 read as GB18030: mixed encodings)"
+            if gb_mojibake(text)
+            else None
+        )
         if problem:
             raise DropItem(f"{problem} at {item.url}")
         if not is_seed_format(text):
@@ -192,6 +196,10 @@ class StorePipeline:
         if event.kind == "not_modified":
             self._count("not_modified")
             self.store.touch_not_modified(event.url)
+        elif event.kind == "skipped":
+            # A link a list page shows that cannot be followed: counted in the run, logged
+            # by the spider with the link and the reason.
+            self._count("skipped")
         elif event.kind == "delisted":
             self.store.mark_removed(event.url, self.run_id, event.reason)
         elif event.kind == "gone":

@@ -25,8 +25,11 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass, field, fields
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO, Any
 from urllib.parse import urlsplit
@@ -58,6 +61,29 @@ class CrawlResult:
     def ran(self) -> bool:
         """False when the crawl could not run at all (as opposed to pages failing in it)."""
         return self.status != "failed"
+
+
+_CRAWL: ContextVar[str | None] = ContextVar("xunshi_crawl", default=None)
+
+
+def _new_crawl_id() -> str:
+    return datetime.now(UTC).strftime("%Y%m%dT%H%M%S.%fZ") + f"-{os.getpid()}"
+
+
+@contextmanager
+def crawl_group() -> Iterator[str]:
+    """Group the runs started inside (one per site) as one crawl: reports cover all of them.
+    (``run_crawls`` makes each of its calls one crawl; this groups several calls.)"""
+    token = _CRAWL.set(_new_crawl_id())
+    try:
+        yield _CRAWL.get() or ""
+    finally:
+        _CRAWL.reset(token)
+
+
+def current_crawl() -> str | None:
+    """The crawl a run started now belongs to (None: a crawl of its own)."""
+    return _CRAWL.get()
 
 
 def log_dir_for(db_path: str | os.PathLike[str]) -> Path:
@@ -177,14 +203,16 @@ def run_crawls(
     check_crawls(crawls, profiles)
     if not crawls:
         return []
-    store = Store.open(db_path)
-    try:
+    # One crawl: its runs (one per site) share a crawl id, so that reports cover them all.
+    crawl_id = current_crawl() or _new_crawl_id()
+    with Store.open(db_path) as store:
         run_ids = [
-            store.start_run(c.site, {"start_url": c.start_url, "full": c.full, **(c.options or {})})
+            store.start_run(
+                c.site, {"start_url": c.start_url, "full": c.full, **(c.options or {})},
+                crawl=crawl_id,
+            )
             for c in crawls
-        ]
-    finally:
-        store.close()
+        ]  # fmt: skip
     log_dir = log_dir_for(db_path)
     log_dir.mkdir(parents=True, exist_ok=True)
     if len(crawls) == 1:
@@ -211,10 +239,16 @@ def run_crawls(
     with log_path.open("ab") as log:
         log.write(("$ " + " ".join(cmd) + f"  # {len(crawls)} sites\n").encode())
         log.flush()
-        proc = subprocess.Popen(
-            cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=log, env=env,
-            cwd=PROJECT_ROOT,
-        )  # fmt: skip
+        try:
+            proc = subprocess.Popen(
+                cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=log, env=env,
+                cwd=PROJECT_ROOT,
+            )  # fmt: skip
+        except OSError as exc:
+            with Store.open(db_path) as store:
+                for run_id in run_ids:
+                    store.finish_run(run_id, "failed", error=f"crawl process did not start: {exc}")
+            raise
         assert proc.stdin is not None and proc.stdout is not None
         lines: queue.Queue[bytes] = queue.Queue()
         reader = threading.Thread(target=_read_lines, args=(proc.stdout, lines), daemon=True)
@@ -375,7 +409,7 @@ def summary_line(result: CrawlResult) -> str:
         f"{c.get('notices_seen', 0)} notices ({c.get('new', 0)} new, {c.get('changed', 0)} changed, "
         f"{c.get('unchanged', 0) + c.get('not_modified', 0)} unchanged)",
     ]
-    problems = {k: c.get(k, 0) for k in ("failed", "blocked", "dropped") if c.get(k, 0)}
+    problems = {k: c.get(k, 0) for k in ("failed", "blocked", "dropped", "skipped") if c.get(k, 0)}
     if problems:
         parts.append(", ".join(f"{v} {k}" for k, v in problems.items()))
     line = "; ".join(parts)

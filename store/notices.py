@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from sqlite_utils import Database
 
@@ -23,22 +24,11 @@ else:
 from sqlite_utils.db import Table
 
 from crawler.items import Notice, canonical_url
-from store.db import default_path, open_db, write_transaction
+from store import events as event_table
+from store.db import default_path, open_db, process_alive, write_transaction
 from store.diff import diff_texts
 from store.districts import UnitMatch, match_notice
-
-EVENT_KINDS = (
-    "new_notice",
-    "changed",
-    "removed",
-    "blocked",
-    "fetch_failed",
-    "parse_failed",
-    "site_broken",
-    "site_quiet",
-    "new_district",
-)
-
+from store.events import EVENT_KINDS  # noqa: F401  (the kinds live in one table, store/events.py)
 
 _ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
 
@@ -65,6 +55,7 @@ RUN_COUNTS = (
     "dropped",
     "failed",
     "blocked",
+    "skipped",  # links a list page shows that cannot be followed (bad URL, too long)
 )
 
 
@@ -93,15 +84,35 @@ class Store:
         self.clock = clock
 
     @classmethod
-    def open(cls, path: str | os.PathLike[str] | None = None, *, create: bool = True) -> Store:
-        return cls(open_db(path, create=create))
+    def open(
+        cls,
+        path: str | os.PathLike[str] | None = None,
+        *,
+        create: bool = True,
+        write: bool | None = None,
+    ) -> Store:
+        """The store at ``path``; ``create=False`` opens it read-only (see store.db.open_db)."""
+        return cls(open_db(path, create=create, write=write))
 
     def close(self) -> None:
         self.db.close()
 
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    @property
+    def writable(self) -> bool:
+        return not getattr(self.db, "read_only", False)
+
     # -- runs ---------------------------------------------------------------------------
 
-    def start_run(self, site: str, options: dict[str, Any] | None = None) -> int:
+    def start_run(
+        self, site: str, options: dict[str, Any] | None = None, *, crawl: str | None = None
+    ) -> int:
+        """A new "running" row; ``crawl`` groups the runs of one crawl (one per site)."""
         with write_transaction(self.db):
             table = self.db.table("runs")
             table.insert(
@@ -111,9 +122,14 @@ class Store:
                     "status": "running",
                     "options": json.dumps(options or {}, ensure_ascii=False),
                     "pid": os.getpid(),
+                    # (a database not yet migrated has no crawl column: tests of migrations)
+                    **({"crawl": crawl} if "crawl" in table.columns_dict else {}),
                 }
             )
-            return _last_pk(table)
+            run_id = _last_pk(table)
+            if crawl is None and "crawl" in table.columns_dict:
+                table.update(run_id, {"crawl": f"run-{run_id}"})
+            return run_id
 
     def update_run(self, run_id: int, **fields: Any) -> None:
         with write_transaction(self.db):
@@ -128,11 +144,49 @@ class Store:
         self.update_run(run_id, **fields)
 
     def run(self, run_id: int) -> dict[str, Any] | None:
+        """The run's row as stored (the crawl that started it reads it to close it)."""
         rows = list(self.db.table("runs").rows_where("id = ?", [run_id]))
         return rows[0] if rows else None
 
     def runs(self, limit: int = 20) -> list[dict[str, Any]]:
-        return list(self.db.table("runs").rows_where(order_by="id desc", limit=limit))
+        rows = list(self.db.table("runs").rows_where(order_by="id desc", limit=limit))
+        return self.settled(rows)
+
+    def close_abandoned_runs(self) -> list[dict[str, Any]]:
+        """Every run left "running" whose process is gone, closed (a writer calls this)."""
+        rows = list(self.db.table("runs").rows_where("status = 'running'", order_by="id"))
+        return [r for r in self.settled(rows) if r["status"] == "interrupted"]
+
+    def crawl_runs(self, crawl: str | None = None) -> list[dict[str, Any]]:
+        """The runs of one crawl (default: the latest crawl), oldest first."""
+        if crawl is None:
+            latest = self.runs(limit=1)
+            if not latest:
+                return []
+            crawl = latest[0]["crawl"] or f"run-{latest[0]['id']}"
+        rows = list(
+            self.db.table("runs").rows_where(
+                "coalesce(crawl, 'run-' || id) = ?", [crawl], order_by="id"
+            )
+        )
+        return self.settled(rows)
+
+    def settled(self, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """Runs left "running" by a process that is gone (kill -9, a failed start) are
+        closed as "interrupted": in the database when it is writable, else as shown."""
+        for row in rows:
+            if row.get("status") != "running" or process_alive(row.get("pid"), row["started_at"]):
+                continue
+            why = "the process that ran it ended without recording an outcome"
+            if self.writable:
+                with write_transaction(self.db):
+                    self.db.execute(
+                        "update runs set status = 'interrupted', error = ?, finished_at = ? "
+                        "where id = ? and status = 'running'",
+                        [why, self.clock(), row["id"]],
+                    )
+            row.update(status="interrupted", error=why)
+        return rows
 
     # -- events -------------------------------------------------------------------------
 
@@ -146,8 +200,8 @@ class Store:
         url: str | None = None,
         detail: dict[str, Any] | None = None,
     ) -> int:
-        if kind not in EVENT_KINDS:
-            raise ValueError(f"unknown event kind {kind!r}")
+        if kind not in event_table.BY_NAME:
+            raise ValueError(f"unknown event kind {kind!r}; store/events.py lists the kinds")
         table = self.db.table("events")
         table.insert(
             {
@@ -423,13 +477,25 @@ class Store:
         run_id: int | None = None,
         since_run: int | None = None,
         since: str | None = None,
+        until: str | None = None,
         kind: str | None = None,
+        run_ids: list[int] | None = None,
+        site: str | None = None,
     ) -> list[dict[str, Any]]:
         where: list[str] = []
         params: list[Any] = []
         if run_id is not None:
             where.append("run_id = ?")
             params.append(run_id)
+        if run_ids is not None:
+            where.append(f"run_id in ({', '.join('?' * len(run_ids)) or 'null'})")
+            params.extend(run_ids)
+        if until is not None:
+            where.append("created_at < ?")
+            params.append(until)
+        if site is not None:
+            where.append("site = ?")
+            params.append(site)
         if since_run is not None:
             where.append("run_id >= ?")
             params.append(since_run)
@@ -481,9 +547,12 @@ def district_rows(
     *,
     province: str | None = None,
     since: str | None = None,
-    first_run: int | None = None,
+    first_runs: list[int] | None = None,
 ) -> list[dict[str, Any]]:
-    """Districts seen in notices: first seen, notice count, latest notice (newest publish first)."""
+    """Districts seen in notices: first seen, notice count, latest notice (newest publish first).
+
+    ``first_runs``: only districts first seen in one of these runs (a crawl's runs).
+    """
     rows = store.db.query(
         """
         select d.code, d.full_name as name, d.province, d.city, d.level, d.first_seen,
@@ -494,13 +563,19 @@ def district_rows(
         left join notices n on n.id = nd.notice_id
         where (:province is null or d.province = :province)
           and (:since is null or d.first_seen >= :since)
-          and (:first_run is null or exists (
-                select 1 from versions v
-                where v.notice_id = d.first_notice_id and v.n = 1 and v.run_id = :first_run))
+          and (:first_runs is null or exists (
+                select 1 from events e
+                where e.kind = 'new_district' and e.notice_id = d.first_notice_id
+                  and json_extract(e.detail, '$.district_code') = d.code
+                  and e.run_id in (select value from json_each(:first_runs))))
         group by d.code
         order by d.first_seen desc, d.code
         """,
-        {"province": province, "since": since, "first_run": first_run},
+        {
+            "province": province,
+            "since": since,
+            "first_runs": None if first_runs is None else json.dumps(first_runs),
+        },  # fmt: skip
     )
     out = []
     for row in rows:
@@ -547,12 +622,25 @@ def coverage_rows(
                 "published": latest["published_at"][:10]
                 if latest and latest["published_at"]
                 else None,
-                "first_seen": latest["first_seen"][:10] if latest else None,
+                "first_seen": _local_date(latest["first_seen"]) if latest else None,
                 "notice_id": latest["id"] if latest else None,
                 "title": latest["title"] if latest else None,
             }
         )
     return out
+
+
+def _local_date(iso: str | None) -> str | None:
+    """The Asia/Shanghai date of an ISO time (the sites' own calendar)."""
+    if not iso or len(iso) <= 10:
+        return iso
+    try:
+        moment = datetime.fromisoformat(iso)
+    except ValueError:
+        return iso[:10]
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return moment.astimezone(ZoneInfo("Asia/Shanghai")).date().isoformat()
 
 
 def usual_gap_days(dates: list[datetime]) -> float | None:
