@@ -5,11 +5,13 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import sqlite3
 import sys
 import zlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -26,7 +28,7 @@ from crawler.facts import change_line, extract_facts
 from crawler.facts import changes as fact_changes
 from crawler.items import Notice, canonical_url
 from store import events as event_table
-from store.db import open_db, process_alive, write_transaction
+from store.db import default_path, open_db, process_alive, write_transaction
 from store.diff import diff_texts
 from store.districts import UnitMatch, match_notice
 from store.events import EVENT_KINDS  # noqa: F401  (the kinds live in one table, store/events.py)
@@ -569,17 +571,31 @@ def _plain(facts: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in facts.items() if k != "evidence"}
 
 
-def load_known(path: str | os.PathLike[str] | None, site: str) -> dict[str, dict[str, Any]]:
-    """What a crawl needs to know of a site's stored notices, by canonical URL (read only)."""
-    with Store.open(path, create=False) as store:
-        return {
-            row["key"]: row
-            for row in store.db.query(
-                "select key, url, published_at, first_seen, last_checked, etag, last_modified, removed_at "
-                "from notices where site = ?",
-                [site],
-            )
-        }
+def load_known(
+    source: Store | str | os.PathLike[str] | None, site: str
+) -> dict[str, dict[str, Any]]:
+    """What a crawl needs to know of a site's stored notices, by canonical URL.
+
+    Read only: given a path, the database is opened read-only and never created or
+    migrated (no database yet: nothing is known).
+    """
+    sql = (
+        "select key, url, published_at, first_seen, last_checked, etag, last_modified, removed_at "
+        "from notices where site = ?"
+    )
+    if isinstance(source, Store):
+        return {row["key"]: row for row in source.db.query(sql, [site])}
+    path = Path(source or default_path())
+    if not path.exists():
+        return {}
+    conn = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)
+    conn.row_factory = sqlite3.Row
+    try:
+        return {row["key"]: dict(row) for row in conn.execute(sql, [site])}
+    except sqlite3.OperationalError:
+        return {}  # a database without our tables yet
+    finally:
+        conn.close()
 
 
 def district_rows(
