@@ -487,3 +487,10 @@ def test_one_xunshi_crawl_is_one_crawl_of_every_site(
     assert len(first) == len(second) == 1 and first != second and None not in first
     data = json.loads(run("report", "--db", str(db), "--format", "json").output)
     assert [(r["id"], r["site"]) for r in data["runs"]] == [(3, "zjsjw"), (4, "shjjjc")]
+
+
+def test_every_command_with_output_choices_uses_format_and_json_is_only_an_alias() -> None:
+    for name, command in cli.main.commands.items():
+        opts = {o: p for p in command.params for o in getattr(p, "opts", [])}
+        if "--json" in opts:
+            assert "--format" in opts and opts["--json"].name == opts["--format"].name, name
