@@ -27,7 +27,17 @@ from cli_common import (
 )
 from crawler.extract import PageError, decode_page, extract_article
 from crawler.normalise import normalise
-from crawler.run import crawl_group, result_json, run_crawl, summary_line, write_run_report
+from crawler.progress import LiveProgress
+from crawler.run import (
+    SiteCrawl,
+    after_crawl,
+    check_start_url,
+    check_timeout,
+    crawl_summary,
+    result_json,
+    run_crawls,
+    summary_line,
+)
 from crawler.sites import SITES, get_site
 from store.db import StoreError
 from store.events import EVENT_KINDS
@@ -64,14 +74,36 @@ def main() -> None:
     """
 
 
+def _start_url(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+    if value is None:
+        return None
+    try:
+        return check_start_url(value)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc)) from None
+
+
+def _time_limit(ctx: click.Context, param: click.Parameter, value: float | None) -> float | None:
+    try:
+        return check_timeout(value)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc)) from None
+
+
 @main.command()
 @click.argument("sites", nargs=-1)
 @db_option
 @click.option(
-    "--start-url", help="Start at this URL (a saved copy of the site) instead of the real site."
+    "--start-url",
+    callback=_start_url,
+    help="Start at this URL (a saved copy of the site) instead of the real site.",
 )
 @click.option(
-    "--timeout", type=float, default=None, help="Stop a site's crawl after this many seconds."
+    "--timeout",
+    type=float,
+    default=None,
+    callback=_time_limit,
+    help="Stop each site's crawl this many seconds after it started.",
 )
 @format_option("text", "json", json_alias=True)
 @click.option(
@@ -104,17 +136,22 @@ def crawl(
 ) -> None:
     """Crawl SITES (all registered sites when none is named) into the database.
 
-    Each site runs as its own Scrapy process; its log goes to logs/ beside the
-    database, and its report (Markdown and HTML) to reports/. The summary counts
-    pages, notices (new, changed, unchanged) and failures. The exit status is
-    non-zero only when a crawl could not run at all.
+    All the sites are crawled together in one Scrapy process, many hosts at once and one
+    request at a time per host; each site has its own run, counts and report. On a
+    terminal, one live line per site shows pages, new, changed and failures. The log
+    goes to logs/ beside the database, each run's report (Markdown and HTML) to reports/.
+
+    A site of which no page could be fetched is "failed", saying why (DNS, refused,
+    timeout, blocked). Exit status: 0 when every site was crawled, 1 when none could
+    be, 3 when some could not.
 
     \b
     Example:
         xunshi crawl zjsjw
+        xunshi crawl zjsjw shjjjc --timeout 600 --json
         xunshi crawl zjsjw --start-url http://127.0.0.1:8000/gongzuodongtai/xunshixuncha/index.shtml
     """
-    names = list(sites) or sorted(SITES)
+    names = list(dict.fromkeys(sites)) or sorted(SITES)
     for name in names:
         if name not in SITES:
             raise click.BadParameter(
@@ -134,48 +171,36 @@ def crawl(
             click.echo(
                 f"run {row['id']} ({row['site']}) recorded as interrupted: {row['error']}", err=True
             )
-    could_not_run = False
-    with crawl_group():
-        could_not_run = _crawl_sites(names, db_path, start_url, full, timeout, settings,
-                                     reports_dir, as_json)  # fmt: skip
-    if could_not_run:
-        sys.exit(1)
-
-
-def _crawl_sites(
-    names: list[str],
-    db_path: str,
-    start_url: str | None,
-    full: bool,
-    timeout: float | None,
-    settings: dict[str, str],
-    reports_dir: str | None,
-    as_json: bool,
-) -> bool:
-    """Crawl each site in turn (one crawl: the runs share it); True when one could not run."""
-    could_not_run = False
-    for name in names:
-        if not as_json:
-            click.echo(f"crawling {name} ({SITES[name].label}) into {db_path} …", err=True)
-        try:
-            result = run_crawl(
-                name,
-                db_path=db_path,
-                start_url=start_url,
-                full=full,
-                timeout=timeout,
-                settings=settings,
-            )
-        except StoreError as exc:
-            raise click.ClickException(str(exc)) from None
-        report_path, report_summary = write_run_report(db_path, result.run_id, reports_dir)
+    crawls = [SiteCrawl(name, start_url=start_url, full=full, timeout=timeout) for name in names]
+    progress = LiveProgress(names, sys.stderr)
+    if not as_json or progress.live:
+        what = f"{len(names)} sites" if len(names) > 1 else f"{names[0]} ({SITES[names[0]].label})"
+        progress.start(f"crawling {what} into {db_path} …")
+    try:
+        results = run_crawls(
+            crawls, db_path=db_path, settings=settings, on_progress=progress.update
+        )
+    except (KeyError, ValueError) as exc:
+        raise click.UsageError(str(exc).strip("'\"")) from None
+    progress.finish()
+    done, _ = after_crawl(db_path, results, reports_dir=reports_dir)
+    # Failures first: they are what a person must act on.
+    for item in sorted(done, key=lambda d: d.result.status == "ok"):
         if as_json:
-            click.echo(result_json(result))
+            click.echo(result_json(item.result))
+            continue
+        click.echo(summary_line(item.result))
+        if item.report_path:
+            click.echo(f"  report: {item.report_summary} -> {item.report_path}")
         else:
-            click.echo(summary_line(result))
-            click.echo(f"  report: {report_summary} -> {report_path}")
-        could_not_run |= not result.ran
-    return could_not_run
+            click.echo(f"  {item.error}")
+    if not as_json and len(results) > 1:
+        click.echo(crawl_summary(results))
+    crawled = [r for r in results if r.ran]
+    if not crawled:
+        sys.exit(1)
+    if len(crawled) < len(results):
+        sys.exit(3)
 
 
 @main.command("sites")
@@ -274,7 +299,8 @@ def export(db_path: str, fmt: str, site: str | None, output: str | None, bom: bo
 
     jsonl and csv fields: id, site, url, title, published_at (ISO 8601, Asia/Shanghai,
     or null), source, unit, districts, text, versions, first_seen, last_changed,
-    removed_at. csv cells that a spreadsheet would run as a formula (= + - @) start with
+    removed_at; jsonl also facts (what the notice states, see `xunshi facts`). csv
+    cells that a spreadsheet would run as a formula (= + - @) start with
     an apostrophe. atom: a feed of new, changed and removed notices. txt: every version as
     seed-format text, <folder>/<site>/<published date>_<unit>_<id>.v<N>.txt.
 
@@ -390,7 +416,8 @@ def events(
     def shaped(row: dict[str, Any]) -> dict[str, Any]:
         detail = row["detail"]
         return {**row, "created_at": local_time(row["created_at"]),
-                "detail": detail.get("reason") or detail.get("name") or detail.get("title") or ""}  # fmt: skip
+                "detail": detail.get("reason") or detail.get("summary") or detail.get("name")
+                or detail.get("title") or ""}  # fmt: skip
 
     emit(
         rows,
@@ -610,12 +637,15 @@ def coverage(
 def _register_commands() -> None:
     # Commands that live in their own modules: scheduling and deliveries, site health.
     import cli_deliver
+    import cli_facts
     import cli_serve
     import cli_sites
 
     for command in (cli_deliver.schedule, cli_deliver.outbox, cli_deliver.demo, cli_deliver.search,
                     cli_sites.check, cli_sites.record):  # fmt: skip
         main.add_command(command)
+    main.add_command(cli_facts.facts)
+    main.add_command(cli_facts.timeline_cmd)
     main.add_command(cli_serve.serve)
 
 

@@ -367,7 +367,7 @@ def run_demo(work: Path, db: Path, echo: Callable[[str], None] = click.echo) -> 
                 raise click.ClickException("demo stopped: a crawl did not run")
             return results
 
-        echo("\n== 1. First crawl of both sites (each a `scrapy crawl` process)")
+        echo("\n== 1. First crawl of both sites (together, in one Scrapy process)")
         first = crawl_all(full=False)
         seen = _first_seen(db, [r.run_id for r in first])
         echo(f"  districts seen for the first time: {', '.join(seen) or 'none'}")

@@ -296,6 +296,18 @@ def m008_crawls(db: Database) -> None:
     db.table("runs").create_index(["crawl"])
 
 
+@migrations()
+def m009_facts(db: Database) -> None:
+    # What each version of a notice states (crawler/facts.py): one row per version and key,
+    # the value as found (a number or text) and the sentence it came from; a key the text
+    # does not state plainly has no row. notice_facts: one wide row per notice, its latest
+    # version's facts (for Datasette). Versions stored before this migration are read now.
+    from store.facts import create_facts_schema, fill_facts
+
+    create_facts_schema(db)
+    fill_facts(db)
+
+
 RECOVER_HINT = (
     "To recover: stop every xunshi process, then either restore a backup of the file, or "
     "salvage what is readable with `sqlite3 {path} .recover | sqlite3 {path}.recovered` and "

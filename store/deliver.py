@@ -375,6 +375,7 @@ def event_payload(store: Store, event: Mapping[str, Any]) -> dict[str, Any]:
         "url": event["url"],
         "detail": json.loads(detail) if isinstance(detail, str) else (detail or {}),
         "notice": None,
+        "facts": None,
     }
     notice = store.notice(event["notice_id"]) if event["notice_id"] else None
     if notice:
@@ -387,6 +388,9 @@ def event_payload(store: Store, event: Mapping[str, Any]) -> dict[str, Any]:
             "removed_at": notice["removed_at"],
             "districts": store.district_refs(notice["id"]),
         }
+        # the facts of the notice's latest version (values and counts; evidence in the db)
+        facts = store.facts(notice["id"]) if store.has_facts() else None
+        payload["facts"] = {k: v for k, v in facts.items() if k != "evidence"} if facts else None
     return payload
 
 

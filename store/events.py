@@ -40,6 +40,7 @@ KINDS: tuple[EventKind, ...] = (
     EventKind("site_broken", "site layout broken", "failures", _ALL),
     EventKind("site_quiet", "site quiet", "failures", _ALL),
     EventKind("new_district", "new district", "new_districts", (*_ALL, "csv")),
+    EventKind("facts_changed", "facts changed", "changed", _ALL),  # above the notice's diff
 )
 
 BY_NAME: dict[str, EventKind] = {k.name: k for k in KINDS}

@@ -5,11 +5,13 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import sqlite3
 import sys
 import zlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -21,12 +23,16 @@ else:
     from backports import zstd
 from sqlite_utils.db import Table
 
+from crawler.facts import LABELS as FACT_LABELS
+from crawler.facts import change_line, extract_facts
+from crawler.facts import changes as fact_changes
 from crawler.items import Notice, canonical_url
 from store import events as event_table
-from store.db import open_db, process_alive, write_transaction
+from store.db import default_path, open_db, process_alive, write_transaction
 from store.diff import diff_texts
 from store.districts import UnitMatch, match_notice
 from store.events import EVENT_KINDS  # noqa: F401  (the kinds live in one table, store/events.py)
+from store.facts import has_facts_table, read_facts, write_facts
 
 _ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
 
@@ -80,6 +86,7 @@ class Store:
     def __init__(self, db: Database, clock: Callable[[], str] = utcnow) -> None:
         self.db = db
         self.clock = clock
+        self._has_facts: bool | None = None
 
     @classmethod
     def open(
@@ -233,6 +240,7 @@ class Store:
         sha = hashlib.sha256(text.encode("utf-8")).hexdigest()
         now = self.clock()
         key = notice.key
+        facts = extract_facts(text, notice.title, notice.published_at)
         with write_transaction(self.db):
             rows = list(self.db.table("notices").rows_where("key = ?", [key]))
             validators = {
@@ -262,6 +270,8 @@ class Store:
                 )
                 notice_id = _last_pk(notices)
                 self._insert_version(notice, notice_id, 1, sha, run_id, now, None)
+                if self.has_facts():
+                    write_facts(self.db, notice_id, 1, facts)
                 self._event(
                     run_id,
                     "new_notice",
@@ -284,6 +294,8 @@ class Store:
             diff = diff_texts(old_text, text, old_label=f"v{n - 1}", new_label=f"v{n}")
             match, unit_columns = self._unit(notice, now)
             self._insert_version(notice, notice_id, n, sha, run_id, now, diff)
+            if self.has_facts():
+                write_facts(self.db, notice_id, n, facts)
             self.db.table("notices").update(
                 notice_id,
                 {
@@ -311,8 +323,41 @@ class Store:
                     "removed_lines": diff.removed_lines,
                 },
             )
+            if latest is not None and self.has_facts():
+                old_facts = read_facts(self.db, notice_id, latest["n"])
+                self._facts_changed(notice, notice_id, run_id, n, old_facts, facts)
             self._store_districts(match, notice, notice_id, run_id, now)
             return Recorded("changed", notice_id, n)
+
+    def has_facts(self) -> bool:
+        """Whether the facts table exists (a database opened before its migration has none:
+        the migration reads those versions when it runs)."""
+        if self._has_facts is None:
+            self._has_facts = has_facts_table(self.db)
+        return self._has_facts
+
+    def _facts_changed(
+        self,
+        notice: Notice,
+        notice_id: int,
+        run_id: int | None,
+        n: int,
+        old: dict[str, Any],
+        new: dict[str, Any],
+    ) -> None:
+        """One facts_changed event per fact a new version changes: key, old and new value."""
+        for change in fact_changes(old, new):
+            key = change["key"]
+            self._event(
+                run_id,
+                "facts_changed",
+                site=notice.site,
+                notice_id=notice_id,
+                url=notice.url,
+                detail={"title": notice.title, "from_version": n - 1, "to_version": n,
+                        **change, "label": FACT_LABELS.get(key, key), "summary": change_line(change),
+                        "evidence": new["evidence"].get(key) or old["evidence"].get(key)},
+            )  # fmt: skip
 
     def _unit(self, notice: Notice, now: str) -> tuple[UnitMatch, dict[str, Any]]:
         """The unit and districts of a text, and the notice columns that hold them."""
@@ -440,6 +485,11 @@ class Store:
         rows = list(self.db.table("versions").rows_where("notice_id = ? and n = ?", [notice_id, n]))
         return rows[0] if rows else None
 
+    def facts(self, notice_id: int, n: int | None = None) -> dict[str, Any] | None:
+        """The facts of a version (default: the latest), or None if there is no such version."""
+        row = self.version(notice_id, n)
+        return read_facts(self.db, notice_id, row["n"]) if row else None
+
     def notice(self, notice_id: int) -> dict[str, Any] | None:
         rows = list(self.db.table("notices").rows_where("id = ?", [notice_id]))
         return rows[0] if rows else None
@@ -463,6 +513,9 @@ class Store:
                 "unit": row["unit"],
                 "districts": self.district_refs(row["id"]),
                 "text": latest["text"] if latest else None,
+                "facts": _plain(read_facts(self.db, row["id"], latest["n"]))
+                if latest and self.has_facts()
+                else None,
                 "versions": row["version_count"],
                 "first_seen": row["first_seen"],
                 "last_changed": row["last_changed"],
@@ -513,17 +566,36 @@ class Store:
         return out
 
 
-def load_known(path: str | os.PathLike[str] | None, site: str) -> dict[str, dict[str, Any]]:
-    """What a crawl needs to know of a site's stored notices, by canonical URL (read only)."""
-    with Store.open(path, create=False) as store:
-        return {
-            row["key"]: row
-            for row in store.db.query(
-                "select key, url, published_at, first_seen, last_checked, etag, last_modified, removed_at "
-                "from notices where site = ?",
-                [site],
-            )
-        }
+def _plain(facts: dict[str, Any]) -> dict[str, Any]:
+    """Facts as exports carry them: the values and counts, without the evidence."""
+    return {k: v for k, v in facts.items() if k != "evidence"}
+
+
+def load_known(
+    source: Store | str | os.PathLike[str] | None, site: str
+) -> dict[str, dict[str, Any]]:
+    """What a crawl needs to know of a site's stored notices, by canonical URL.
+
+    Read only: given a path, the database is opened read-only and never created or
+    migrated (no database yet: nothing is known).
+    """
+    sql = (
+        "select key, url, published_at, first_seen, last_checked, etag, last_modified, removed_at "
+        "from notices where site = ?"
+    )
+    if isinstance(source, Store):
+        return {row["key"]: row for row in source.db.query(sql, [site])}
+    path = Path(source or default_path())
+    if not path.exists():
+        return {}
+    conn = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)
+    conn.row_factory = sqlite3.Row
+    try:
+        return {row["key"]: dict(row) for row in conn.execute(sql, [site])}
+    except sqlite3.OperationalError:
+        return {}  # a database without our tables yet
+    finally:
+        conn.close()
 
 
 def district_rows(

@@ -14,9 +14,11 @@ from html import escape
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from crawler.facts import change_line
 from store import events as event_kinds
 from store.diff import render_html_fragment, render_notice_diff_html
 from store.events import SECTION_HEADINGS, SECTION_KEYS, kinds_in, label
+from store.facts import has_facts_table, median_days
 from store.notices import RUN_COUNTS, Store
 
 # Per-site columns of a report: the runs table's counters plus removals, with the words a
@@ -144,6 +146,7 @@ def collect(
                     "detail": {"reason": run.get("error") or ""},
                 }  # fmt: skip
             )
+    fact_changes: list[dict[str, Any]] = []
     for event in events:
         notice = store.notice(event["notice_id"]) if event["notice_id"] else None
         entry = {
@@ -160,6 +163,9 @@ def collect(
             "detail": event["detail"],
         }
         kind = event["kind"]
+        if kind == "facts_changed":
+            fact_changes.append(entry)  # shown with its changed notice, above the diff
+            continue
         if kind == "changed":
             version = store.version(event["notice_id"], event["detail"].get("to_version"))
             entry["diff"] = version["diff"] if version else None
@@ -176,6 +182,7 @@ def collect(
             c[key] += int(run.get(key) or 0)
     for entry in sections["removed"]:
         per_site.setdefault(entry["site"] or "?", Counter())["removed"] += 1
+    _attach_fact_changes(sections["changed"], fact_changes)
     return {
         "scope": scope,
         "time_zone": TIME_LABEL,
@@ -188,7 +195,32 @@ def collect(
         ],
         "per_site": {site: dict(c) for site, c in sorted(per_site.items())},
         **sections,
+        # median days from a group's feedback to the notice, per site and round (all
+        # stored notices of the report's sites whose facts give both dates)
+        "feedback_to_notice": {
+            "median_days": median_days(store.db, per_site) if has_facts_table(store.db) else []
+        },
     }
+
+
+def _attach_fact_changes(changed: list[dict[str, Any]], facts: list[dict[str, Any]]) -> None:
+    """Each changed notice gets the facts its new version changed (shown above its diff)."""
+    for entry in changed:
+        to = entry["detail"].get("to_version")
+        entry["facts_changed"] = [
+            {k: f["detail"].get(k) for k in ("key", "label", "old", "new", "evidence")}
+            for f in facts
+            if f["notice_id"] == entry["notice_id"] and f["detail"].get("to_version") == to
+        ]
+
+
+def fact_change_line(change: dict[str, Any]) -> str:
+    """'党纪处分 (party_discipline): 11 → 12'; an unknown value shows as '—'."""
+    return change_line(change)
+
+
+def _median_rows(report: dict[str, Any]) -> list[dict[str, Any]]:
+    return list((report.get("feedback_to_notice") or {}).get("median_days") or [])
 
 
 _SUMMARY = (("failures", "failed"), ("blocked", "blocked"), ("new", "new"), ("changed", "changed"),
@@ -275,6 +307,8 @@ def _md_section(key: str, entries: list[dict[str, Any]]) -> list[str]:
                 f"version {md_text(d.get('from_version'))} → {md_text(d.get('to_version'))} · "
                 f"found {shown_time(e.get('time'))} ({t}) · {md_link(e.get('url'))}",
                 "",
+                *[f"- **{md_text(fact_change_line(c))}**" for c in e.get("facts_changed") or []],
+                *([""] if e.get("facts_changed") else []),
                 fence + "diff",
                 diff,
                 fence,
@@ -312,6 +346,13 @@ def to_markdown(report: dict[str, Any]) -> str:
             out += [f"## {heading}", "", *_md_section(key, report[key])]
     if _nothing(report):
         out += ["Nothing new, changed, removed or failed.", ""]
+    if _median_rows(report):
+        out += ["## Days from feedback to notice", ""]
+        out += _md_table(
+            ["site", "round", "notices", "median days"],
+            [[md_text(r["site"]), md_text(r["round"] or "—"), str(r["notices"]),
+              f"{r['median_days']:g}"] for r in _median_rows(report)],
+        )  # fmt: skip
     out.append(f"Times are {TIME_LABEL}.")
     return "\n".join(out)
 
@@ -358,7 +399,11 @@ def _html_section(key: str, entries: list[dict[str, Any]]) -> str:
                 f"<h3>{_link(x.get('url'), x.get('title'))}</h3><p class='meta'>{e_(x.get('site') or '')} · "
                 f"notice {e_(str(x.get('notice_id')))} · version {e_(str(d.get('from_version')))} → "
                 f"{e_(str(d.get('to_version')))} · found {e_(shown_time(x.get('time')))} ({t})</p>"
-                f"<div class='diff'>{render_html_fragment([[(op, s) for op, s in h] for h in x.get('char_diff') or []])}</div>"
+                + "".join(
+                    f"<p class='fact'><strong>{e_(fact_change_line(c))}</strong></p>"
+                    for c in x.get("facts_changed") or []
+                )
+                + f"<div class='diff'>{render_html_fragment([[(op, s) for op, s in h] for h in x.get('char_diff') or []])}</div>"
             )
         return "\n".join(parts)
     if key == "new_districts":
@@ -404,6 +449,22 @@ def to_html(report: dict[str, Any]) -> str:
             continue  # an empty failures section would only push the news down
         parts.append(f"<h2 id='{e_(key, quote=True)}'>{e_(heading)}</h2>")
         parts.append(_html_section(key, entries) if entries else "<p class='empty'>None.</p>")
+    if _median_rows(report):
+        parts.append("<h2 id='days'>Days from feedback to notice</h2>")
+        parts.append(
+            _html_table(
+                ["site", "round", "notices", "median days"],
+                [
+                    [
+                        e_(r["site"] or ""),
+                        e_(r["round"] or "—"),
+                        str(r["notices"]),
+                        f"{r['median_days']:g}",
+                    ]
+                    for r in _median_rows(report)
+                ],
+            )  # fmt: skip
+        )
     parts.append(f"<p class='meta'>Times are {TIME_LABEL}.</p></body></html>")
     return "\n".join(parts)
 

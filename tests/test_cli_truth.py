@@ -11,6 +11,7 @@ import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from click.testing import CliRunner
@@ -466,23 +467,28 @@ def test_a_huge_title_prints_at_once_trimmed() -> None:
 
 
 def test_one_xunshi_crawl_is_one_crawl_of_every_site(
-    db: Path, monkeypatch: pytest.MonkeyPatch
+    db: Path, monkeypatch: pytest.MonkeyPatch, serve
 ) -> None:
-    from crawler.run import CrawlResult
+    import dataclasses
 
-    seen: list[tuple[str, str | None]] = []
+    from crawler import run as crawler_run
 
-    def fake_run_crawl(site: str, **kw: object) -> CrawlResult:
-        seen.append((site, current_crawl()))
-        with Store.open(kw["db_path"]) as store:  # type: ignore[arg-type]
-            run_id = store.start_run(site, crawl=current_crawl())
-            store.finish_run(run_id, "ok")
-        return CrawlResult(site, run_id, "ok", 0, db.parent / "log")
+    # The real crawl, through the command, of local copies of both sites.
+    starts = {"zjsjw": "/gongzuodongtai/xunshixuncha/index.shtml",
+              "shjjjc": "/shsjjjcw/xszg/index.html"}  # fmt: skip
+    urls = {name: serve(name).url(path) for name, path in starts.items()}
 
-    monkeypatch.setattr(cli, "run_crawl", fake_run_crawl)
-    monkeypatch.setattr(cli, "write_run_report", lambda *a, **k: (db.parent / "r.md", "ok"))
+    def local(crawls: list[crawler_run.SiteCrawl], **kw: Any) -> list[crawler_run.CrawlResult]:
+        return crawler_run.run_crawls(
+            [dataclasses.replace(c, start_url=urls[c.site]) for c in crawls], **kw
+        )
+
+    monkeypatch.setattr(cli, "run_crawls", local)
     for _ in range(2):
         assert run("crawl", "zjsjw", "shjjjc", "--db", str(db)).exit_code == 0
+    with Store.open(db) as store:
+        rows = store.db.table("runs").rows_where(order_by="id")
+        seen = [(r["site"], r["crawl"]) for r in rows]
     first, second = {c for _, c in seen[:2]}, {c for _, c in seen[2:]}
     assert len(first) == len(second) == 1 and first != second and None not in first
     data = json.loads(run("report", "--db", str(db), "--format", "json").output)

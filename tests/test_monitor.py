@@ -60,6 +60,7 @@ def test_changes_between_two_crawls(serve, tmp_path: Path) -> None:
     assert got == sorted(
         [
             ("changed", notices[0].path),
+            ("facts_changed", notices[0].path),
             ("new_notice", added.path),
             ("new_district", added.path),
             ("removed", notices[1].path),
