@@ -182,7 +182,12 @@ def collect(
             c[key] += int(run.get(key) or 0)
     for entry in sections["removed"]:
         per_site.setdefault(entry["site"] or "?", Counter())["removed"] += 1
-    _attach_fact_changes(sections["changed"], fact_changes)
+    attached = _attach_fact_changes(sections["changed"], fact_changes)
+    for entry in fact_changes:
+        if entry["event_id"] not in attached:
+            # Its notice's change is outside the report's scope: shown on its own, never lost.
+            entry["facts_changed"] = [_fact_fields(entry)]
+            sections["changed"].append(entry)
     return {
         "scope": scope,
         "time_zone": TIME_LABEL,
@@ -203,15 +208,24 @@ def collect(
     }
 
 
-def _attach_fact_changes(changed: list[dict[str, Any]], facts: list[dict[str, Any]]) -> None:
-    """Each changed notice gets the facts its new version changed (shown above its diff)."""
+def _fact_fields(event: dict[str, Any]) -> dict[str, Any]:
+    return {k: event["detail"].get(k) for k in ("key", "label", "old", "new", "evidence")}
+
+
+def _attach_fact_changes(changed: list[dict[str, Any]], facts: list[dict[str, Any]]) -> set[Any]:
+    """Each changed notice gets the facts its new version changed (shown above its diff);
+    return the ids of the fact events attached."""
+    attached: set[Any] = set()
     for entry in changed:
         to = entry["detail"].get("to_version")
-        entry["facts_changed"] = [
-            {k: f["detail"].get(k) for k in ("key", "label", "old", "new", "evidence")}
+        mine = [
+            f
             for f in facts
             if f["notice_id"] == entry["notice_id"] and f["detail"].get("to_version") == to
         ]
+        entry["facts_changed"] = [_fact_fields(f) for f in mine]
+        attached.update(f["event_id"] for f in mine)
+    return attached
 
 
 def fact_change_line(change: dict[str, Any]) -> str:
