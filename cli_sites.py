@@ -22,6 +22,7 @@ from urllib.parse import unquote, urlsplit
 import click
 from parsel import Selector
 
+from cli_common import format_option
 from crawler import settings as crawler_settings
 from crawler.extract import (
     ListLink,
@@ -343,8 +344,8 @@ def _print(report: Report) -> None:
     "--start-url", help="Check this list page (a copy of the site) instead of the real one."
 )
 @click.option("--timeout", type=float, default=20.0, show_default=True, help="Seconds to wait for each page.")  # fmt: skip
-@click.option("--json", "as_json", is_flag=True, help="Print the findings as JSON.")
-def check(sites: tuple[str, ...], start_url: str | None, timeout: float, as_json: bool) -> None:
+@format_option("text", "json", json_alias=True)
+def check(sites: tuple[str, ...], start_url: str | None, timeout: float, fmt: str) -> None:
     """Check that a site's selectors and rules still find what they should.
 
     Fetches each site's list page (following the column link when the profile has one)
@@ -359,9 +360,10 @@ def check(sites: tuple[str, ...], start_url: str | None, timeout: float, as_json
     \b
     Example:
         xunshi check zjsjw
-        xunshi check ccdi --timeout 30 --json
+        xunshi check ccdi --timeout 30 --format json
         xunshi check zjsjw --start-url http://127.0.0.1:8000/gongzuodongtai/xunshixuncha/index.shtml
     """
+    as_json = fmt == "json"
     names = list(sites) or list(SITES)
     if start_url and len(names) != 1:
         raise click.UsageError("--start-url needs exactly one site")

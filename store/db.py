@@ -337,6 +337,8 @@ def process_alive(pid: Any, started_at: str | None = None) -> bool:
         return False
     except PermissionError:
         return True
+    if _zombie(pid):
+        return False  # killed, not yet reaped by its parent
     if started_at:
         began = _process_start(pid)
         try:
@@ -346,6 +348,13 @@ def process_alive(pid: Any, started_at: str | None = None) -> bool:
         if began is not None and began > run_start + 5:
             return False  # the pid was reused by a later process
     return True
+
+
+def _zombie(pid: int) -> bool:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] in "ZX"
+    except (OSError, IndexError):
+        return False
 
 
 def _process_start(pid: int) -> float | None:
