@@ -537,6 +537,8 @@ def test_a_start_url_host_never_gets_the_cookie(serve, tmp_path: Path) -> None: 
     )
     assert "3 new" in proc.stdout and guard.rejected == []  # the page cookies still work
     assert site.log and all(SECRET not in r.headers.get("cookie", "") for r in site.log)
+    log = next((tmp_path / "logs").glob("run-*.log")).read_text(encoding="utf-8")
+    assert "not sending $XUNSHI_CCDI_COOKIE to 127.0.0.1: not one of ccdi's hosts" in log
     assert_written_nowhere(tmp_path)
 
 
