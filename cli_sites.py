@@ -249,7 +249,13 @@ class Checker:
         elif used is None:
             add("list selector", "warn" if profile.list_links else "info",
                 "no list selector matched: every link of the page is a candidate")  # fmt: skip
-        result = parse_list(text, url, profile)
+        try:
+            result = parse_list(text, url, profile)
+        except PageError as exc:
+            add("list links", "fail", f"the list page cannot be read: {exc}")
+            return None
+        for bad in result.skipped:  # a crawl skips these too, and counts them
+            add("list links", "warn", f"skipped a link: {bad.href} ({bad.reason})", href=bad.href)
         verdicts = [link.verdict for link in result.links]
         links = [{"url": x.url, "title": x.title, "date": x.date, "verdict": x.verdict} for x in result.links]  # fmt: skip
         if not result.links:

@@ -661,3 +661,31 @@ def test_mixed_encodings_are_named_and_never_stored_as_mojibake() -> None:
     assert gb_mojibake(misread) and not gb_mojibake(pasted) and not gb_mojibake("abc")
     for line in LINES:
         assert not gb_mojibake(line)
+
+
+def test_check_lists_skipped_links_and_refuses_a_list_too_deep_to_read(
+    serve, tmp_path: Path
+) -> None:  # type: ignore[no-untyped-def]
+    import shutil
+
+    from tests.conftest import SITES_DIR
+    from tests.test_cli_sites import run_check
+    from tests.test_sites_golden import MANIFEST
+
+    root = tmp_path / "copy"
+    shutil.copytree(SITES_DIR / "zjsjw", root)
+    start = MANIFEST["zjsjw"]["start"]
+    page = root / start.lstrip("/")
+    original = page.read_text(encoding="utf-8")
+    bad = '<li><a href="http://[object Object]/">x</a></li><li><a href="http://h:８０/a/t20240101_1_ext.html">y</a></li>'
+    first_item = '<li><a href="./202506/t20250609_23500131_ext.html"'
+    assert first_item in original
+    page.write_text(original.replace(first_item, bad + first_item), encoding="utf-8")
+    site = serve(root)
+    _, (report,) = run_check("zjsjw", "--start-url", site.url(start))
+    skipped = [i for i in report["items"] if i["detail"].startswith("skipped a link")]
+    assert [i["status"] for i in skipped] == ["warn", "warn"]
+    page.write_text(original.replace("<body>", "<body>" + "<div>" * 3000, 1), encoding="utf-8")
+    result, (report,) = run_check("zjsjw", "--start-url", site.url(start))
+    failed = [i for i in report["items"] if i["status"] == "fail"]
+    assert result.exit_code == 1 and "cannot be parsed whole" in failed[0]["detail"]
