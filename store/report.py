@@ -26,6 +26,7 @@ SITE_COLUMNS = [
     "removed",
     "failed",
     "blocked",
+    "skipped",  # links a list page showed that could not be followed
 ]
 
 

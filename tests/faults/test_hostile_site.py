@@ -455,6 +455,18 @@ def test_every_skipped_link_is_counted_and_logged(crawled: Crawled) -> None:
         assert reason in crawled.log
 
 
+def test_the_run_report_and_summary_show_the_skipped_count(crawled: Crawled) -> None:
+    from crawler.run import CrawlResult, summary_line
+    from store import report
+
+    data = report.collect(crawled.store, run_id=crawled.run["run_id"])
+    assert data["per_site"]["zjsjw"]["skipped"] == len(BAD_LINKS)
+    assert "| blocked | skipped |" in report.to_markdown(data)
+    counts = {k: v for k, v in crawled.run.items() if isinstance(v, int) and k != "run_id"}
+    result = CrawlResult("zjsjw", crawled.run["run_id"], "ok", 0, Path("x.log"), counts)
+    assert f"{len(BAD_LINKS)} skipped" in summary_line(result)
+
+
 def test_a_list_that_shows_only_bad_links_is_site_broken(crawled: Crawled) -> None:
     assert crawled.broken["status"] == "ok" and crawled.broken["skipped"] == len(BAD_LINKS)
     assert [e["kind"] for e in crawled.broken_events] == ["site_broken"]
