@@ -283,6 +283,7 @@ class ListPage:
 URL_LENGTH_LIMIT = 2083
 # Links that lead to no page at all: never candidates, never counted.
 _NOT_A_PAGE = ("javascript:", "#", "mailto:")
+_HREF_PARTS = re.compile(r"[\s'\"(),;]+")
 _URL_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f]")
 _HOST = re.compile(
     r"[a-z0-9_](?:[a-z0-9_-]*[a-z0-9_])?(?:\.[a-z0-9_](?:[a-z0-9_-]*[a-z0-9_])?)*\.?"
@@ -621,7 +622,13 @@ def parse_list(
         record_anchors = fragment.css("a[href]")
     if not anchors and not record_anchors:
         anchors = sel.css("a[href]")
-    article_shaped = re.compile(profile.article_path)
+    article_path = re.compile(profile.article_path)
+
+    def article_shaped(href: str) -> bool:
+        """Whether a link, or a path quoted inside it (``javascript:open('/…/t1.html')``),
+        looks like an article's: such a link was meant to be followed."""
+        return any(article_path.search(part) for part in _HREF_PARTS.split(href) if part)
+
     rows = _Rows()
     seen: dict[str, int] = {}
     for a in [*anchors, *record_anchors]:
@@ -629,11 +636,11 @@ def parse_list(
         try:
             link = resolve_link(url, href, max_length=None)
         except BadLink as exc:
-            if exc.web or article_shaped.search(href):
+            if exc.web or article_shaped(href):
                 _skip(page, href, str(exc))
             continue
         if link is None:
-            if article_shaped.search(href):  # javascript:openArticle('/…/t2024_1.html')
+            if article_shaped(href):  # javascript:openArticle('/…/t2024_1.html')
                 _skip(page, href, "an article link that leads to no page (script or anchor)")
             continue
         if _DOC_EXT.search(urlsplit(link).path) or not profile.is_article_url(link):

@@ -62,6 +62,7 @@ BAD_LINKS = {
     "vbscript": "vbscript:/gongzuodongtai/xunshixuncha/202401/t20240101_6_ext.html",
     "tel": "tel:/gongzuodongtai/xunshixuncha/202401/t20240101_7_ext.html",
     "JavaScript-caps": "JavaScript:/gongzuodongtai/xunshixuncha/202401/t20240101_8_ext.html",
+    "javascript-call": "javascript:openArticle('/gongzuodongtai/xunshixuncha/202401/t20240101_17_ext.html');",
     "data": "data:text/html,/gongzuodongtai/xunshixuncha/202401/t20240101_9_ext.html",
     "ftp": "ftp://127.0.0.1/gongzuodongtai/xunshixuncha/202401/t20240101_10_ext.html",
     "space-in-host": "http://exa mple.com/gongzuodongtai/xunshixuncha/202401/t20240101_11_ext.html",
