@@ -82,14 +82,18 @@ def declared_encoding(body: bytes, content_type: str | None) -> str | None:
     return None
 
 
-def decode_page(body: bytes, content_type: str | None = None) -> tuple[str, str]:
+def decode_page(
+    body: bytes, content_type: str | None = None, *, nul_ok: bool = False
+) -> tuple[str, str]:
     """Decode page bytes to text, returning ``(text, encoding)``.
 
     Declarations are often wrong on these sites (GBK pages that say UTF-8, GB18030 text
     declared as gb2312), so a declaration is a hint: bytes that are valid UTF-8 and not
     plain ASCII are UTF-8 whatever they claim, then the declared codec (widened to
     GB18030) must decode strictly, then GB18030. Anything that only decodes with
-    replacement characters is refused rather than stored as mojibake.
+    replacement characters is refused rather than stored as mojibake, and so is a NUL
+    byte (named as such: the parser would turn it into U+FFFD) unless ``nul_ok`` (a list
+    page, whose text is not stored: one NUL must not stop a site's walk).
     """
     if not body.strip():
         raise PageError("empty page")
@@ -108,7 +112,7 @@ def decode_page(body: bytes, content_type: str | None = None) -> tuple[str, str]
             continue
         # Bytes that decode cleanly but read as mojibake were garbled before they reached
         # us (or by the site's own CMS): another codec would only garble them further.
-        problem = text_problem(text)
+        problem = text_problem(text.replace("\x00", "") if nul_ok else text, controls=False)
         if problem is not None:
             raise PageError(f"the page decodes as {encoding} but holds {problem}")
         return text, encoding
@@ -147,17 +151,32 @@ def gb_mojibake(text: str) -> bool:
     return _UTF8_RUN.search(text.encode("gb18030", "ignore")) is not None
 
 
-def text_problem(text: str) -> str | None:
+def control_problem(text: str, pattern: re.Pattern[str] | None = None) -> str | None:
+    """The control characters ``text`` holds, named (``a NUL byte (U+0000) at character 12``)."""
+    pattern = pattern or _CONTROL_CHAR
+    control = pattern.search(text)
+    if control is None:
+        return None
+    code = ord(control.group())
+    name = _CONTROL_NAMES.get(code, "a control character")
+    count = len(pattern.findall(text))
+    more = f" and {count - 1:,} more" if count > 1 else ""
+    return f"{name} (U+{code:04X}) at character {control.start():,}{more}"
+
+
+_NUL = re.compile("\x00")
+
+
+def text_problem(text: str, *, controls: bool = True) -> str | None:
     """Why ``text`` cannot be right (control characters, replacement characters,
     mojibake), or None. Control characters are named first: parsers turn a NUL into
-    U+FFFD, and "U+FFFD" would not tell the user what the page held."""
-    control = _CONTROL_CHAR.search(text)
+    U+FFFD, and "U+FFFD" would not tell the user what the page held. With
+    ``controls=False`` only a NUL counts (a whole page: a stray control character in
+    a script is no reason to refuse it; the article's own text is checked by
+    :func:`extract_article`)."""
+    control = control_problem(text, None if controls else _NUL)
     if control:
-        code = ord(control.group())
-        name = _CONTROL_NAMES.get(code, "a control character")
-        count = len(_CONTROL_CHAR.findall(text))
-        more = f" and {count - 1:,} more" if count > 1 else ""
-        return f"{name} (U+{code:04X}) at character {control.start():,}{more}"
+        return control
     if "\ufffd" in text:
         return "replacement characters (U+FFFD) in the text"
     if _MOJIBAKE.search(text):
@@ -942,7 +961,11 @@ def extract_article(text: str, url: str, profile: SiteProfile) -> Article:
     if not source:
         methods.pop("source")
 
-    paragraphs = [strip_counters(clean_line(x)) for x in element_lines(body)]
+    raw_lines = element_lines(body)
+    control = control_problem("\n".join(raw_lines))
+    if control:
+        raise PageError(f"the article text holds {control}")
+    paragraphs = [strip_counters(clean_line(x)) for x in raw_lines]
     paragraphs = _drop_chrome(paragraphs, title)
     if not paragraphs:
         raise PageError("the article body is empty")

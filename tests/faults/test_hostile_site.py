@@ -285,11 +285,29 @@ def test_an_article_whose_counter_moved_extracts_the_same() -> None:
      ("\x7f", "a DEL character (U+007F)"), ("\x85", "a control character (U+0085)")],
 )  # fmt: skip
 def test_control_characters_are_refused_by_name(char: str, words: str) -> None:
-    body = article_html(TITLE, "2024-01-02 10:00", [LINES[0] + char + LINES[1]]).encode()
+    body = article_html(TITLE, "2024-02-01 09:00", [LINES[0] + char + LINES[1]]).encode()
     with pytest.raises(PageError) as caught:
-        decode_page(body, "text/html; charset=utf-8")
+        text, _ = decode_page(body, "text/html; charset=utf-8")
+        extract_article(text, "http://127.0.0.1/t1.html", ZJSJW)
     assert words in str(caught.value) and "FFFD" not in str(caught.value)
     assert text_problem("正文\t\n\r\x0c正文") is None  # white space is not a control character
+
+
+@pytest.mark.parametrize("char", ["\x01", "\x1b", "\x7f"])
+def test_a_control_character_outside_the_article_text_is_no_reason_to_refuse(char: str) -> None:
+    page = article_html(TITLE, "2024-02-01 09:00", LINES).replace(
+        "</head>", f"<script>var k = '{char}';</script></head>"
+    )
+    text, _ = decode_page(page.encode(), "text/html; charset=utf-8")
+    assert extract_article(text, "http://127.0.0.1/t1.html", ZJSJW).paragraphs[-3:] == LINES
+
+
+def test_a_list_page_with_a_nul_is_still_read() -> None:
+    body = listing([good(1), good(2)]).replace("</body>", "<!-- \x00\x1b --></body>").encode()
+    with pytest.raises(PageError, match="NUL"):
+        decode_page(body, "text/html; charset=utf-8")
+    text, _ = decode_page(body, "text/html; charset=utf-8", nul_ok=True)
+    assert len(parse_list(text, LIST_URL, ZJSJW).links) == 2
 
 
 # -- 18: the cookie secret is written nowhere ----------------------------------------------
