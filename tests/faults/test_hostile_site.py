@@ -480,7 +480,8 @@ def test_the_run_report_and_summary_show_the_skipped_count(crawled: Crawled) -> 
 
     data = report.collect(crawled.store, run_id=crawled.run["run_id"])
     assert data["per_site"]["zjsjw"]["skipped"] == len(BAD_LINKS)
-    assert "| blocked | skipped |" in report.to_markdown(data)
+    label = report.COLUMN_LABELS["skipped"]
+    assert f"| {label} |" in report.to_markdown(data)
     counts = {k: v for k, v in crawled.run.items() if isinstance(v, int) and k != "run_id"}
     result = CrawlResult("zjsjw", crawled.run["run_id"], "ok", 0, Path("x.log"), counts)
     assert f"{len(BAD_LINKS)} skipped" in summary_line(result)
