@@ -202,7 +202,9 @@ class Checker:
             )
             return None
         try:
-            text, encoding = decode_page(page.body, page.header("Content-Type"))
+            # As the crawl does: a NUL refuses an article, not a list page.
+            nul_ok = what != "article page"
+            text, encoding = decode_page(page.body, page.header("Content-Type"), nul_ok=nul_ok)
         except PageError as exc:
             add(what, "fail", f"{page.url}: {exc}", url=page.url, http_status=page.status)
             return None

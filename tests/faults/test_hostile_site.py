@@ -717,6 +717,9 @@ def test_check_lists_skipped_links_and_refuses_a_list_too_deep_to_read(
     _, (report,) = run_check("zjsjw", "--start-url", site.url(start))
     skipped = [i for i in report["items"] if i["detail"].startswith("skipped a link")]
     assert [i["status"] for i in skipped] == ["warn", "warn"]
+    page.write_text(original.replace("</body>", "<!-- \x00 --></body>", 1), encoding="utf-8")
+    _, (report,) = run_check("zjsjw", "--start-url", site.url(start))
+    assert not [i for i in report["items"] if i["status"] == "fail"]  # as a crawl reads it
     page.write_text(original.replace("<body>", "<body>" + "<div>" * 3000, 1), encoding="utf-8")
     result, (report,) = run_check("zjsjw", "--start-url", site.url(start))
     failed = [i for i in report["items"] if i["status"] == "fail"]
