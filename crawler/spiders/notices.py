@@ -254,7 +254,7 @@ class NoticeSpider(scrapy.Spider):
             yield problem
             return
         try:
-            text, _ = decode_page(response.body, _content_type(response))
+            text, _ = decode_page(response.body, _content_type(response), nul_ok=True)
             page = parse_list(
                 text,
                 response.url,
