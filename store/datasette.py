@@ -206,21 +206,27 @@ WHERE e.kind IN ('new_notice', 'changed', 'removed', 'new_district')
 ORDER BY e.id DESC
 LIMIT 100"""
 
-_FACTS_FACETS = ("site", "province", "city", "district", "kind", "round")
+_FACTS_FACETS = ("site", "province", "city", "district", "kind", "level", "round")
 
 
 def _facts_views(db: dict[str, list[str]], columns: dict[str, list[str]]) -> dict[str, Any]:
-    """Settings for the facts table and its views, once the facts migration has added them."""
+    """Settings for the facts table and its views (``notice_facts``), once they exist."""
     if "facts" not in db["tables"]:
         return {}
-    out: dict[str, Any] = {}
-    names = ["facts"] + [v for v in db["views"] if "fact" in v and v not in VIEWS]
-    for name in names:
+    out: dict[str, Any] = {
+        "facts": {
+            "title": "Facts, one per version and key",
+            "facets": ["key"] if "key" in columns.get("facts", []) else [],
+        }
+    }
+    for name in (v for v in db["views"] if "fact" in v and v not in VIEWS):
         cols = columns.get(name, [])
-        facets = [c for c in _FACTS_FACETS if c in cols]
-        out[name] = {"title": "Facts" if name == "facts" else name.replace("_", " ").capitalize()}
-        if facets:
-            out[name]["facets"] = facets
+        out[name] = {
+            "title": "Facts" if name == "notice_facts" else name.replace("_", " ").capitalize(),
+            "description": "One row per notice: what its latest version states plainly "
+            "(kind, round, dates, counts); a fact not stated plainly is left empty.",
+            "facets": [c for c in _FACTS_FACETS if c in cols],
+        }
     return out
 
 
@@ -300,6 +306,10 @@ def metadata(path: Path, *, title: str = "xunshi-watch") -> dict[str, Any]:
     }
     tables["events"] = {"sort_desc": "id", "facets": ["kind", "site"]}
     tables.update(_facts_views(db, columns))
+    if "notice_facts" in db["views"]:
+        start = start.replace(
+            " · <a href", f' · <a href="{base}/notice_facts">facts</a> · <a href', 1
+        )
     return {
         "title": title,
         "description_html": start,
@@ -322,6 +332,11 @@ def metadata(path: Path, *, title: str = "xunshi-watch") -> dict[str, Any]:
                         "search": search if "notices_bigrams" in db["tables"] else {},
                         "diff_columns": {"change_list": ["diff"]},
                         "array_columns": {"notice_list": ["districts"]},
+                        "notice_links": {
+                            "notice_list": ["id"],
+                            "change_list": ["id"],
+                            "new_districts": ["notice_id"],
+                        },
                     }
                 }
             },

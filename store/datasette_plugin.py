@@ -8,7 +8,8 @@ It acts only on the databases its metadata names (store/datasette.py writes it),
 * the table search box of ``notices`` and ``notice_list`` searches the bigram index, so a
   Chinese word of any length is found (store/fts.py);
 * the ``diff`` column of ``change_list`` is drawn as HTML with ``<del>``/``<ins>``, every
-  character of page text escaped; JSON lists of districts read as ``甲、乙``;
+  character of page text escaped; JSON lists of districts read as ``甲、乙``; a notice's
+  id in a view links to its row in ``notices``;
 * a style sheet keeps titles readable next to long URLs.
 """
 
@@ -88,7 +89,13 @@ def filters_from_request(request: Any, database: str, table: str, datasette: Any
 @hookimpl
 def render_cell(value: Any, column: str, table: str | None, database: str, datasette: Any) -> Any:
     config = _config(datasette, database)
-    if config is None or table is None or not isinstance(value, str):
+    if config is None or table is None:
+        return None
+    if column in (config.get("notice_links") or {}).get(table, []) and isinstance(value, int):
+        # the notice's own page: every column, and its versions linked below it
+        href = datasette.urls.row(database, "notices", str(value))
+        return Markup(f'<a href="{escape(href)}">{value}</a>')
+    if not isinstance(value, str):
         return None
     if column in (config.get("diff_columns") or {}).get(table, []):
         try:

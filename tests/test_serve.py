@@ -177,6 +177,10 @@ def test_notices_page_reads_at_1280_px(served: Served, browser: Browser, tmp_pat
         "[...document.querySelectorAll('.facet-info')].map(f => f.getAttribute('data-column'))"
     )
     assert set(facets) == {"site", "province", "city", "districts"}
+    # the id links to the notice's own row (all its columns, its versions linked)
+    newest_id = served.db_rows("select id from notices where title = ?", (newest,))[0][0]
+    link = browser.js("document.querySelector('td.col-id a').getAttribute('href')")
+    assert link == f"/{NAME}/notices/{newest_id}"
     assert browser.js(NOT_RUN)
     hostile = browser.js(TITLES + ".filter(t => t.includes('某区委'))")
     assert hostile == [HOSTILE_TITLE]  # shown as text, not run
@@ -352,13 +356,17 @@ def test_metadata_follows_the_file_name_and_adds_facts_when_they_exist(
         in meta["databases"]["my data.v2"]["description_html"]
     )
     assert "facts" not in meta["databases"]["my data.v2"]["tables"]
-    conn = sqlite3.connect(copy)
-    conn.execute("create table facts (notice_id int, kind text, round text, value text, site text)")
-    conn.execute("create view latest_facts as select notice_id, kind, round, value from facts")
+    conn = sqlite3.connect(copy)  # what the facts migration adds (issue 13)
+    conn.execute("create table facts (notice_id int, version int, key text, value, evidence text)")
+    conn.execute(
+        "create view notice_facts as select n.id as notice_id, n.site, n.title, n.url,"
+        " null as kind, null as level, null as round, null as problems from notices n"
+    )
     conn.close()
-    tables = metadata(copy)["databases"]["my data.v2"]["tables"]
-    assert tables["facts"]["facets"] == ["site", "kind", "round"]
-    assert tables["latest_facts"]["facets"] == ["kind", "round"]
+    meta = metadata(copy)["databases"]["my data.v2"]
+    assert meta["tables"]["facts"]["facets"] == ["key"]
+    assert meta["tables"]["notice_facts"]["facets"] == ["site", "kind", "level", "round"]
+    assert '<a href="/my+data~2Ev2/notice_facts">facts</a>' in meta["description_html"]
 
 
 def test_an_older_database_gets_the_views_and_the_index_before_it_is_served(tmp_path: Path) -> None:
