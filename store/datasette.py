@@ -37,29 +37,25 @@ _PUBLISHED = (
 )
 
 VIEWS: dict[str, str] = {
-    # One row per notice, the columns a reader wants first; key and URL last.
-    "notice_list": f"""
+    # One row per notice, the columns a reader wants first; key and URL last. No ORDER BY
+    # (the metadata sorts by published, which has an index), so that counts and facets
+    # flatten to plain scans; times are stored values, shown in Beijing time by the plugin.
+    "notice_list": """
 SELECT
     n.title AS title,
     n.unit AS unit,
-    (SELECT json_group_array(full_name) FROM
-        (SELECT full_name FROM notice_districts d WHERE d.notice_id = n.id ORDER BY d.code)
-    ) AS districts,
-    (SELECT group_concat(province, '、') FROM
-        (SELECT DISTINCT province FROM notice_districts d WHERE d.notice_id = n.id ORDER BY 1)
-    ) AS province,
-    (SELECT group_concat(city, '、') FROM
-        (SELECT DISTINCT city FROM notice_districts d WHERE d.notice_id = n.id ORDER BY 1)
-    ) AS city,
-    {_PUBLISHED} AS published,
+    p.districts AS districts,
+    p.province AS province,
+    p.city AS city,
+    n.published_at AS published,
     n.site AS site,
     n.version_count AS versions,
-    {_beijing("n.last_changed")} AS last_changed,
-    {_beijing("n.removed_at")} AS removed,
+    n.last_changed AS last_changed,
+    n.removed_at AS removed,
     n.id AS id,
     n.url AS url
 FROM notices n
-ORDER BY n.published_at DESC, n.id DESC""",
+LEFT JOIN notice_places p ON p.notice_id = n.id""",
     # One row per stored version after the first: what changed, between which fetches.
     "change_list": f"""
 SELECT
@@ -93,16 +89,23 @@ FROM districts d
 LEFT JOIN notices n ON n.id = d.first_notice_id
 ORDER BY d.first_seen DESC, d.code""",
     # Notices and districts per province (a notice naming no known district: province empty).
-    "province_coverage": f"""
-SELECT
-    d.province AS province,
-    count(DISTINCT n.id) AS notices,
-    count(DISTINCT d.code) AS districts,
-    count(DISTINCT n.site) AS sites,
-    max({_PUBLISHED}) AS latest_published
-FROM notices n
-LEFT JOIN notice_districts d ON d.notice_id = n.id
-GROUP BY d.province
+    "province_coverage": """
+SELECT province, notices, districts, sites, latest_published FROM (
+    SELECT
+        d.province AS province,
+        count(DISTINCT d.notice_id) AS notices,
+        count(DISTINCT d.code) AS districts,
+        count(DISTINCT n.site) AS sites,
+        max(n.published_at) AS latest_published
+    FROM notice_districts d
+    JOIN notices n ON n.id = d.notice_id
+    GROUP BY d.province
+    UNION ALL
+    SELECT NULL, count(*), 0, count(DISTINCT site), max(published_at)
+    FROM notices
+    WHERE id NOT IN (SELECT notice_id FROM notice_places)
+    HAVING count(*) > 0
+)
 ORDER BY notices DESC, province""",
     # The timeline: notices per site and month of publication (Beijing time).
     "monthly_notices": """
@@ -117,8 +120,48 @@ ORDER BY month DESC, n.site""",
 }
 
 
+# notice_places: one row per notice that names a district, its districts (a JSON list of
+# full names, by code), provinces and cities, kept by triggers on notice_districts. The
+# views read it so that filtering and faceting by place does not aggregate every notice's
+# districts on every page.
+_PLACES_OF = """INSERT INTO notice_places (notice_id, districts, province, city)
+        SELECT notice_id, json_group_array(full_name),
+            replace(group_concat(DISTINCT province), ',', '、'),
+            replace(group_concat(DISTINCT city), ',', '、')
+        FROM (SELECT notice_id, full_name, province, city FROM notice_districts
+              {where} ORDER BY notice_id, code)
+        GROUP BY notice_id"""
+PLACES_SQL = (
+    """CREATE TABLE IF NOT EXISTS notice_places (
+        notice_id INTEGER PRIMARY KEY, districts TEXT, province TEXT, city TEXT)""",
+    "CREATE INDEX IF NOT EXISTS notice_places_province ON notice_places (province, city)",
+    "CREATE INDEX IF NOT EXISTS notices_published_at ON notices (published_at)",
+    *(
+        f"""CREATE TRIGGER IF NOT EXISTS notice_places_{event.lower()}_{which.lower()}
+        AFTER {event} ON notice_districts
+        BEGIN
+            DELETE FROM notice_places WHERE notice_id = {which}.notice_id;
+            {_PLACES_OF.format(where=f"WHERE notice_id = {which}.notice_id")};
+        END"""
+        for event, which in (
+            ("INSERT", "NEW"),
+            ("DELETE", "OLD"),
+            ("UPDATE", "OLD"),
+            ("UPDATE", "NEW"),
+        )
+    ),
+    "DELETE FROM notice_places",
+    _PLACES_OF.format(where=""),
+)
+
+
 def create_views(conn: sqlite3.Connection | Any) -> None:
-    """(Re)create the views; ``conn`` is a sqlite3 connection or a sqlite-utils Database."""
+    """(Re)create notice_places and the views, idempotently (migrations m007 and m009).
+
+    ``conn`` is a sqlite3 connection or a sqlite-utils Database.
+    """
+    for statement in PLACES_SQL:
+        conn.execute(statement)
     for name, sql in VIEWS.items():
         conn.execute(f"DROP VIEW IF EXISTS {name}")
         conn.execute(f"CREATE VIEW {name} AS {sql.strip()}")
@@ -177,7 +220,7 @@ _HIDDEN = (
     "notices_fts", "notices_fts_config", "notices_fts_content", "notices_fts_data",
     "notices_fts_docsize", "notices_fts_idx", "notices_bigrams", "notices_bigrams_config",
     "notices_bigrams_data", "notices_bigrams_docsize", "notices_bigrams_idx",
-    "_sqlite_migrations", "outbox_runs",
+    "_sqlite_migrations", "outbox_runs", "notice_places",
 )  # fmt: skip
 
 # The Atom feed of the newest events (datasette-atom renders a query with atom_* columns).
@@ -270,6 +313,7 @@ def metadata(path: Path, *, title: str = "xunshi-watch") -> dict[str, Any]:
             {
                 "notice_list": {
                     "title": "Notices",
+                    "sort_desc": "published",
                     "description": "Every notice, newest first; published in Beijing time (a date "
                     "alone when the site gives no time). Search finds any Chinese word.",
                     "facets": ["site", "province", "city", {"array": "districts"}],
@@ -332,10 +376,19 @@ def metadata(path: Path, *, title: str = "xunshi-watch") -> dict[str, Any]:
                         "search": search if "notices_bigrams" in db["tables"] else {},
                         "diff_columns": {"change_list": ["diff"]},
                         "array_columns": {"notice_list": ["districts"]},
+                        "time_columns": {
+                            "notice_list": {
+                                "published": "published",
+                                "last_changed": "minute",
+                                "removed": "minute",
+                            },
+                            "province_coverage": {"latest_published": "published"},
+                        },
                         "notice_links": {
                             "notice_list": ["id"],
                             "change_list": ["id"],
                             "new_districts": ["notice_id"],
+                            "notice_facts": ["notice_id"],
                         },
                     }
                 }

@@ -16,7 +16,9 @@ It acts only on the databases its metadata names (store/datasette.py writes it),
 from __future__ import annotations
 
 import json
+from datetime import datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from datasette import hookimpl
 from datasette.filters import FilterArguments
@@ -39,6 +41,22 @@ td.col-districts, td.col-unit { min-width: 6em; }
 .xunshi-diff ins { background: #dfd; color: #060; }
 .xunshi-diff hr.hunk { border: 0; border-top: 1px dashed #bbb; }
 """
+
+
+BEIJING = ZoneInfo("Asia/Shanghai")
+
+
+def beijing_time(value: str, *, date_alone: bool = False) -> str | None:
+    """An ISO 8601 time as Beijing time, to the minute; a publication date with no time of
+    day (00:00) as the date alone. None (Datasette shows the value) if it is not a time."""
+    try:
+        when = datetime.fromisoformat(value)
+    except ValueError:
+        return None
+    when = when.replace(tzinfo=BEIJING) if when.tzinfo is None else when.astimezone(BEIJING)
+    if date_alone and (when.hour, when.minute, when.second) == (0, 0, 0):
+        return when.strftime("%Y-%m-%d")
+    return when.strftime("%Y-%m-%d %H:%M")
 
 
 def _config(datasette: Any, database: str | None) -> dict[str, Any] | None:
@@ -104,6 +122,9 @@ def render_cell(value: Any, column: str, table: str | None, database: str, datas
             return None
         # render_html_fragment escapes every piece of text; only its own tags remain.
         return Markup(f'<div class="xunshi-diff">{render_html_fragment(hunks)}</div>')
+    time_format = ((config.get("time_columns") or {}).get(table) or {}).get(column)
+    if time_format:
+        return beijing_time(value, date_alone=time_format == "published")
     if column in (config.get("array_columns") or {}).get(table, []):
         try:
             items = json.loads(value)

@@ -201,7 +201,11 @@ def test_search_box_finds_two_character_words(
             " order by n.published_at desc, n.id desc",
             (word,),
         )  # fmt: skip
-        assert found == [w[0] for w in want] and found, word
+        assert sorted(found) == sorted(w[0] for w in want) and found, word
+        published = browser.js(
+            "[...document.querySelectorAll('td.col-published')].map(td => td.textContent.trim())"
+        )
+        assert published == sorted(published, reverse=True), published  # newest first
         if word == "鄞州":
             assert found == ["中共宁波市鄞州区委关于省委巡视整改进展情况的通报"]
             keep_screenshot(browser, tmp_path, "serve-search.png")
@@ -400,3 +404,53 @@ def test_an_older_database_gets_the_views_and_the_index_before_it_is_served(tmp_
     found, district, nothing, operators, punctuation = asyncio.run(pages())
     assert found == district == ["中共宁波市鄞州区委关于巡视整改的通报"]
     assert nothing == operators == punctuation == []  # typed operators are words, not syntax
+
+
+def test_notice_places_follow_the_districts_table(demo_db: Path, tmp_path: Path) -> None:
+    copy = tmp_path / "places.db"
+    shutil.copy(demo_db, copy)
+    store = Store.open(copy)
+    db = store.db
+
+    def places() -> dict[int, tuple[Any, ...]]:
+        return {
+            r[0]: r[1:] for r in db.execute("select id, districts, province, city from notice_list")
+        }
+
+    def truth() -> dict[int, tuple[Any, ...]]:
+        out: dict[int, tuple[Any, ...]] = {
+            r[0]: (None, None, None) for r in db.execute("select id from notices")
+        }
+        for nid in {r[0] for r in db.execute("select notice_id from notice_districts")}:
+            rows = db.execute("select full_name, province, city from notice_districts"
+                              " where notice_id = ? order by code", [nid]).fetchall()  # fmt: skip
+            out[nid] = (json.dumps([r[0] for r in rows], ensure_ascii=False),
+                        "、".join(sorted({r[1] for r in rows})), "、".join(sorted({r[2] for r in rows})))  # fmt: skip
+        return out
+
+    def same() -> None:
+        got, want = places(), truth()
+        for nid, (districts, province, city) in want.items():
+            g = got[nid]
+            assert (json.loads(g[0]) if g[0] else None) == (
+                json.loads(districts) if districts else None
+            ), nid
+            assert (sorted((g[1] or "").split("、")), sorted((g[2] or "").split("、"))) == (
+                sorted((province or "").split("、")), sorted((city or "").split("、"))), nid  # fmt: skip
+
+    same()
+    first = db.execute(
+        "select notice_id from notice_districts order by notice_id limit 1"
+    ).fetchone()[0]
+    db.execute("insert into notice_districts values (?, '310101', '黄浦区', '上海市黄浦区', 'county',"
+               " '上海市', '上海市')", [first])  # fmt: skip
+    same()
+    assert "上海市" in places()[first][1] and "、" in places()[first][1]
+    db.execute(
+        "update notice_districts set city = '某市' where notice_id = ? and code = '310101'", [first]
+    )
+    same()
+    db.execute("delete from notice_districts where notice_id = ?", [first])
+    same()
+    assert places()[first] == (None, None, None)
+    store.close()
