@@ -177,6 +177,11 @@ def test_notices_page_reads_at_1280_px(served: Served, browser: Browser, tmp_pat
         "[...document.querySelectorAll('.facet-info')].map(f => f.getAttribute('data-column'))"
     )
     assert set(facets) == {"site", "province", "city", "districts"}
+    counts = browser.js(
+        "Object.fromEntries([...document.querySelectorAll('.facet-info')].map(f =>"
+        " [f.getAttribute('data-column'), f.querySelectorAll('li a').length]))"
+    )
+    assert counts["site"] == 2 and counts["province"] == 2 and counts["districts"] >= 6, counts
     # the id links to the notice's own row (all its columns, its versions linked)
     newest_id = served.db_rows("select id from notices where title = ?", (newest,))[0][0]
     link = browser.js("document.querySelector('td.col-id a').getAttribute('href')")
