@@ -1,11 +1,12 @@
 """Datasette for `xunshi serve`: the views made for people, and the configuration for any file.
 
 The views (``notice_list``, ``change_list``, ``new_districts``, ``province_coverage``,
-``monthly_notices``) live in the database (migration m007 in store/db.py), so plain
-``datasette`` and ``sqlite3`` see them too. :func:`metadata` writes Datasette's metadata for
-whatever the database file is called: titles, column descriptions, facets, sort orders,
-which tables to hide, the Atom feed query, and the settings of the plugin in
-store/datasette_plugin.py (two-character search, diffs as HTML, read-only connections).
+``monthly_notices``) and the ``notice_places`` table they read live in the database
+(migrations m007 and m009 in store/db.py), so plain ``datasette`` and ``sqlite3`` see them
+too. :func:`metadata` writes Datasette's metadata for whatever the database file is
+called: titles, descriptions, facets, sort orders, which tables to hide, the Atom feed
+query, and the settings of the plugin in store/datasette_plugin.py (two-character search,
+diffs as HTML, times in Beijing time, read-only connections).
 """
 
 from __future__ import annotations
@@ -27,14 +28,6 @@ _BEIJING = "strftime('%Y-%m-%d %H:%M', {col}, '+8 hours')"
 def _beijing(col: str) -> str:
     return _BEIJING.format(col=col)
 
-
-# A date with no time of day (published 00:00) is shown as a date.
-_PUBLISHED = (
-    "CASE WHEN n.published_at IS NULL THEN NULL "
-    "WHEN strftime('%H:%M:%S', n.published_at, '+8 hours') = '00:00:00' "
-    "THEN strftime('%Y-%m-%d', n.published_at, '+8 hours') "
-    f"ELSE {_beijing('n.published_at')} END"
-)
 
 VIEWS: dict[str, str] = {
     # One row per notice, the columns a reader wants first; key and URL last. No ORDER BY

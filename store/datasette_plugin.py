@@ -9,7 +9,7 @@ It acts only on the databases its metadata names (store/datasette.py writes it),
   Chinese word of any length is found (store/fts.py);
 * the ``diff`` column of ``change_list`` is drawn as HTML with ``<del>``/``<ins>``, every
   character of page text escaped; JSON lists of districts read as ``甲、乙``; a notice's
-  id in a view links to its row in ``notices``;
+  id in a view links to its row in ``notices``; stored times show in Beijing time;
 * a style sheet keeps titles readable next to long URLs.
 """
 

@@ -459,3 +459,15 @@ def test_notice_places_follow_the_districts_table(demo_db: Path, tmp_path: Path)
     same()
     assert places()[first] == (None, None, None)
     store.close()
+
+
+def test_times_show_in_beijing_time() -> None:
+    from store.datasette_plugin import beijing_time
+
+    assert beijing_time("2026-12-07T01:38:51+00:00") == "2026-12-07 09:38"  # a fetch, UTC
+    assert beijing_time("2025-07-18T09:00:00+08:00", date_alone=True) == "2025-07-18 09:00"
+    assert beijing_time("2024-01-31T00:00:00+08:00", date_alone=True) == "2024-01-31"
+    assert beijing_time("2024-01-30T16:00:00+00:00", date_alone=True) == "2024-01-31"
+    assert beijing_time("2024-01-31T00:00:00+08:00") == "2024-01-31 00:00"
+    assert beijing_time("2024-01-31 08:30") == "2024-01-31 08:30"  # no offset: Beijing time
+    assert beijing_time("soon") is None  # shown as stored
