@@ -2,7 +2,7 @@
 
 The views (``notice_list``, ``change_list``, ``new_districts``, ``province_coverage``,
 ``monthly_notices``) and the ``notice_places`` table they read live in the database
-(migrations m007 and m009 in store/db.py), so plain ``datasette`` and ``sqlite3`` see them
+(migrations m007 and m010 in store/db.py), so plain ``datasette`` and ``sqlite3`` see them
 too. :func:`metadata` writes Datasette's metadata for whatever the database file is
 called: titles, descriptions, facets, sort orders, which tables to hide, the Atom feed
 query, and the settings of the plugin in store/datasette_plugin.py (two-character search,
@@ -150,7 +150,7 @@ PLACES_SQL = (
 
 
 def create_views(conn: sqlite3.Connection | Any) -> None:
-    """(Re)create notice_places and the views, idempotently (migrations m007 and m009).
+    """(Re)create notice_places and the views, idempotently (migrations m007 and m010).
 
     ``conn`` is a sqlite3 connection or a sqlite-utils Database.
     """
