@@ -377,6 +377,7 @@ def metadata(path: Path, *, title: str = "xunshi-watch") -> dict[str, Any]:
                                 "removed": "minute",
                             },
                             "province_coverage": {"latest_published": "published"},
+                            "notice_facts": {"published_at": "published"},
                         },
                         "notice_links": {
                             "notice_list": ["id"],

@@ -365,6 +365,9 @@ def test_metadata_follows_the_file_name_and_adds_facts_when_they_exist(
     ]
     copy = tmp_path / "my data.v2.db"
     shutil.copy(demo_db, copy)
+    plugin = metadata(demo_db)["plugins"]["xunshi-watch"]["databases"]["journal"]
+    assert plugin["notice_links"]["notice_facts"] == ["notice_id"]
+    assert plugin["time_columns"]["notice_facts"] == {"published_at": "published"}
     conn = sqlite3.connect(copy)  # a database without them: no facts settings
     conn.execute("drop view notice_facts")
     conn.execute("drop table facts")
