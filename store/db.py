@@ -308,6 +308,16 @@ def m009_facts(db: Database) -> None:
     fill_facts(db)
 
 
+@migrations()
+def m010_notice_places(db: Database) -> None:
+    # notice_places (districts, provinces, cities per notice, kept by triggers) and an index
+    # on notices.published_at, so that the views page, count and facet tens of thousands of
+    # notices quickly; recreates the views of m007 on them.
+    from store import datasette
+
+    datasette.create_views(db)
+
+
 RECOVER_HINT = (
     "To recover: stop every xunshi process, then either restore a backup of the file, or "
     "salvage what is readable with `sqlite3 {path} .recover | sqlite3 {path}.recovered` and "
