@@ -43,11 +43,20 @@ from apscheduler.schedulers.blocking import BlockingScheduler
 from apscheduler.triggers.base import BaseTrigger
 from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from crawler.run import CrawlResult, run_crawl, summary_line, write_run_report
 from crawler.sites import SITES
 from store.db import StoreError
-from store.deliver import ConfigError, Delivery, Outbox, PassResult, deliver_pending
+from store.deliver import (
+    ConfigError,
+    Delivery,
+    Outbox,
+    PassResult,
+    check_http_url,
+    config_errors,
+    deliver_pending,
+)
 from store.deliver import parse_deliveries as _parse_deliveries
 from store.notices import Store
 
@@ -58,9 +67,8 @@ TIMEZONE = "Asia/Shanghai"
 DEFAULT_TIME_LIMIT = 3600.0
 DEFAULT_MISFIRE_GRACE = 3600
 DEFAULT_RETRY_EVERY = 300.0
-TOP_KEYS = {"db", "timezone", "reports_dir", "time_limit", "misfire_grace_time", "retry_every",
-            "sites", "deliveries"}  # fmt: skip
-SITE_KEYS = {"cron", "start_url", "full", "time_limit"}
+DEFAULT_DELIVER_TIME_LIMIT = 120.0
+MAX_TIME_LIMIT = 7 * 86400.0
 
 
 @dataclass(frozen=True)
@@ -81,6 +89,7 @@ class Config:
     reports_dir: Path | None = None
     misfire_grace_time: int = DEFAULT_MISFIRE_GRACE
     retry_every: float = DEFAULT_RETRY_EVERY
+    deliver_time_limit: float = DEFAULT_DELIVER_TIME_LIMIT
     path: Path | None = None
 
 
@@ -95,69 +104,121 @@ def load_config(path: str | os.PathLike[str]) -> Config:
         ) from None
     except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
         raise ConfigError(f"{p}: {exc}") from None
-    return parse_config(data, base=p.resolve().parent, path=p)
+    try:
+        return parse_config(data, base=p.resolve().parent, path=p)
+    except ConfigError as exc:
+        raise ConfigError(f"{p}: {exc}") from None
+
+
+class SiteTable(BaseModel):
+    """A [sites.<name>] table."""
+
+    model_config = ConfigDict(strict=True, extra="forbid", allow_inf_nan=False)
+
+    cron: str = Field(min_length=1, max_length=200)
+    start_url: str | None = Field(None, min_length=1, max_length=4096)
+    full: bool = False
+    time_limit: float | None = Field(None, gt=0, le=MAX_TIME_LIMIT)
+
+    @field_validator("start_url")
+    @classmethod
+    def _http(cls, url: str | None) -> str | None:
+        return check_http_url(url) if url else url
+
+
+class ConfigFile(BaseModel):
+    """The top level of the config: its keys, types, ranges and defaults, in one place."""
+
+    model_config = ConfigDict(strict=True, extra="forbid", allow_inf_nan=False)
+
+    db: str | None = Field(None, min_length=1, max_length=4096)
+    timezone: str = TIMEZONE
+    reports_dir: str | None = Field(None, min_length=1, max_length=4096)
+    time_limit: float = Field(DEFAULT_TIME_LIMIT, gt=0, le=MAX_TIME_LIMIT)
+    misfire_grace_time: int = Field(DEFAULT_MISFIRE_GRACE, gt=0, le=int(MAX_TIME_LIMIT))
+    retry_every: float = Field(DEFAULT_RETRY_EVERY, gt=0, le=MAX_TIME_LIMIT)
+    deliver_time_limit: float = Field(DEFAULT_DELIVER_TIME_LIMIT, gt=0, le=MAX_TIME_LIMIT)
+    sites: dict[str, SiteTable] = Field(min_length=1)
+    # checked by store.deliver, each by its target type's own Options
+    deliveries: list[Any] = Field(default_factory=list)
+
+
+def _where(loc: tuple[int | str, ...]) -> tuple[tuple[int | str, ...], str]:
+    """A pydantic error location as the config reads: ``[sites.zjsjw] full``."""
+    if len(loc) >= 2 and loc[0] == "sites":
+        return loc[2:], f"[sites.{loc[1]}]"
+    return loc, ""
 
 
 def parse_config(data: Mapping[str, Any], *, base: Path, path: Path | None = None) -> Config:
-    """Check a parsed config; relative paths are relative to ``base`` (the config's folder)."""
-    unknown = set(data) - TOP_KEYS
-    if unknown:
-        raise ConfigError(f"unknown key(s) {', '.join(sorted(unknown))}; known: {sorted(TOP_KEYS)}")
-    try:
-        tz = ZoneInfo(str(data.get("timezone", TIMEZONE)))
-    except (ZoneInfoNotFoundError, ValueError):
-        raise ConfigError(f"timezone {data.get('timezone')!r} is not an IANA time zone") from None
-    time_limit = _number(data, "time_limit", DEFAULT_TIME_LIMIT, "time_limit")
-    sites_table = data.get("sites")
-    if not isinstance(sites_table, dict) or not sites_table:
+    """Check a parsed config; relative paths are relative to ``base`` (the config's folder).
+
+    Every key is checked for its type and range before anything runs (pydantic, strict:
+    ``full = "no"`` is not a boolean, ``inf``, ``nan`` and ``1e30`` are not numbers of
+    seconds or counts); the error names the table, the key and the reason.
+    """
+    if "sites" not in data:
         raise ConfigError("no [sites.<name>] table: name at least one site and its cron schedule")
+    try:
+        checked = ConfigFile.model_validate(dict(data))
+    except ValidationError as exc:
+        raise ConfigError(_config_errors(exc)) from None
+    try:
+        tz = ZoneInfo(checked.timezone)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ConfigError(f"timezone {checked.timezone!r} is not an IANA time zone") from None
     sites = []
-    for name, table in sites_table.items():
+    for name, table in checked.sites.items():
         where = f"[sites.{name}]"
         if name not in SITES:
             raise ConfigError(f"{where}: unknown site; known: {', '.join(sorted(SITES))}")
-        if not isinstance(table, dict) or "cron" not in table:
-            raise ConfigError(f'{where}: needs cron = "minute hour day month weekday"')
-        bad = set(table) - SITE_KEYS
-        if bad:
-            raise ConfigError(
-                f"{where}: unknown key(s) {', '.join(sorted(bad))}; known: {sorted(SITE_KEYS)}"
-            )
         try:
-            CronTrigger.from_crontab(str(table["cron"]), timezone=tz)
+            CronTrigger.from_crontab(table.cron, timezone=tz)
         except ValueError as exc:
-            raise ConfigError(f"{where}: cron {table['cron']!r}: {exc}") from None
+            raise ConfigError(f"{where}: cron {table.cron!r}: {exc}") from None
         sites.append(
             SiteSchedule(
                 site=name,
-                cron=str(table["cron"]),
-                start_url=str(table["start_url"]) if table.get("start_url") else None,
-                full=bool(table.get("full", False)),
-                time_limit=_number(table, "time_limit", time_limit, f"{where} time_limit"),
+                cron=table.cron,
+                start_url=table.start_url,
+                full=table.full,
+                time_limit=table.time_limit or checked.time_limit,
             )
         )
-    deliveries = data.get("deliveries", [])
-    if not isinstance(deliveries, list):
-        raise ConfigError("deliveries must be [[deliveries]] tables")
-    db = Path(str(data.get("db") or os.environ.get("XUNSHI_DB") or "xunshi.db")).expanduser()
-    reports = data.get("reports_dir")
+    db = Path(checked.db or os.environ.get("XUNSHI_DB") or "xunshi.db").expanduser()
+    reports = checked.reports_dir
     return Config(
         db=db if db.is_absolute() else base / db,
         timezone=tz,
         sites=tuple(sites),
-        deliveries=tuple(_parse_deliveries(deliveries, base)),
-        reports_dir=(base / Path(str(reports)).expanduser()) if reports else None,
-        misfire_grace_time=int(_number(data, "misfire_grace_time", DEFAULT_MISFIRE_GRACE, "misfire_grace_time")),
-        retry_every=_number(data, "retry_every", DEFAULT_RETRY_EVERY, "retry_every"),
+        deliveries=tuple(_parse_deliveries(checked.deliveries, base)),
+        reports_dir=(base / Path(reports).expanduser()) if reports else None,
+        misfire_grace_time=checked.misfire_grace_time,
+        retry_every=checked.retry_every,
+        deliver_time_limit=checked.deliver_time_limit,
         path=path,
-    )  # fmt: skip
+    )
 
 
-def _number(table: Mapping[str, Any], key: str, default: float, label: str) -> float:
-    value = table.get(key, default)
-    if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
-        raise ConfigError(f"{label} must be a positive number of seconds")
-    return float(value)
+def _config_errors(exc: ValidationError) -> str:
+    """pydantic's errors said as the config says them: ``[sites.zjsjw]: full must be…``."""
+    by_table: dict[str, list[Mapping[str, Any]]] = {}
+    for error in exc.errors(include_url=False):
+        loc, where = _where(tuple(error["loc"]))
+        shown: Mapping[str, Any] = {**error, "loc": loc}
+        if where and not loc and error["type"] == "model_type":
+            got = repr(error.get("input"))[:40]
+            shown = {**shown, "type": "value_error",
+                     "msg": f'must be a table with cron = "…", not {got}'}  # fmt: skip
+        elif where and loc == ("cron",) and error["type"] == "missing":
+            shown = {**shown, "loc": (), "type": "value_error",
+                     "msg": 'needs cron = "minute hour day month weekday"'}  # fmt: skip
+        by_table.setdefault(where, []).append(shown)
+    lines = []
+    for where, errors in by_table.items():
+        text = config_errors(errors)
+        lines.append(f"{where}: {text}" if where else text)
+    return "; ".join(lines)
 
 
 TriggerFactory = Callable[[SiteSchedule, ZoneInfo], BaseTrigger]

@@ -256,6 +256,16 @@ def m005_fts_reindex_only_on_change(db: Database) -> None:
     )
 
 
+@migrations()
+def m006_outbox_uid(db: Database) -> None:
+    # Each outbox row gets its own random id: what file targets write beside each event
+    # to know, after a crash, what they already wrote. Event ids are not enough: a
+    # database recreated or restored from a backup gives its new events the same ids.
+    db.execute("ALTER TABLE outbox ADD COLUMN uid TEXT")
+    db.execute("UPDATE outbox SET uid = lower(hex(randomblob(16)))")
+    db.execute("CREATE UNIQUE INDEX idx_outbox_uid ON outbox (uid)")
+
+
 def open_db(path: str | os.PathLike[str] | None = None, *, create: bool = True) -> Database:
     """Open (creating and migrating) the database at ``path``; raise StoreError if unusable."""
     p = Path(path or default_path())

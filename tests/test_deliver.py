@@ -506,7 +506,7 @@ def test_delivery_config_errors(table: dict[str, Any], message: str) -> None:
 def test_describe_never_shows_secrets() -> None:
     d = Delivery.from_config({"type": "webhook", "url": "https://user:pw@hooks.example/x?token=abc",
                               "secret_env": "HOOK_SECRET"})  # fmt: skip
-    assert d.describe() == "webhook https://hooks.example/x, signed with $HOOK_SECRET"
+    assert d.describe() == "webhook https://hooks.example/x, Basic auth, signed with $HOOK_SECRET"
 
 
 if __name__ == "__main__":
