@@ -96,7 +96,8 @@ def outbox(db_path: str | None, config: str | None, fmt: str, retry: bool, show_
 
     Rows wait (pending) while their delivery retries with backoff, or were refused
     (failed: the receiver answered 4xx); the last error says why. Without --all only
-    rows not yet delivered are listed.
+    rows not yet delivered are listed. --retry --config delivers within the config's
+    deliver_time_limit; what is left waits for the next pass.
 
     \b
     Example:
@@ -107,9 +108,11 @@ def outbox(db_path: str | None, config: str | None, fmt: str, retry: bool, show_
     from store.deliver import Outbox, deliver_pending
 
     deliveries: tuple[Any, ...] = ()
+    time_limit = None
     if config:
         cfg = _load_config(config)
         deliveries = cfg.deliveries
+        time_limit = cfg.deliver_time_limit  # a slow receiver cannot hold the command
         db_path = db_path or str(cfg.db)
     store = open_store(db_path or default_path())
     try:
@@ -121,7 +124,7 @@ def outbox(db_path: str | None, config: str | None, fmt: str, retry: bool, show_
         store.close()
     results = []
     if retry and deliveries:
-        results = deliver_pending(db_path or default_path(), deliveries)
+        results = deliver_pending(db_path or default_path(), deliveries, time_limit=time_limit)
     if fmt == "json":
         click.echo(json.dumps({"deliveries": summary, "rows": rows, "retried": retried,
                                "delivered": [r.line() for r in results]},

@@ -9,12 +9,16 @@ The config is TOML; ``xunshi.example.toml`` documents every key. Each run is
 ``runs`` table with its outcome; then its report goes to ``reports/``, its events into the
 outbox, and the outbox to the deliveries (store/deliver.py).
 
+Deliveries never delay a crawl: each delivery pass runs in its own process, beside the
+crawls, and ends by ``deliver_time_limit`` (every HTTP request also has a deadline for
+the whole exchange). ``--once`` waits for the last pass, so it is bounded too.
+
 Jobs run one at a time in the main thread (APScheduler's DebugExecutor), which is what
 makes stopping clean: SIGINT or SIGTERM during a crawl reaches ``run_crawl`` as
 KeyboardInterrupt, exactly like Ctrl-C in ``xunshi crawl``, so the crawl is stopped and its
 run recorded "interrupted"; a signal between crawls stops the scheduler at once; a signal
-while a report or delivery is written lets it finish first (deliveries stop between
-batches; what is left stays in the outbox). A run whose process died without closing it
+while a report is written lets it finish first. A delivery pass is stopped at once (a
+request in flight is cut; what is left stays in the outbox, due). A run whose process died without closing it
 (kill -9) is recorded "interrupted" when the scheduler next starts.
 """
 
@@ -23,10 +27,12 @@ from __future__ import annotations
 import argparse
 import contextlib
 import logging
+import multiprocessing
 import os
 import signal
 import sys
 import threading
+import time
 import tomllib
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -228,6 +234,88 @@ def cron_trigger(site: SiteSchedule, tz: ZoneInfo) -> BaseTrigger:
     return CronTrigger.from_crontab(site.cron, timezone=tz)
 
 
+def delivery_pass(config: Config, should_stop: Callable[[], bool]) -> list[PassResult]:
+    """Queue runs a crash kept from the outbox, then one delivery pass, within its time limit."""
+    if not config.deliveries:
+        return []
+    try:
+        store = Store.open(config.db)
+        try:
+            Outbox(store.db).enqueue_missed(config.deliveries)
+        finally:
+            store.close()
+        results = deliver_pending(
+            config.db,
+            config.deliveries,
+            should_stop=should_stop,
+            time_limit=config.deliver_time_limit,
+        )
+    except StoreError as exc:
+        logger.error("deliveries: %s", exc)
+        return []
+    for r in results:
+        if r.sent or r.refused or r.error:
+            (logger.warning if r.error or r.refused else logger.info)("delivery %s", r.line())
+    return results
+
+
+def _child_pass(config: Config) -> None:
+    """The delivery process: one pass; SIGTERM or SIGINT cuts it at once (rows stay due)."""
+    stop = threading.Event()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, lambda *_: stop.set())
+    _setup_logging(False)
+    delivery_pass(config, stop.is_set)
+
+
+class DeliveryWorker:
+    """Delivery passes beside the crawls, so that a slow receiver never holds one up.
+
+    ``kick`` asks for a pass (kicks while one runs fold into one more pass); ``close``
+    lets the passes asked for finish, then ends the thread. The thread only waits:
+    each pass runs in its own process (see ``_delivery_pass_in_child``).
+    """
+
+    def __init__(self, run_pass: Callable[[], object]) -> None:
+        self._run_pass = run_pass
+        self._cond = threading.Condition()
+        self._asked = 0
+        self._done = 0
+        self._closing = False
+        self._thread = threading.Thread(target=self._loop, name="deliveries", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def kick(self) -> None:
+        with self._cond:
+            self._asked += 1
+            self._cond.notify_all()
+
+    def _loop(self) -> None:
+        while True:
+            with self._cond:
+                self._cond.wait_for(lambda: self._asked > self._done or self._closing)
+                if self._asked == self._done:
+                    return  # closing, nothing asked for
+                upto = self._asked
+            try:
+                self._run_pass()
+            except Exception:  # a bug must not kill the thread: the rows stay queued
+                logger.exception("deliveries: the pass failed")
+            with self._cond:
+                self._done = upto
+                self._cond.notify_all()
+
+    def close(self, timeout: float) -> bool:
+        """Finish the passes asked for, then stop; False if the thread is still busy."""
+        with self._cond:
+            self._closing = True
+            self._cond.notify_all()
+        self._thread.join(timeout)
+        return not self._thread.is_alive()
+
+
 class CrawlScheduler:
     """Runs the config's crawls: on their cron schedules (``run_forever``) or once (``run_once``).
 
@@ -251,6 +339,7 @@ class CrawlScheduler:
         self._phase = "idle"
         self._scheduler: BlockingScheduler | None = None
         self._thread: threading.Thread | None = None
+        self._worker: DeliveryWorker | None = None
 
     # -- one run ------------------------------------------------------------------------
 
@@ -294,36 +383,77 @@ class CrawlScheduler:
                     Outbox(store.db).enqueue_run(result.run_id, cfg.deliveries)
                 finally:
                     store.close()
-                self.deliver()
+                self.kick_deliveries()
             if self.on_result:
                 self.on_result(result)
             return result
         finally:
             self._phase = previous
 
+    def kick_deliveries(self) -> None:
+        """Deliver what is due: beside the crawls when the worker runs, else now."""
+        if self._worker is not None:
+            self._worker.kick()
+        else:
+            self.deliver()
+
     def deliver(self) -> list[PassResult]:
-        """One delivery pass over every delivery's due rows (stops between batches on a signal)."""
-        if not self.config.deliveries or self.stopped:
-            return []
+        """One delivery pass over every delivery's due rows, in this thread.
+
+        It ends by ``deliver_time_limit``; a signal ends it at once (a request in flight is
+        cut and re-sent later); what is left stays in the outbox.
+        """
         previous, self._phase = self._phase, "work"
         try:
-            store = Store.open(self.config.db)
-            try:
-                Outbox(store.db).enqueue_missed(self.config.deliveries)
-            finally:
-                store.close()
-            results = deliver_pending(
-                self.config.db, self.config.deliveries, should_stop=lambda: self.stopped
-            )
-        except StoreError as exc:
-            logger.error("deliveries: %s", exc)
-            return []
+            return self._delivery_pass()
         finally:
             self._phase = previous
-        for r in results:
-            if r.sent or r.refused or r.error:
-                (logger.warning if r.error or r.refused else logger.info)("delivery %s", r.line())
-        return results
+
+    def _delivery_pass(self) -> list[PassResult]:
+        if self.stopped:
+            return []
+        return delivery_pass(self.config, lambda: self.stopped)
+
+    def _delivery_pass_in_child(self) -> None:
+        """One delivery pass in a child process; a signal to this one stops it at once.
+
+        A process, not a thread: SQLite's POSIX locks belong to the process, and opening
+        the database file anywhere in it (Store.open checks the file's header) would
+        drop the locks of a connection another thread holds, which corrupts what that
+        connection sees while the crawl's process writes.
+        """
+        ctx = multiprocessing.get_context("spawn")
+        proc = ctx.Process(target=_child_pass, args=(self.config,), name="xunshi-deliveries")
+        proc.start()
+        asked_to_stop: float | None = None
+        while proc.is_alive():
+            proc.join(0.1)
+            if self.stopped and asked_to_stop is None:
+                proc.terminate()  # SIGTERM: the child cuts its request and exits
+                asked_to_stop = time.monotonic()
+            elif asked_to_stop is not None and time.monotonic() - asked_to_stop > 10:
+                proc.kill()  # the outbox is transactional: nothing is lost
+                proc.join(5)
+                break
+        if proc.exitcode not in (0, -signal.SIGTERM, None) and not self.stopped:
+            logger.error("deliveries: the delivery process ended with status %s", proc.exitcode)
+
+    @contextlib.contextmanager
+    def _deliveries_beside(self) -> Iterator[None]:
+        """Run delivery passes in a worker thread while this one crawls (see DeliveryWorker)."""
+        if not self.config.deliveries:
+            yield
+            return
+        worker = DeliveryWorker(self._delivery_pass_in_child)
+        self._worker = worker
+        worker.start()
+        try:
+            yield
+        finally:
+            self._worker = None
+            # A pass in flight ends by its time limit, or at once after a signal.
+            if not worker.close(self.config.deliver_time_limit + 10):
+                logger.error("deliveries: the worker did not stop; what is left stays queued")
 
     def _close_runs(self, which: Callable[[dict[str, Any]], bool], why: str) -> None:
         """Record as interrupted the runs left "running" that ``which`` picks."""
@@ -406,7 +536,8 @@ class CrawlScheduler:
             )  # fmt: skip
         if cfg.deliveries:
             sched.add_job(
-                self.deliver, IntervalTrigger(seconds=cfg.retry_every, timezone=cfg.timezone),
+                self.kick_deliveries,
+                IntervalTrigger(seconds=cfg.retry_every, timezone=cfg.timezone),
                 id="deliveries", name="retry deliveries", **options,
             )  # fmt: skip
         sched.add_listener(self._after_submit, EVENT_JOB_SUBMITTED | EVENT_JOB_MAX_INSTANCES)
@@ -419,9 +550,9 @@ class CrawlScheduler:
         self._thread = threading.current_thread()
         cfg = self.config
         self._phase = "work"
-        with self._signals():
+        with self._signals(), self._deliveries_beside():
             self.close_abandoned_runs()
-            self.deliver()  # what a previous process left in the outbox
+            self.kick_deliveries()  # what a previous process left in the outbox
             logger.info(
                 "scheduler started: %d sites, %d deliveries, database %s",
                 len(cfg.sites), len(cfg.deliveries), cfg.db,
@@ -449,12 +580,15 @@ class CrawlScheduler:
         self._phase = "work"
         could_not_run = False
         with self._signals():
-            self.close_abandoned_runs()
-            for site in self.config.sites:
-                if self.stopped:
-                    break
-                result = self.run_site(site, how="once")
-                could_not_run |= result is None or not result.ran
+            with self._deliveries_beside():
+                self.close_abandoned_runs()
+                for site in self.config.sites:
+                    if self.stopped:
+                        break
+                    result = self.run_site(site, how="once")
+                    could_not_run |= result is None or not result.ran
+                # the last pass: bounded by deliver_time_limit, cut by a signal
+                self.kick_deliveries()
             if self.stopped:
                 return 128 + (self.stop_signal or signal.SIGTERM)
         return 1 if could_not_run else 0

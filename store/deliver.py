@@ -675,12 +675,11 @@ def post(
         return DeliveryError(f"no answer from {shown} within {deadline.seconds:g} s")
 
     try:
-        with (
-            deadline,
-            opener.open(request, timeout=max(deadline.remaining(), 0.01)) as response,
-            contextlib.suppress(OSError, http.client.HTTPException, ValueError),
-        ):
-            response.read(1 << 16)  # the answer was 2xx: its body does not matter
+        with deadline, opener.open(request, timeout=max(deadline.remaining(), 0.01)) as response:
+            if deadline.fired:  # cut mid-headers: http.client takes EOF for their end
+                raise cut()
+            with contextlib.suppress(OSError, http.client.HTTPException, ValueError):
+                response.read(1 << 16)  # the answer was 2xx: its body does not matter
     except urllib.error.HTTPError as exc:
         if deadline.fired:
             raise cut() from None

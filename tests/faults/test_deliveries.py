@@ -9,14 +9,22 @@ from __future__ import annotations
 import base64
 import json
 import logging
-from collections.abc import Mapping, Sequence
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import timedelta
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
 import pytest
+from click.testing import CliRunner
 
 import scheduler
+from cli_deliver import outbox as outbox_cmd
 from store.deliver import (
     TARGETS,
     ConfigError,
@@ -36,7 +44,9 @@ from tests.test_deliver import (  # noqa: F401 (fixtures)
     receiver,
     record_run,
 )
+from tests.test_sites_golden import MANIFEST
 
+ROOT = Path(__file__).resolve().parents[2]
 SITE = '[sites.zjsjw]\ncron = "17 7 * * *"\n'
 
 
@@ -72,7 +82,13 @@ def test_a_new_target_is_one_class(
     path = write_config(tmp_path, SITE + '[[deliveries]]\ntype = "shout"\ntimes = 2\n')
     config = scheduler.load_config(path)
     (d,) = config.deliveries
-    assert (d.name, d.type, d.kinds, d.word, d.times) == ("shout", "shout", ("new_notice",), "新", 2)
+    assert (d.name, d.type, d.kinds, d.word, d.times) == (
+        "shout",
+        "shout",
+        ("new_notice",),
+        "新",
+        2,
+    )
     with pytest.raises(ConfigError, match="times must be a valid integer, not 'two'"):
         scheduler.load_config(
             write_config(tmp_path, SITE + '[[deliveries]]\ntype = "shout"\ntimes = "two"\n')
@@ -156,7 +172,10 @@ def test_good_values_keep_their_types(tmp_path: Path) -> None:
 
 
 def test_credentials_in_a_url_are_basic_auth_and_never_shown(
-    db_path: Path, receiver: Receiver, tmp_path: Path, caplog: pytest.LogCaptureFixture  # noqa: F811
+    db_path: Path,
+    receiver: Receiver,
+    tmp_path: Path,
+    caplog: pytest.LogCaptureFixture,  # noqa: F811
 ) -> None:
     password = "PA55-w0rd:é"  # percent-encoded in the URL
     hook = receiver.url.replace("http://", "http://bot:PA55-w0rd%3A%C3%A9@")
@@ -196,3 +215,212 @@ def test_an_unreachable_url_with_credentials_says_so_without_them(db_path: Path)
     assert result.error and result.error.startswith("cannot reach http://127.0.0.1:9/hook")
     stored = json.dumps(outbox_rows(db_path))
     assert "PASS" not in stored + result.error and "TOK" not in stored + result.error
+
+
+# -- 17.14 slow receivers: a deadline for the whole request; crawls never wait -------------
+
+
+class SlowReceiver:
+    """An HTTP receiver on 127.0.0.1 that reads the request, then answers badly:
+    ``trickle`` (the whole answer one byte at a time), ``slow-headers`` (the status line
+    at once, then a header line now and then, never the end), or ``hold`` (nothing until
+    ``release()``, then 200)."""
+
+    def __init__(self, mode: str, pause: float = 0.3) -> None:
+        self.mode, self.pause = mode, pause
+        self.requests = 0
+        self.active = 0
+        self.accepted: list[str] = []
+        self.lock = threading.Lock()
+        self.released = threading.Event()
+        self.closed = threading.Event()
+        receiver = self  # noqa: F811
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args: Any) -> None:
+                pass
+
+            def do_POST(self) -> None:  # noqa: N802 (http.server's naming)
+                self.rfile.read(int(self.headers.get("Content-Length", 0)))
+                with receiver.lock:
+                    receiver.requests += 1
+                    receiver.active += 1
+                try:
+                    receiver.answer(self)
+                except OSError:
+                    pass  # the client gave up: what these tests expect
+                finally:
+                    with receiver.lock:
+                        receiver.active -= 1
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hook"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def answer(self, h: BaseHTTPRequestHandler) -> None:
+        answer = b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+        if self.mode == "trickle":
+            for i in range(len(answer)):
+                if self.closed.wait(self.pause):
+                    return
+                h.wfile.write(answer[i : i + 1])
+                h.wfile.flush()
+        elif self.mode == "slow-headers":
+            h.wfile.write(b"HTTP/1.1 200 OK\r\n")
+            for i in range(1000):
+                if self.closed.wait(self.pause):
+                    return
+                h.wfile.write(f"X-Wait-{i}: 1\r\n".encode())
+                h.wfile.flush()
+        else:  # hold
+            if not self.released.wait(120) or self.closed.is_set():
+                return
+            key = h.headers.get("Idempotency-Key") or ""
+            with self.lock:
+                if key not in self.accepted:
+                    self.accepted.append(key)
+            h.wfile.write(answer)
+
+    def release(self) -> None:
+        self.released.set()
+
+    def close(self) -> None:
+        self.closed.set()
+        self.released.set()
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.fixture
+def slow() -> Iterator[Callable[..., SlowReceiver]]:
+    made: list[SlowReceiver] = []
+
+    def make(mode: str, pause: float = 0.3) -> SlowReceiver:
+        made.append(SlowReceiver(mode, pause))
+        return made[-1]
+
+    yield make
+    for r in made:
+        r.close()
+
+
+@pytest.mark.parametrize("mode", ["trickle", "slow-headers"])
+def test_a_receiver_that_trickles_is_cut_at_the_deadline(
+    db_path: Path, slow: Callable[..., SlowReceiver], mode: str
+) -> None:
+    receiver = slow(mode)  # noqa: F811  # the trickled answer would take 60 x 0.3 s = 18 s, headers forever
+    d = Delivery.from_config(
+        {"type": "webhook", "url": receiver.url, "timeout": 1.5, "kinds": ["new_notice"]}
+    )
+    run, _ = record_run(db_path)
+    enqueue(db_path, run, d)
+    began = time.monotonic()
+    result = deliver_pending(db_path, [d], now=T0)[0]
+    took = time.monotonic() - began
+    assert result.error == f"no answer from {receiver.url} within 1.5 s"
+    assert took < 10, f"the request ran {took:.1f} s past its 1.5 s deadline"
+    assert (receiver.requests, result.sent) == (1, 0)  # the queue waits behind the first
+    assert {r["status"] for r in outbox_rows(db_path)} == {"pending"}
+    assert outbox_rows(db_path)[0]["attempts"] == 1  # retried later, with backoff
+
+
+def test_outbox_retry_ends_by_the_delivery_time_limit(
+    db_path: Path, slow: Callable[..., SlowReceiver], tmp_path: Path
+) -> None:
+    receiver = slow("hold")  # noqa: F811  # never answers while the command runs
+    path = write_config(
+        tmp_path,
+        f'db = "{db_path}"\ndeliver_time_limit = 2\n' + SITE + '[[deliveries]]\nname = "hook"\n'
+        f'type = "webhook"\nurl = "{receiver.url}"\ntimeout = 600\nkinds = ["new_notice"]\n',
+    )  # fmt: skip
+    run, _ = record_run(db_path)
+    enqueue(db_path, run, scheduler.load_config(path).deliveries[0])
+    began = time.monotonic()
+    result = CliRunner().invoke(outbox_cmd, ["--config", str(path), "--retry", "--format", "json"])
+    took = time.monotonic() - began
+    assert result.exit_code == 0, result.output
+    assert took < 20, f"outbox --retry took {took:.1f} s with deliver_time_limit = 2"
+    assert json.loads(result.output)["delivered"] == ["hook: 0 sent"]
+    rows = outbox_rows(db_path)
+    assert {r["status"] for r in rows} == {"pending"} and rows[0]["attempts"] == 0  # not its fault
+
+
+def two_sites_config(tmp_path: Path, serve: Any, extra: str) -> Path:
+    text = 'db = "x.db"\ntime_limit = 120\n'
+    for name in ("zjsjw", "shjjjc"):
+        site = serve(name)
+        text += f'[sites.{name}]\ncron = "0 0 1 1 *"\nstart_url = "{site.url(MANIFEST[name]["start"])}"\n'
+    return write_config(tmp_path, text + extra)
+
+
+def test_a_receiver_that_never_answers_does_not_delay_the_next_crawl(
+    serve: Any, tmp_path: Path, slow: Callable[..., SlowReceiver]
+) -> None:
+    receiver = slow("hold")  # noqa: F811  # answers only once the test says so
+    path = two_sites_config(
+        tmp_path, serve,
+        f'[[deliveries]]\nname = "hook"\ntype = "webhook"\nurl = "{receiver.url}"\n'
+        'timeout = 300\nkinds = ["new_notice"]\n',
+    )  # fmt: skip
+    held_during: list[tuple[str, int]] = []
+
+    def finished(result: Any) -> None:
+        held_during.append((result.site, receiver.active))
+        if result.site == "shjjjc":
+            receiver.release()  # now let it answer
+
+    crawls = scheduler.CrawlScheduler(scheduler.load_config(path), on_result=finished)
+    assert crawls.run_once() == 0
+    # zjsjw's first event was still waiting for its answer when shjjjc's crawl finished:
+    # the delivery ran beside the crawl instead of before it
+    assert held_during == [("zjsjw", held_during[0][1]), ("shjjjc", 1)]
+    store = Store.open(tmp_path / "x.db")
+    try:
+        statuses = [r["status"] for r in store.db.table("runs").rows_where(order_by="id")]
+        new = store.db.execute("select count(*) from events where kind = 'new_notice'").fetchone()
+        sent = store.db.execute("select count(*) from outbox where status = 'sent'").fetchone()
+    finally:
+        store.close()
+    assert statuses == ["ok", "ok"]
+    assert sent[0] == new[0] == len(receiver.accepted) > 3  # then every event, once
+
+
+def test_sigterm_while_a_receiver_holds_a_delivery_stops_at_once(
+    serve: Any, tmp_path: Path, slow: Callable[..., SlowReceiver]
+) -> None:
+    receiver = slow("hold")  # noqa: F811
+    site = serve("zjsjw")
+    path = write_config(
+        tmp_path,
+        'db = "x.db"\ndeliver_time_limit = 600\n[sites.zjsjw]\ncron = "0 0 1 1 *"\n'
+        f'start_url = "{site.url(MANIFEST["zjsjw"]["start"])}"\n[[deliveries]]\nname = "hook"\n'
+        f'type = "webhook"\nurl = "{receiver.url}"\ntimeout = 600\nkinds = ["new_notice"]\n',
+    )  # fmt: skip
+    proc = subprocess.Popen(
+        [sys.executable, "scheduler.py", "--config", str(path), "--once"],
+        cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        for _ in range(600):  # the crawl, then the first delivery request (up to 60 s)
+            if receiver.requests or proc.poll() is not None:
+                break
+            time.sleep(0.1)
+        assert receiver.requests == 1, proc.stderr.read() if proc.poll() is not None else ""
+        began = time.monotonic()
+        proc.send_signal(signal.SIGTERM)
+        _, err = proc.communicate(timeout=60)
+        took = time.monotonic() - began
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 128 + signal.SIGTERM, err
+    assert took < 15, f"SIGTERM took {took:.1f} s while a delivery waited (timeout 600 s)"
+    assert "Traceback" not in err
+    store = Store.open(tmp_path / "x.db")
+    try:
+        rows = list(store.db.table("outbox").rows_where(order_by="event_id"))
+    finally:
+        store.close()
+    assert rows and {r["status"] for r in rows} == {"pending"}
+    assert rows[0]["attempts"] == 0  # cut by the stop, not the receiver's fault: due again
