@@ -173,9 +173,9 @@ def test_good_values_keep_their_types(tmp_path: Path) -> None:
 
 def test_credentials_in_a_url_are_basic_auth_and_never_shown(
     db_path: Path,
-    receiver: Receiver,
+    receiver: Receiver,  # noqa: F811
     tmp_path: Path,
-    caplog: pytest.LogCaptureFixture,  # noqa: F811
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
     password = "PA55-w0rd:é"  # percent-encoded in the URL
     hook = receiver.url.replace("http://", "http://bot:PA55-w0rd%3A%C3%A9@")
@@ -424,3 +424,74 @@ def test_sigterm_while_a_receiver_holds_a_delivery_stops_at_once(
         store.close()
     assert rows and {r["status"] for r in rows} == {"pending"}
     assert rows[0]["attempts"] == 0  # cut by the stop, not the receiver's fault: due again
+
+
+# -- 17.17 JSON Lines bookkeeping that survives shared files and recreated databases -------
+
+
+def jsonl_lines(path: Path) -> list[dict[str, Any]]:
+    return [json.loads(x) for x in path.read_text(encoding="utf-8").splitlines()]
+
+
+def test_two_jsonl_deliveries_to_one_file_lose_nothing(db_path: Path, tmp_path: Path) -> None:
+    """The config refuses it; made anyway (two configs, one file), every event is written."""
+    path = tmp_path / "events.jsonl"
+    a = Delivery.from_config(
+        {"name": "a", "type": "jsonl", "path": str(path), "kinds": ["new_district"]}
+    )
+    b = Delivery.from_config(
+        {"name": "b", "type": "jsonl", "path": str(path), "kinds": ["new_notice"]}
+    )
+    run, events = record_run(db_path)
+    enqueue(db_path, run, a, b)
+    first, second = deliver_pending(db_path, [a, b])
+    assert first.sent == 3 and second.sent == 3
+    lines = jsonl_lines(path)
+    assert [x["kind"] for x in lines] == ["new_district"] * 3 + ["new_notice"] * 3
+    assert sorted(x["id"] for x in lines if x["kind"] == "new_notice") == events
+    sent = {r["uid"] for r in outbox_rows(db_path) if r["status"] == "sent"}
+    assert {x["delivery_id"] for x in lines} == sent and len(sent) == 6
+
+
+def test_a_recreated_database_does_not_make_new_events_look_written(
+    db_path: Path, tmp_path: Path
+) -> None:
+    path = tmp_path / "events.jsonl"
+    d = Delivery.from_config({"name": "log", "type": "jsonl", "path": str(path)})
+    run, _ = record_run(db_path)
+    enqueue(db_path, run, d)
+    assert deliver_pending(db_path, [d])[0].sent == 6
+    before = jsonl_lines(path)
+
+    for suffix in ("", "-wal", "-shm"):  # the database is lost; events.jsonl is kept
+        Path(f"{db_path}{suffix}").unlink(missing_ok=True)
+    run, events = record_run(  # the new database gives its events the same ids again
+        db_path, [("中共台州市椒江区委关于巡视整改的通报", "巡视整改\n第二轮")]
+    )
+    enqueue(db_path, run, d)
+    result = deliver_pending(db_path, [d])[0]
+    assert result.sent == 2
+    after = jsonl_lines(path)
+    assert after[: len(before)] == before
+    new = after[len(before) :]
+    assert [x["kind"] for x in new] == ["new_notice", "new_district"]
+    assert new[0]["id"] == events[0] and new[0]["id"] in {x["id"] for x in before}  # reused id
+    assert new[0]["notice"]["title"] == "中共台州市椒江区委关于巡视整改的通报"
+
+
+def test_a_crash_after_writing_does_not_write_twice(db_path: Path, tmp_path: Path) -> None:
+    path = tmp_path / "events.jsonl"
+    d = Delivery.from_config({"name": "log", "type": "jsonl", "path": str(path)})
+    run, _ = record_run(db_path)
+    enqueue(db_path, run, d)
+
+    def crash(delivery: Delivery, ids: list[int]) -> None:
+        raise RuntimeError("power cut after the write, before the outbox knew")
+
+    with pytest.raises(RuntimeError):
+        deliver_pending(db_path, [d], after_send=crash)
+    written = jsonl_lines(path)
+    with path.open("a", encoding="utf-8") as fh:
+        fh.write('{"id": 1, "kind": "torn')  # and the next write was torn
+    assert deliver_pending(db_path, [d])[0].sent == 6
+    assert jsonl_lines(path) == written  # nothing twice, the torn line gone
