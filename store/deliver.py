@@ -34,10 +34,12 @@ import base64
 import builtins
 import contextlib
 import csv
+import dataclasses
 import hashlib
 import hmac
 import http.client
 import io
+import itertools
 import json
 import logging
 import os
@@ -58,7 +60,14 @@ from pathlib import Path
 from typing import Any, ClassVar, TypeVar
 from urllib.parse import unquote, urlsplit, urlunsplit
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 from sqlite_utils import Database
 
 from store.db import write_transaction
@@ -244,7 +253,9 @@ def parse_deliveries(tables: Any, base: Path | None = None) -> list[Delivery]:
     if not isinstance(tables, list):
         raise ConfigError(f"deliveries must be [[deliveries]] tables, not {_shown(tables)}")
     deliveries = [
-        Delivery.from_config(t, base, where=f"[[deliveries]] #{i}") for i, t in enumerate(tables, 1)
+        part
+        for i, t in enumerate(tables, 1)
+        for part in _expand(Delivery.from_config(t, base, where=f"[[deliveries]] #{i}"))
     ]
     names = [d.name for d in deliveries]
     dupes = sorted({n for n in names if names.count(n) > 1})
@@ -258,6 +269,13 @@ def parse_deliveries(tables: Any, base: Path | None = None) -> list[Delivery]:
             "(they would overwrite or interleave each other's lines)"
         )
     return deliveries
+
+
+def _expand(d: Delivery) -> list[Delivery]:
+    try:
+        return d.target.expand(d)
+    except DeliveryError as exc:
+        raise ConfigError(f"[[deliveries]] {d.name}: {exc}") from None
 
 
 def redact_url(url: str) -> str:
@@ -513,12 +531,21 @@ class Target:
         """How many outbox rows one ``send`` takes."""
         return FILE_BATCH
 
+    def take(self, rows: Sequence[Mapping[str, Any]]) -> Sequence[Mapping[str, Any]]:
+        """The rows (a prefix of the due ones) that the next ``send`` handles at once."""
+        return rows
+
     def send(self, store: Store, rows: Sequence[Mapping[str, Any]]) -> None:
         raise NotImplementedError
 
     def describe(self) -> str:
         """One line for logs and `schedule --list`: never a secret."""
         return f"{self.type} {self.d.path}"
+
+    @classmethod
+    def expand(cls, delivery: Delivery) -> list[Delivery]:
+        """The deliveries the outbox keeps apart (one per receiver, where there are many)."""
+        return [delivery]
 
 
 TARGETS: dict[str, type[Target]] = {}
@@ -889,6 +916,238 @@ class CsvTarget(Target):
             atomic_write(self.d.path, text.encode("utf-8"))
 
 
+# -- Apprise: chat and e-mail --------------------------------------------------------------
+
+_LABELS = {"new_notice": "新通报", "changed": "内容变更", "removed": "已撤下",
+           "new_district": "新地区", "blocked": "被拦截", "fetch_failed": "抓取失败",
+           "parse_failed": "解析失败", "site_broken": "网站异常", "site_quiet": "网站沉寂"}  # fmt: skip
+MESSAGE_CHANGES = 5  # changed passages quoted in a message
+MESSAGE_CONTEXT = 12  # characters of unchanged text around each
+
+
+def changed_passages(
+    hunks: Sequence[Sequence[Sequence[str]]], limit: int = MESSAGE_CHANGES
+) -> list[str]:
+    """The changed characters of a version's character diff, each with a little context:
+    ``…给予党纪处分[-11-]{+12+}人次…``."""
+    out: list[str] = []
+    for hunk in hunks:
+        ops = [(str(op), str(text)) for op, text in hunk]
+        for i, (op, _text) in enumerate(ops):
+            if op == "equal" or (i and ops[i - 1][0] != "equal"):
+                continue  # a run of changes starts here only after an equal piece
+            before = ops[i - 1][1][-MESSAGE_CONTEXT:] if i else ""
+            parts, j = [], i
+            while j < len(ops) and ops[j][0] != "equal":
+                mark = ("[-", "-]") if ops[j][0] == "delete" else ("{+", "+}")
+                parts.append(mark[0] + ops[j][1] + mark[1])
+                j += 1
+            after = ops[j][1][:MESSAGE_CONTEXT] if j < len(ops) else ""
+            text = (
+                ("…" if before else "") + before + "".join(parts) + after + ("…" if after else "")
+            )
+            out.append(" ".join(text.split()))
+            if len(out) >= limit:
+                return out
+    return out
+
+
+def event_message(store: Store, event: Mapping[str, Any]) -> tuple[str, str]:
+    """One event as a chat or e-mail message: its title and its body (plain text)."""
+    detail = event["detail"]
+    detail = json.loads(detail) if isinstance(detail, str) else (detail or {})
+    notice = store.notice(event["notice_id"]) if event["notice_id"] else None
+    kind = event["kind"]
+    label = _LABELS.get(kind, kind)
+    title = (notice or {}).get("title") or detail.get("title") or event["url"] or event["site"]
+    lines = []
+    if kind == "changed":
+        label += f" v{detail.get('from_version')}→v{detail.get('to_version')}"
+    if kind == "new_district":
+        title = f"{detail.get('name')}（{detail.get('district_code')}）"
+        lines.append(f"首次出现的地区：{detail.get('name')}，{detail.get('province') or ''}")
+        lines.append(f"通报：{detail.get('title') or (notice or {}).get('title') or ''}")
+    if notice:
+        if notice.get("unit"):
+            lines.append(f"单位：{notice['unit']}")
+        published = str(notice.get("published_at") or "")[:16].replace("T", " ")
+        when = " · ".join(str(x) for x in (published, event["site"]) if x)
+        lines.append(f"发布：{when}")
+    if kind == "new_notice":
+        lines.append("新发布的巡视整改通报")
+    elif kind == "changed":
+        version = store.version(event["notice_id"], detail.get("to_version")) or {}
+        hunks = json.loads(version.get("char_diff") or "[]")
+        passages = changed_passages(hunks)
+        lines.append(f"内容有变化（{len(hunks)} 处）：" if passages else "内容有变化")
+        lines += [f"  {p}" for p in passages]
+    elif kind == "removed":
+        lines.append(f"已从网站撤下：{detail.get('reason') or ''}")
+    elif kind != "new_district":
+        lines.append(str(detail.get("reason") or detail.get("error") or kind))
+    url = event["url"] or (notice or {}).get("url")
+    if url:
+        lines.append(f"链接：{url}")
+    return f"【{label}】{_xml(str(title))}", "\n".join(_xml(x) for x in lines)
+
+
+def digest_message(store: Store, events: Sequence[Mapping[str, Any]]) -> tuple[str, str]:
+    """A run's events as one message: a line per event, then the link."""
+    counts: dict[str, int] = {}
+    for e in events:
+        counts[e["kind"]] = counts.get(e["kind"], 0) + 1
+    summary = "，".join(f"{_LABELS.get(k, k)} {n}" for k, n in counts.items())
+    sites = ", ".join(sorted({str(e["site"]) for e in events if e["site"]}))
+    title = f"巡视整改通报动态（{sites}）：{summary}"
+    blocks = []
+    for e in events:
+        head, body = event_message(store, e)
+        blocks.append(head + "\n" + body)
+    return title, "\n\n".join(blocks)
+
+
+@register
+class AppriseTarget(Target):
+    """Chat and e-mail through Apprise (WeCom, DingTalk, Feishu, Telegram, Slack, SMTP…).
+
+    One message per event, or with ``digest = true`` one per run. Each URL is its own
+    delivery in the outbox (``<name>#<hash>``): a receiver that was down gets what it
+    missed, one that took a message never gets it again. URLs hold tokens: they come
+    from the config or the environment variable ``urls_env`` names, and are never
+    written to a log, a report or the database (messages name the service only).
+    """
+
+    type = "apprise"
+    default_kinds = ("new_notice", "changed", "removed", "new_district")
+
+    class Options(DeliveryOptions):
+        urls: list[str] | None = Field(None, min_length=1, max_length=50, repr=False)
+        urls_env: str | None = Field(None, pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")
+        digest: bool = False
+        timeout: float = Field(30.0, gt=0, le=600)  # for one message
+
+        @model_validator(mode="after")
+        def _one_source(self) -> AppriseTarget.Options:
+            if (self.urls is None) == (self.urls_env is None):
+                raise ValueError('give urls = [...] or urls_env = "VARIABLE" (one of them)')
+            for url in self.urls or []:
+                _apprise_check(url)
+            return self
+
+    @property
+    def batch_size(self) -> int:
+        return FILE_BATCH if self.d.digest else 1
+
+    def take(self, rows: Sequence[Mapping[str, Any]]) -> Sequence[Mapping[str, Any]]:
+        if not self.d.digest:
+            return rows[:1]
+        run = rows[0]["run_id"]
+        return [r for r in itertools.takewhile(lambda r: r["run_id"] == run, rows)]
+
+    @classmethod
+    def urls_of(cls, d: Delivery) -> list[str]:
+        if d.urls is not None:
+            return list(d.urls)
+        value = os.environ.get(d.urls_env or "", "")
+        urls = value.split()
+        if not urls:
+            raise DeliveryError(f"environment variable {d.urls_env} is not set")
+        for url in urls:
+            try:
+                _apprise_check(url)
+            except ValueError as exc:
+                raise DeliveryError(f"${d.urls_env}: {exc}", retry=False) from None
+        return urls
+
+    @classmethod
+    def expand(cls, delivery: Delivery) -> list[Delivery]:
+        urls = cls.urls_of(delivery)
+        if len(urls) == 1 and delivery.urls_env is None:
+            return [_one_url(delivery, urls[0], delivery.name)]
+        return [
+            _one_url(
+                delivery, url, f"{delivery.name}#{hashlib.sha256(url.encode()).hexdigest()[:8]}"
+            )
+            for url in urls
+        ]
+
+    def send(self, store: Store, rows: Sequence[Mapping[str, Any]]) -> None:
+        import apprise
+
+        _quiet_apprise()
+        events = _events(store, [r["event_id"] for r in rows])
+        title, body = (
+            digest_message(store, events) if self.d.digest else event_message(store, events[0])
+        )
+        urls = self.urls_of(self.d)
+        seconds = float(self.d.timeout)
+        if self.pass_deadline is not None:
+            seconds = min(seconds, max(self.pass_deadline - time.monotonic(), 0.5))
+        for url in urls:
+            box = apprise.Apprise()
+            if not box.add(url):
+                raise DeliveryError(f"{_service(url)}: Apprise cannot use this URL", retry=False)
+            result = box.notify(
+                body=body, title=title, body_format=apprise.NotifyFormat.TEXT, timeout=seconds
+            )
+            if not result:
+                why = (
+                    "; ".join(
+                        _scrub_all(str(getattr(e, "message", e)), url)
+                        for e in result.logs()
+                        if str(getattr(e, "level", "")) in ("WARNING", "ERROR")
+                    )
+                    or f"status {result.status.name}"
+                )
+                raise DeliveryError(f"{_service(url)} did not take the message: {why}"[:500])
+
+    def describe(self) -> str:
+        try:
+            urls = self.urls_of(self.d)
+        except DeliveryError as exc:
+            return f"apprise ({exc})"
+        digest = ", a digest per run" if self.d.digest else ""
+        return f"apprise {', '.join(_service(u) for u in urls)}{digest}"
+
+
+def _one_url(d: Delivery, url: str, name: str) -> Delivery:
+    options = d.options.model_copy(update={"urls": [url], "urls_env": None, "name": name})
+    return dataclasses.replace(d, name=name, options=options)
+
+
+def _quiet_apprise() -> None:
+    """Keep Apprise's own log lines (its debug lines print service URLs, tokens and all)
+    out of ours; a failure's reason is taken from its result, scrubbed (_scrub_all)."""
+    logging.getLogger("apprise").propagate = False
+
+
+def _apprise_check(url: str) -> None:
+    import apprise
+
+    _quiet_apprise()
+
+    if apprise.Apprise.instantiate(url, suppress_exceptions=True) is None:
+        raise ValueError(f"Apprise does not know the URL {_service(url)}")
+
+
+def _service(url: str) -> str:
+    """What a message may say about an Apprise URL: its service, never its tokens."""
+    import apprise
+
+    plugin = apprise.Apprise.instantiate(url, suppress_exceptions=True)
+    scheme = url.partition("://")[0][:20] or "?"
+    name = getattr(plugin, "service_name", None) or "unknown service"
+    return f"{name} ({scheme}://…)"
+
+
+def _scrub_all(text: str, url: str) -> str:
+    """``text`` without any piece of ``url`` that could be a token."""
+    pieces = [p for p in re.split(r"[/:@?&=#]+", url.partition("://")[2]) if len(p) >= 4]
+    for piece in sorted(set(pieces) | {unquote(p) for p in pieces}, key=len, reverse=True):
+        text = text.replace(piece, "***")
+    return text
+
+
 @contextlib.contextmanager
 def _io_errors() -> Iterator[None]:
     """File targets: a disk that is full or a folder that is not writable is retried later."""
@@ -1191,6 +1450,7 @@ def _deliver_one(
         rows = outbox.due(d.name, limit)
         if not rows:
             break
+        rows = [dict(r) for r in target.take(rows)]
         ids = [r["event_id"] for r in rows]
         try:
             try:
