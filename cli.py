@@ -244,7 +244,7 @@ def show(notice_id: int, db_path: str, version_n: int | None, raw: bool) -> None
 
 @main.command()
 @db_option
-@format_option("jsonl", "csv", "atom", "txt")
+@format_option("jsonl", "csv", "atom", "txt", "warc", "wacz")
 @click.option("--site", help="Only this site's notices.")
 @click.option(
     "-o",
@@ -252,24 +252,33 @@ def show(notice_id: int, db_path: str, version_n: int | None, raw: bool) -> None
     type=click.Path(),
     help="A file (jsonl, csv, atom) or, for txt, a folder (default: export/); default: standard output.",
 )
-def export(db_path: str, fmt: str, site: str | None, output: str | None) -> None:
+@click.option(
+    "--since",
+    help="warc, wacz: only pages fetched since this date or ISO 8601 time (Asia/Shanghai).",
+)
+def export(db_path: str, fmt: str, site: str | None, output: str | None, since: str | None) -> None:
     """Export the notices: one record per notice with its latest text, a feed, or text files.
 
     jsonl and csv fields: id, site, url, title, published_at (ISO 8601, Asia/Shanghai,
     or null), source, unit, districts, text, versions, first_seen, last_changed,
     removed_at. atom: a feed of new, changed and removed notices. txt: every version as
-    seed-format text, <folder>/<site>/<published date>_<unit>_<id>.v<N>.txt.
+    seed-format text, <folder>/<site>/<published date>_<unit>_<id>.v<N>.txt. warc: every
+    stored page as fetched (bytes, status, headers, fetch time; -o FILE.warc.gz), for
+    web-archive tools; wacz: the same packaged for ReplayWeb.page (-o FILE.wacz).
 
     \b
     Example:
         xunshi export --format jsonl > notices.jsonl
         xunshi export --format csv -o notices.csv
         xunshi export --format txt -o texts/
+        xunshi export --format warc -o evidence.warc.gz --site zjsjw --since 2026-11-01
     """
-    if fmt in ("atom", "txt"):
+    if since and fmt not in ("warc", "wacz"):
+        raise click.UsageError("--since goes with --format warc or wacz")
+    if fmt in ("atom", "txt", "warc", "wacz"):
         from cli_deliver import export_files
 
-        export_files(db_path, fmt, output, site)
+        export_files(db_path, fmt, output, site, since)
         return
     from store.deliver import notices_csv
 

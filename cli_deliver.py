@@ -160,14 +160,23 @@ def _load_config(path: str) -> Any:
 # -- export -------------------------------------------------------------------------------
 
 
-def export_files(db_path: str, fmt: str, output: str | None, site: str | None = None) -> None:
-    """`xunshi export --format atom|txt`: the Atom feed, or every version as a seed-format file.
+def export_files(
+    db_path: str, fmt: str, output: str | None, site: str | None = None, since: str | None = None
+) -> None:
+    """`xunshi export --format atom|txt|warc|wacz`: the Atom feed, every version as a
+    seed-format file, or every stored page as web-archive evidence.
 
     atom: to ``output`` (a file), else to standard output. txt: into the folder ``output``
-    (default ``export``) as ``<site>/<published date>_<unit>_<id>.v<N>.txt``.
+    (default ``export``) as ``<site>/<published date>_<unit>_<id>.v<N>.txt``. warc, wacz:
+    to the file ``output`` (store/warc.py).
     """
     from store.deliver import write_atom, write_seed_files
 
+    if fmt in ("warc", "wacz"):
+        _export_archive(db_path, fmt, output, site, since)
+        return
+    if since:
+        raise click.UsageError("--since goes with --format warc or wacz")
     store = open_store(db_path)
     try:
         if fmt == "atom":
@@ -188,6 +197,44 @@ def export_files(db_path: str, fmt: str, output: str | None, site: str | None = 
             raise click.BadParameter(f"export_files does atom and txt, not {fmt}")
     finally:
         store.close()
+
+
+def _export_archive(
+    db_path: str, fmt: str, output: str | None, site: str | None, since: str | None
+) -> None:
+    from store import warc
+
+    suffix = ".warc.gz" if fmt == "warc" else ".wacz"
+    if not output:
+        raise click.UsageError(f"--format {fmt} writes a file: give -o FILE{suffix}")
+    path = Path(output)
+    if path.is_dir():
+        raise click.UsageError(f"{path} is a folder: give -o FILE{suffix}")
+    if not path.name.endswith(suffix):
+        raise click.UsageError(f"-o {output}: a {fmt} file's name ends in {suffix}")
+    try:
+        after = warc.parse_since(since)
+    except warc.WarcError as exc:
+        raise click.BadParameter(str(exc), param_hint="--since") from None
+    store = open_store(db_path)
+    try:
+
+        def progress(n: int) -> None:
+            if n % 500 == 0:
+                click.echo(f"  {n} pages…", err=True)
+
+        if fmt == "warc":
+            done = warc.export_warc(store, path, site=site, since=after, progress=progress)
+        else:
+            done = warc.export_wacz(store, path, site=site, since=after, progress=progress)
+    except warc.WarcError as exc:
+        raise click.ClickException(str(exc)) from None
+    except OSError as exc:
+        raise click.ClickException(f"cannot write {path}: {exc.strerror or exc}") from None
+    finally:
+        store.close()
+    skipped = f" ({done.skipped} versions without stored bytes left out)" if done.skipped else ""
+    click.echo(f"wrote {done.records} pages as {fmt.upper()} to {path}{skipped}", err=True)
 
 
 # -- search -------------------------------------------------------------------------------
