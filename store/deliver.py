@@ -9,7 +9,8 @@ acknowledged them, so a crash or a receiver that is down loses nothing:
   backoff (``backoff`` seconds, doubling up to ``max_backoff``); later rows of the same
   delivery wait behind it, so order holds;
 * a crash between sending and marking re-sends on the next pass: receivers dedupe by the
-  event id (``Idempotency-Key`` header, ``id`` field);
+  ``delivery_id`` (``Idempotency-Key`` header, ``delivery_id`` field), a random id per
+  outbox row, never the event id, which a recreated or restored database reuses;
 * a webhook that refuses an event (HTTP 4xx other than 408/425/429) marks it ``failed``
   and the queue moves on; ``xunshi outbox --retry`` queues failed rows again.
 
@@ -775,7 +776,11 @@ class WebhookTarget(Target):
         return int(self.d.batch_size)
 
     def send(self, store: Store, rows: Sequence[Mapping[str, Any]]) -> None:
-        payloads = [event_payload(store, e) for e in _events(store, [r["event_id"] for r in rows])]
+        uids = {r["event_id"]: r["uid"] for r in rows}
+        payloads = [
+            {**event_payload(store, e), "delivery_id": uids[e["id"]]}
+            for e in _events(store, list(uids))
+        ]
         batched = self.d.batch_size > 1
         body = json.dumps(
             {"events": payloads} if batched else payloads[0], ensure_ascii=False
@@ -783,8 +788,10 @@ class WebhookTarget(Target):
         headers = {
             "Content-Type": "application/json; charset=utf-8",
             "User-Agent": USER_AGENT,
-            # One id, or in batch mode every id of the body, comma-separated.
-            "Idempotency-Key": ",".join(str(p["id"]) for p in payloads),
+            # The delivery_id (the outbox row's random id: the same on every resend, never
+            # reused, unlike event ids after a database is recreated or restored); in
+            # batch mode every delivery_id of the body, comma-separated.
+            "Idempotency-Key": ",".join(p["delivery_id"] for p in payloads),
             "X-Xunshi-Event": "batch" if batched else payloads[0]["kind"],
         }
         if self.d.secret_env:
