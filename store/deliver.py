@@ -72,7 +72,8 @@ from pydantic import (
 from sqlite_utils import Database
 
 from store.db import write_transaction
-from store.notices import EVENT_KINDS, Store
+from store.events import EVENT_KINDS, default_kinds
+from store.notices import Store
 
 logger = logging.getLogger(__name__)
 
@@ -195,7 +196,7 @@ class Delivery:
         return cls(
             name=options.name or kind,
             type=kind,
-            kinds=tuple(options.kinds or target.default_kinds),
+            kinds=tuple(options.kinds or target.kinds_by_default()),
             options=options,
             path=path,
         )
@@ -485,6 +486,7 @@ def event_payload(store: Store, event: Mapping[str, Any]) -> dict[str, Any]:
         "url": event["url"],
         "detail": json.loads(detail) if isinstance(detail, str) else (detail or {}),
         "notice": None,
+        "facts": None,
     }
     notice = store.notice(event["notice_id"]) if event["notice_id"] else None
     if notice:
@@ -497,6 +499,9 @@ def event_payload(store: Store, event: Mapping[str, Any]) -> dict[str, Any]:
             "removed_at": notice["removed_at"],
             "districts": store.district_refs(notice["id"]),
         }
+        # the facts of the notice's latest version (values and counts; evidence in the db)
+        facts = store.facts(notice["id"]) if store.has_facts() else None
+        payload["facts"] = {k: v for k, v in facts.items() if k != "evidence"} if facts else None
     return payload
 
 
@@ -517,7 +522,8 @@ class Target:
 
     type: ClassVar[str]
     Options: ClassVar[builtins.type[DeliveryOptions]] = DeliveryOptions
-    default_kinds: ClassVar[tuple[str, ...]] = EVENT_KINDS
+    # None: the event-kinds table (store/events.py) says which kinds this type receives
+    default_kinds: ClassVar[tuple[str, ...] | None] = None
     path_key: ClassVar[str | None] = None  # the key naming a file or folder, if any
 
     def __init__(self, delivery: Delivery) -> None:
@@ -531,6 +537,11 @@ class Target:
     def batch_size(self) -> int:
         """How many outbox rows one ``send`` takes."""
         return FILE_BATCH
+
+    @classmethod
+    def kinds_by_default(cls) -> tuple[str, ...]:
+        """What a delivery of this type receives when its config names no kinds."""
+        return cls.default_kinds if cls.default_kinds is not None else default_kinds(cls.type)
 
     def take(self, rows: Sequence[Mapping[str, Any]]) -> Sequence[Mapping[str, Any]]:
         """The rows (a prefix of the due ones) that the next ``send`` handles at once."""
@@ -757,7 +768,6 @@ class WebhookTarget(Target):
     """POST each event (or a batch) as JSON, optionally signed with HMAC-SHA256."""
 
     type = "webhook"
-    default_kinds = EVENT_KINDS
 
     class Options(DeliveryOptions):
         # the URL may hold a token or user:password (sent as Basic auth): never shown
@@ -821,7 +831,6 @@ class AtomTarget(Target):
     """Rewrites the whole feed (the newest ``max_entries`` feed events) whenever rows arrive."""
 
     type = "atom"
-    default_kinds = FEED_KINDS
     path_key = "path"
 
     class Options(FileOptions):
@@ -849,7 +858,6 @@ class TxtTarget(Target):
     """Writes the seed-format text of each new version to ``<dir>/<site>/…v<N>.txt``."""
 
     type = "txt"
-    default_kinds = ("new_notice", "changed")
     path_key = "dir"
 
     class Options(DeliveryOptions):
@@ -880,7 +888,6 @@ class JsonLinesTarget(Target):
     """
 
     type = "jsonl"
-    default_kinds = EVENT_KINDS
     path_key = "path"
 
     class Options(FileOptions):
@@ -910,7 +917,6 @@ class CsvTarget(Target):
     """Rewrites a CSV of every notice (its latest text, unit and districts)."""
 
     type = "csv"
-    default_kinds = ("new_notice", "changed", "removed", "new_district")
     path_key = "path"
 
     class Options(FileOptions):
@@ -1025,7 +1031,6 @@ class AppriseTarget(Target):
     """
 
     type = "apprise"
-    default_kinds = ("new_notice", "changed", "removed", "new_district")
 
     class Options(DeliveryOptions):
         urls: list[str] | None = Field(None, min_length=1, max_length=50, repr=False)
@@ -1155,6 +1160,11 @@ def _scrub_all(text: str, url: str) -> str:
     return text
 
 
+# The registered types, and what each receives by default (the event-kinds table).
+DELIVERY_TYPES: tuple[str, ...] = tuple(TARGETS)
+DEFAULT_KINDS: dict[str, tuple[str, ...]] = {t: default_kinds(t) for t in DELIVERY_TYPES}
+
+
 @contextlib.contextmanager
 def _io_errors() -> Iterator[None]:
     """File targets: a disk that is full or a folder that is not writable is retried later."""
@@ -1280,8 +1290,16 @@ def notices_csv(rows: Iterable[Mapping[str, Any]]) -> str:
     writer.writeheader()
     for row in rows:
         districts = "; ".join(f"{d['code']} {d['name']}" for d in row.get("districts") or [])
-        writer.writerow({**row, "districts": districts})
+        writer.writerow({k: _csv_safe(v) for k, v in {**row, "districts": districts}.items()})
     return out.getvalue()
+
+
+def _csv_safe(value: Any) -> Any:
+    """A cell a spreadsheet will not run as a formula (= + - @ tab CR first): a leading
+    apostrophe, as OWASP advises for CSV injection."""
+    if isinstance(value, str) and value.startswith(("=", "+", "-", "@", "\t", "\r")):
+        return "'" + value
+    return value
 
 
 _XML_ILLEGAL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")

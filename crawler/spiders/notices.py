@@ -8,10 +8,11 @@ parsing is in crawler.extract, all writing in the store pipeline.
 from __future__ import annotations
 
 import ipaddress
+import re
 from collections.abc import AsyncIterator, Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, timezone
 from typing import Any, ClassVar
-from urllib.parse import urljoin, urlsplit
+from urllib.parse import urlsplit
 
 import scrapy
 from scrapy import signals
@@ -20,14 +21,25 @@ from scrapy.exceptions import DontCloseSpider
 from scrapy.http import Response
 from twisted.python.failure import Failure
 
-from crawler.extract import PageError, classify_title, decode_page, extract_article, parse_list
+from crawler.downloader import HostUnreachable, TimeLimitReached, connection_problem
+from crawler.extract import (
+    BadLink,
+    PageError,
+    classify_title,
+    decode_page,
+    extract_article,
+    parse_list,
+    resolve_link,
+)
 from crawler.items import Notice, PageEvent, canonical_url
+from crawler.middlewares import redact_article, redact_bytes, stored_headers, user_cookie_values
 from crawler.sites import SITES, SiteProfile
 from store.notices import load_known
 
 # Statuses the callbacks handle themselves instead of Scrapy dropping them.
 HANDLED_STATUSES = [301, 302, 303, 304, 307, 308, 403, 404, 410, 412, 420, 429]
 REDIRECTS = frozenset({301, 302, 303, 307, 308})
+SHANGHAI = timezone(timedelta(hours=8))
 
 
 def is_loopback(url: str) -> bool:
@@ -53,6 +65,50 @@ def _parse_iso(value: str | None) -> datetime | None:
 def _content_type(response: Response) -> str:
     value = response.headers.get("Content-Type")
     return value.decode("latin-1") if value else ""
+
+
+def is_due(
+    row: dict[str, Any], *, now: datetime, full: bool, recent_days: float, old_recheck_days: float
+) -> bool:
+    """Whether a stored notice should be re-checked: recent notices (published within
+    ``recent_days``) every run, older ones when their last check is ``old_recheck_days``
+    old; everything in a full crawl."""
+    if full:
+        return True
+    published = _parse_iso(row.get("published_at")) or _parse_iso(row.get("first_seen"))
+    if published is not None and now - published <= timedelta(days=recent_days):
+        return True
+    checked = _parse_iso(row.get("last_checked"))
+    return checked is None or now - checked >= timedelta(days=old_recheck_days)
+
+
+_HEADER_TIME = re.compile(r"^\s*(\d{4})-(\d{1,2})-(\d{1,2})[ T]+(\d{1,2}):(\d{2})(?!\d)")
+
+
+def publish_time(
+    article_published: datetime | None, lines: list[str | None], list_date: str | None
+) -> tuple[str | None, str | None]:
+    """The notice's publish time (ISO 8601, +08:00) and the rule that gave it (None: the
+    extractor's own).
+
+    The page's own time wins: its extracted date, else the time of a date line at the top
+    of its text (``2023-07-03 16:30 …``, in ``lines``: the header and first paragraphs);
+    the list page's date, at 00:00, only when the page shows none.
+    """
+    if article_published is not None:
+        return article_published.isoformat(), None
+    for line in lines:
+        m = _HEADER_TIME.match(line or "")
+        if not m:
+            continue
+        y, mo, d, h, mi = (int(x) for x in m.groups())
+        try:
+            return datetime(y, mo, d, h, mi, tzinfo=SHANGHAI).isoformat(), "date_line"
+        except ValueError:
+            continue
+    if list_date:
+        return f"{list_date}T00:00:00+08:00", "list"
+    return None, None
 
 
 class NoticeSpider(scrapy.Spider):
@@ -109,23 +165,14 @@ class NoticeSpider(scrapy.Spider):
     # -- incremental re-checks ----------------------------------------------------------------
 
     def is_due(self, row: dict[str, Any], now: datetime | None = None) -> bool:
-        """Whether a stored notice should be re-checked in this run.
-
-        Recent notices (published within XUNSHI_RECENT_DAYS) every run, older ones when
-        their last check is older than XUNSHI_OLD_RECHECK_DAYS; everything with --full.
-        """
-        if self.full:
-            return True
+        """Whether a stored notice should be re-checked in this run (see ``is_due``)."""
         settings = self.crawler.settings
-        now = now or datetime.now(UTC)
-        published = _parse_iso(row.get("published_at")) or _parse_iso(row.get("first_seen"))
-        if published is not None and now - published <= timedelta(
-            days=settings.getfloat("XUNSHI_RECENT_DAYS")
-        ):
-            return True
-        checked = _parse_iso(row.get("last_checked"))
-        return checked is None or now - checked >= timedelta(
-            days=settings.getfloat("XUNSHI_OLD_RECHECK_DAYS")
+        return is_due(
+            row,
+            now=now or datetime.now(UTC),
+            full=self.full,
+            recent_days=settings.getfloat("XUNSHI_RECENT_DAYS"),
+            old_recheck_days=settings.getfloat("XUNSHI_OLD_RECHECK_DAYS"),
         )
 
     def on_idle(self) -> None:
@@ -208,13 +255,27 @@ class NoticeSpider(scrapy.Spider):
             return
         try:
             text, _ = decode_page(response.body, _content_type(response))
+            page = parse_list(
+                text,
+                response.url,
+                self.profile,
+                max_url_length=self.crawler.settings.getint("URLLENGTH_LIMIT") or None,
+            )
         except PageError as exc:
             self.list_trouble = True
             yield self._event(response, "parse_failed", f"list page: {exc}")
             return
-        page = parse_list(text, response.url, self.profile)
+        except Exception as exc:  # one hostile page must not end the walk unreported
+            self.logger.exception("cannot read the list page %s", response.url)
+            self.list_trouble = True
+            yield self._event(response, "parse_failed", f"list page: {exc.__class__.__name__}: {exc}")  # fmt: skip
+            return
+        for bad in page.skipped:
+            self.logger.warning("skipped a link on %s: %s (%s)", response.url, bad.href, bad.reason)
+            yield PageEvent(self.name, response.url, "skipped", f"{bad.reason}: {bad.href}")
         self.listed.update(canonical_url(link.url) for link in page.links)
-        self.list_trouble |= bool(page.problems)
+        # A skipped link may be a stored notice's: a full walk cannot call anything delisted.
+        self.list_trouble |= bool(page.problems) or bool(page.skipped)
         self.list_pages_seen += 1
         stats = self.crawler.stats
         if stats is not None:
@@ -269,22 +330,39 @@ class NoticeSpider(scrapy.Spider):
         except PageError as exc:
             yield self._event(response, "parse_failed", str(exc))
             return
+        except Exception as exc:  # reported as the page's failure, never a silent loss
+            self.logger.exception("cannot read the article %s", response.url)
+            yield self._event(response, "parse_failed", f"{exc.__class__.__name__}: {exc}")
+            return
         if article.methods.get("body") == "fallback":
             msg = "%s: no body selector matched, text found by the density fallback: %s"
             self.logger.warning(msg, self.name, response.url)
+        for name in article.capped:
+            self.logger.warning("%s: the %s is too long: stored cut short", response.url, name)
         # A list title can be cut short ("…巡视整改进展…"); the page's own title decides.
         if article.title and classify_title(article.title) == "no":
             self.logger.info("not a rectification notice: %s (%s)", article.title, response.url)
             return
-        published = article.published_at.isoformat() if article.published_at else None
-        if published is None and response.meta.get("list_date"):
-            # The article shows no date; the list page showed one beside the link.
-            published = f"{response.meta['list_date']}T00:00:00+08:00"
-            article.methods["published"] = "list"
-        headers = {
-            k.decode("latin-1").lower(): b", ".join(v).decode("latin-1")
-            for k, v in response.headers.items()
-        }
+        published, rule = publish_time(
+            article.published_at,
+            [article.header, *article.paragraphs[:3]],
+            response.meta.get("list_date"),
+        )
+        if rule:
+            article.methods["published"] = rule
+        secrets = user_cookie_values(self.profile)
+        headers = stored_headers(
+            {
+                k.decode("latin-1").lower(): b", ".join(v).decode("latin-1")
+                for k, v in response.headers.items()
+            },
+            secrets,
+        )
+        raw = response.body
+        if any(secret.encode() in raw for secret in secrets):
+            # A page that echoes the user's session: the value is written nowhere.
+            self.logger.warning("%s shows the user's cookie: the value is not stored", response.url)
+            raw, article = redact_bytes(raw, secrets), redact_article(article, secrets)
         yield Notice(
             site=self.name,
             url=response.url,
@@ -293,7 +371,7 @@ class NoticeSpider(scrapy.Spider):
             source=article.source,
             paragraphs=article.paragraphs,
             header=article.header,
-            raw=response.body,
+            raw=raw,
             encoding=encoding,
             status=response.status,
             headers=headers,
@@ -310,6 +388,14 @@ class NoticeSpider(scrapy.Spider):
         if response.status in REDIRECTS:
             return self._redirect(response)
         if response.status == 304:
+            request = response.request
+            asked = request is not None and any(
+                request.headers.get(h) for h in ("If-None-Match", "If-Modified-Since")
+            )
+            if not asked:  # "not modified" since nothing: the server answered no question
+                return self._event(
+                    response, "fetch_failed", "HTTP 304 to a request that was not conditional"
+                )
             return self._event(response, "not_modified", "HTTP 304")
         if response.status in (404, 410):
             return self._event(response, "gone", f"HTTP {response.status}")
@@ -325,7 +411,16 @@ class NoticeSpider(scrapy.Spider):
             return self._event(
                 response, "fetch_failed", f"HTTP {response.status} without a Location"
             )
-        target = urljoin(response.url, location.decode("latin-1").strip())
+        try:
+            target = resolve_link(response.url, location.decode("latin-1"))
+        except BadLink as exc:
+            target, bad = None, str(exc)
+        else:
+            bad = "no page"
+        if target is None:
+            return self._event(
+                response, "fetch_failed", f"HTTP {response.status} to a bad Location ({bad})"
+            )
         hops = [*response.meta.get("redirects", []), response.url]
         host = urlsplit(target).hostname or ""
         if target in hops:
@@ -350,13 +445,20 @@ class NoticeSpider(scrapy.Spider):
 
     def on_error(self, failure: Failure) -> Iterator[PageEvent]:
         request = failure.request  # type: ignore[attr-defined]
+        if failure.check(TimeLimitReached):
+            return  # not a failure of the page: the crawl stopped before fetching it
         response = getattr(failure.value, "response", None)
         status = getattr(response, "status", None)
-        reason = (
-            f"HTTP {status}"
-            if status
-            else f"{failure.value.__class__.__name__}: {failure.getErrorMessage()}"
-        )
+        problem = connection_problem(failure.value) if failure.value else None
+        if status:
+            reason = f"HTTP {status}"
+        elif failure.check(HostUnreachable):
+            reason = failure.getErrorMessage()
+        elif problem:
+            host = urlsplit(request.url).hostname
+            reason = f"{host}: {problem} ({failure.value.__class__.__name__})"
+        else:
+            reason = f"{failure.value.__class__.__name__}: {failure.getErrorMessage()}"
         self.logger.warning("fetch failed: %s (%s)", request.url, reason)
         if request.meta.get("page_kind") == "list":
             self.list_trouble = True
@@ -377,3 +479,24 @@ def _spider_class(profile: SiteProfile) -> type[NoticeSpider]:
 for _profile in SITES.values():
     if not _profile.custom_spider:  # crawler/spiders/<name>.py defines that one
         globals()[f"{_profile.name.capitalize()}Spider"] = _spider_class(_profile)
+
+
+def spider_class(profile: SiteProfile) -> type[NoticeSpider]:
+    """The spider that crawls ``profile``'s site: its own module's (crawler/spiders/<name>.py)
+    when the profile says so, else a generic one made from the profile."""
+    if profile.custom_spider:
+        import importlib
+
+        module = importlib.import_module(f"crawler.spiders.{profile.name}")
+        for value in vars(module).values():
+            if (
+                isinstance(value, type)
+                and issubclass(value, NoticeSpider)
+                and getattr(value, "name", None) == profile.name
+            ):
+                return value
+        raise LookupError(f"crawler/spiders/{profile.name}.py defines no spider {profile.name!r}")
+    made = globals().get(f"{profile.name.capitalize()}Spider")
+    if isinstance(made, type) and issubclass(made, NoticeSpider) and made.profile == profile:
+        return made
+    return _spider_class(profile)
