@@ -318,6 +318,16 @@ def m010_notice_places(db: Database) -> None:
     datasette.create_views(db)
 
 
+@migrations()
+def m011_outbox_uid(db: Database) -> None:
+    # Each outbox row gets its own random id: what file targets write beside each event
+    # to know, after a crash, what they already wrote. Event ids are not enough: a
+    # database recreated or restored from a backup gives its new events the same ids.
+    db.execute("ALTER TABLE outbox ADD COLUMN uid TEXT")
+    db.execute("UPDATE outbox SET uid = lower(hex(randomblob(16)))")
+    db.execute("CREATE UNIQUE INDEX idx_outbox_uid ON outbox (uid)")
+
+
 RECOVER_HINT = (
     "To recover: stop every xunshi process, then either restore a backup of the file, or "
     "salvage what is readable with `sqlite3 {path} .recover | sqlite3 {path}.recovered` and "
