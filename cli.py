@@ -124,6 +124,21 @@ def _time_limit(ctx: click.Context, param: click.Parameter, value: float | None)
     type=click.Path(file_okay=False),
     help="Where each run's report goes (default: reports/ beside the database).",
 )
+@click.option(
+    "--redis",
+    "redis_url",
+    envvar="XUNSHI_REDIS_URL",
+    metavar="URL",
+    help="Share the crawl through this Redis (e.g. redis://host:6379/0): worker processes "
+    "fetch, this one alone writes the database. Also $XUNSHI_REDIS_URL.",
+)
+@click.option(
+    "--workers",
+    type=click.IntRange(min=0),
+    default=None,
+    help="With --redis: start this many crawl workers here (default 1; 0: only workers "
+    "started elsewhere with `xunshi worker`).",
+)
 def crawl(
     sites: tuple[str, ...],
     db_path: str,
@@ -133,6 +148,8 @@ def crawl(
     overrides: tuple[str, ...],
     full: bool,
     reports_dir: str | None,
+    redis_url: str | None = None,
+    workers: int | None = None,
 ) -> None:
     """Crawl SITES (all registered sites when none is named) into the database.
 
@@ -150,8 +167,15 @@ def crawl(
         xunshi crawl zjsjw
         xunshi crawl zjsjw shjjjc --timeout 600 --json
         xunshi crawl zjsjw --start-url http://127.0.0.1:8000/gongzuodongtai/xunshixuncha/index.shtml
+        xunshi crawl zjsjw shjjjc --redis redis://10.0.0.5:6379/0 --workers 3
+
+    With --redis, the frontier is in Redis (scrapy-redis): --workers processes here and
+    any `xunshi worker` elsewhere share it, one request at a time per host across all of
+    them; this process is the only one that writes the database (see the README).
     """
     names = list(dict.fromkeys(sites)) or sorted(SITES)
+    if workers is not None and not redis_url:
+        raise click.UsageError("--workers needs --redis URL (or $XUNSHI_REDIS_URL)")
     for name in names:
         if name not in SITES:
             raise click.BadParameter(
@@ -166,6 +190,13 @@ def crawl(
             raise click.BadParameter(f"{item!r} is not KEY=VALUE", param_hint="--set")
         settings[key.strip()] = value
     as_json = fmt == "json"
+    if redis_url:
+        from crawler.distributed import RedisUnavailable, connect
+
+        try:
+            connect(redis_url).close()
+        except RedisUnavailable as exc:
+            raise click.ClickException(str(exc)) from None
     with open_store(db_path, create=True) as store:
         for row in store.close_abandoned_runs():
             click.echo(
@@ -177,9 +208,21 @@ def crawl(
         what = f"{len(names)} sites" if len(names) > 1 else f"{names[0]} ({SITES[names[0]].label})"
         progress.start(f"crawling {what} into {db_path} …")
     try:
-        results = run_crawls(
-            crawls, db_path=db_path, settings=settings, on_progress=progress.update
-        )
+        if redis_url:
+            from crawler.distributed import RedisUnavailable, run_distributed
+
+            try:
+                results = run_distributed(
+                    crawls, db_path=db_path, redis_url=redis_url,
+                    workers=1 if workers is None else workers, settings=settings,
+                    on_progress=progress.update,
+                )  # fmt: skip
+            except RedisUnavailable as exc:
+                raise click.ClickException(str(exc)) from None
+        else:
+            results = run_crawls(
+                crawls, db_path=db_path, settings=settings, on_progress=progress.update
+            )
     except (KeyError, ValueError) as exc:
         raise click.UsageError(str(exc).strip("'\"")) from None
     progress.finish()
@@ -658,6 +701,9 @@ def _register_commands() -> None:
     main.add_command(cli_facts.facts)
     main.add_command(cli_facts.timeline_cmd)
     main.add_command(cli_serve.serve)
+    import cli_worker
+
+    main.add_command(cli_worker.worker)
 
 
 _register_commands()

@@ -58,3 +58,76 @@ def test_scrapy_redis_shares_frontier_and_dupefilter_between_processes(redis_url
     assert got.callback == spider_two.parse_article and got.meta["verdict"] == "notice"
     assert one.next_request() is None and not one.has_pending_requests()
     assert redis.Redis.from_url(redis_url).scard("t:rtest:dupefilter") == 1
+
+
+# -- the local multi-site world, crawled by three workers -----------------------------------
+
+N_SITES = 6
+LATENCY = 0.05
+
+
+@pytest.fixture(scope="module")
+def world_sites(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped-def]
+    from tests import world
+
+    folder = tmp_path_factory.mktemp("redis-world")
+    sizes = [24] + [3 + i % 3 for i in range(1, N_SITES)]
+    built = world.build_world(folder, N_SITES, sizes=sizes, first_address=100)
+    with world.serving(built, latency=LATENCY) as served:
+        yield served
+
+
+def _check_world(sites: list, db: Path, results: list) -> None:
+    from tests.test_world import _stored
+
+    assert [r.site for r in results] == [s.name for s in sites]
+    for site, result in zip(sites, results, strict=True):
+        assert (result.status, result.counts["new"]) == ("ok", len(site.expected)), result
+    stored = _stored(db)
+    for site in sites:
+        got = {url.split(site.base, 1)[1]: text for url, text in stored.get(site.name, [])}
+        assert len(stored.get(site.name, [])) == len(site.expected), site.name
+        assert got == site.expected, site.name
+    # no host ever had two requests in flight, across the workers
+    assert {s.name: s.stats.peak for s in sites} == {s.name: 1 for s in sites}
+
+
+def test_three_workers_crawl_the_world(world_sites: list, tmp_path: Path, redis_url: str) -> None:
+    from crawler.distributed import run_distributed
+    from crawler.run import SiteCrawl
+    from tests import world
+
+    for site in world_sites:
+        site.stats.peak = 0
+    db = tmp_path / "w.db"
+    results = run_distributed(
+        [SiteCrawl(s.name) for s in world_sites], db_path=db, redis_url=redis_url, workers=3,
+        profiles=world.profiles(world_sites),
+    )  # fmt: skip
+    _check_world(world_sites, db, results)
+    # the crawl's keys are gone from Redis
+    assert redis.Redis.from_url(redis_url).keys("xunshi:*") == []
+
+
+def test_redis_unreachable_at_start_is_one_line_and_nothing_stored(tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from cli import main
+
+    db = tmp_path / "x.db"
+    url = f"unix://{tmp_path / 'no-redis.sock'}"
+    runner = CliRunner()
+    result = runner.invoke(
+        main, ["crawl", "zjsjw", "--db", str(db), "--redis", url, "--workers", "2"]
+    )
+    assert result.exit_code != 0
+    lines = result.output.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith(f"Error: cannot reach Redis at {url}"), lines
+    assert not db.exists()
+    # $XUNSHI_REDIS_URL works as --redis; `xunshi worker` says the same
+    result = runner.invoke(main, ["worker"], env={"XUNSHI_REDIS_URL": url})
+    assert result.exit_code != 0 and "cannot reach Redis" in result.output
+    result = runner.invoke(main, ["crawl", "zjsjw", "--db", str(db)], env={"XUNSHI_REDIS_URL": url})
+    assert result.exit_code != 0 and "cannot reach Redis" in result.output
+    result = runner.invoke(main, ["crawl", "zjsjw", "--db", str(db), "--workers", "2"])
+    assert result.exit_code == 2 and "--workers needs --redis" in result.output

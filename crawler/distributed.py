@@ -1,0 +1,619 @@
+"""One crawl over several processes and machines (issue 12): a shared frontier in Redis
+(scrapy-redis), crawl workers, and ONE store writer.
+
+``xunshi crawl NAME… --redis URL --workers N`` calls ``run_distributed``: it creates every
+site's run row (as ``crawler.run.run_crawls`` does), publishes the crawl's plan in Redis,
+starts N workers (``python -m crawler.worker``) and becomes the store writer: the only
+process that writes the database. ``xunshi worker --redis URL`` joins a crawl from
+another machine; a worker needs the project and Redis, never the database.
+
+In Redis, under ``xunshi:<crawl>:`` (every key is deleted when the crawl ends):
+
+- ``plan``: the sites (name, run id, start URL, time limit), user profiles, settings and,
+  per site, the stored notices the spider routes by (``known:<site>``);
+- ``<site>:requests`` / ``<site>:dupefilter``: each site's frontier and duplicate filter,
+  scrapy-redis's Scheduler and RFPDupeFilter (one per run: the keys carry the crawl id);
+- ``<site>:leased:<worker>``: what a worker took from the frontier and has not finished.
+  A request moves there atomically when taken (LMOVE) and the list is emptied when the
+  worker's engine is idle for that site (every callback done, its output scheduled or
+  queued for the writer). A worker that stops answering (``alive:<worker>`` expires, e.g.
+  after SIGKILL) has its leased requests put back in the frontier by whoever sees it first;
+- ``lock:<host>``: a host's token: a worker holds it from sending a request to the host
+  until the answer, and keeps it for the site's delay after; no host ever has two
+  requests in flight, whichever worker sends them;
+- ``items``: what the workers' pipelines produced (notices, page events, drops, and each
+  worker's end of a site), for the writer, which records them through the same
+  ``StorePipeline`` code a one-process crawl uses.
+
+A site's crawl ends when its frontier is empty and no worker holds a lease on it; the
+crawl ends when every site's has. A request crawled twice (its worker was killed after
+fetching it) stores nothing twice: the store records an unchanged text as unchanged.
+
+Items and requests are pickled (scrapy-redis's default): the Redis server must be one
+only the crawl's machines can reach, as for any Scrapy cluster.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import pickle
+import signal
+import socket
+import sqlite3
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+from scrapy_redis.queue import FifoQueue
+from scrapy_redis.scheduler import Scheduler
+
+from crawler.run import (
+    PROJECT_ROOT,
+    CrawlResult,
+    SiteCrawl,
+    _new_crawl_id,
+    _profile_dict,
+    check_crawls,
+    current_crawl,
+    log_dir_for,
+)
+from crawler.sites import SiteProfile
+from store.db import StoreError
+from store.notices import Store, load_known
+
+CRAWLS_KEY = "xunshi:crawls"  # the crawls a worker may join (a sorted set by start time)
+ALIVE_SECONDS = 5.0  # a worker that has not said it is alive for this long is gone
+
+
+class RedisUnavailable(Exception):
+    """Redis cannot be reached or answered with an error: the message says which and why."""
+
+
+def connect(url: str) -> Any:
+    """A client for ``url``, checked with a PING; RedisUnavailable saying why not."""
+    import redis
+
+    try:
+        client = redis.Redis.from_url(url, socket_connect_timeout=5, socket_timeout=30)
+        client.ping()
+    except ValueError as exc:
+        raise RedisUnavailable(f"bad Redis URL {url!r}: {exc}") from None
+    except redis.RedisError as exc:
+        raise RedisUnavailable(f"cannot reach Redis at {url}: {exc}") from None
+    return client
+
+
+def key(crawl: str, *parts: str) -> str:
+    return ":".join(("xunshi", crawl, *parts))
+
+
+# -- scrapy-redis, as the workers use it ----------------------------------------------------
+
+
+class LeasedQueue(FifoQueue):
+    """scrapy-redis's FIFO frontier, with what a worker takes kept in its lease list until
+    the worker is done with it (``WorkerExtension`` empties it when the site is idle here).
+    scrapy-redis's own queues pop for good (RPOP): a worker killed then loses what it held."""
+
+    def __init__(self, server: Any, spider: Any, key: str, serializer: Any = None) -> None:
+        super().__init__(server, spider, key, serializer)
+        worker = spider.settings.get("XUNSHI_WORKER_ID")
+        self.leased = f"{self.key.rsplit(':', 1)[0]}:leased:{worker}"
+
+    def pop(self, timeout: int = 0) -> Any:
+        data = self.server.lmove(self.key, self.leased, "RIGHT", "LEFT")
+        return self._decode_request(data) if data else None
+
+
+class LeasedScheduler(Scheduler):
+    """scrapy-redis's Scheduler, for Scrapy 2.19.
+
+    Where 0.9.1 lags: its ``enqueue_request``/``next_request`` pass ``spider=`` to
+    ``StatsCollector.inc_value``, deprecated in Scrapy 2.13 (a warning per request): they
+    are redone here without it. Its RedisSpider still feeds start requests through
+    ``start_requests``; our spiders are not RedisSpiders: they keep Scrapy 2.13+'s
+    ``async start()``, whose requests reach this scheduler like any other and are filtered
+    by the shared duplicate filter, so every worker may run ``start()`` and each start page
+    is still fetched once. ``close`` never clears the frontier (a worker ending must not
+    empty the others' queue): the writer deletes the crawl's keys when the crawl ends.
+    """
+
+    def close(self, reason: str) -> None:
+        return None
+
+    def enqueue_request(self, request: Any) -> bool:
+        if not request.dont_filter and self.df.request_seen(request):
+            self.df.log(request, self.spider)
+            return False
+        if self.stats:
+            self.stats.inc_value("scheduler/enqueued/redis")
+        self.queue.push(request)
+        return True
+
+    def next_request(self) -> Any:
+        request = self.queue.pop(self.idle_before_close)
+        if request and self.stats:
+            self.stats.inc_value("scheduler/dequeued/redis")
+        return request
+
+
+def requeue_dead_workers(server: Any, crawl: str, sites: list[str]) -> list[str]:
+    """Put back into the frontier what workers that stopped answering had taken; return them."""
+    gone = []
+    for raw in server.smembers(key(crawl, "workers")):
+        worker = raw.decode()
+        if server.exists(key(crawl, "alive", worker)):
+            continue
+        for site in sites:
+            leased = key(crawl, site, "leased", worker)
+            while server.lmove(leased, key(crawl, site, "requests"), "LEFT", "LEFT"):
+                pass
+        server.srem(key(crawl, "workers"), worker)
+        gone.append(worker)
+    return gone
+
+
+def site_busy(server: Any, crawl: str, site: str) -> bool:
+    """Whether a site's crawl is still going: requests in its frontier or leased by a worker."""
+    if server.llen(key(crawl, site, "requests")):
+        return True
+    return any(
+        server.llen(key(crawl, site, "leased", raw.decode()))
+        for raw in server.smembers(key(crawl, "workers"))
+    )
+
+
+# -- the store writer ------------------------------------------------------------------------
+
+
+@dataclass
+class _Run:
+    crawl: SiteCrawl
+    run_id: int
+    pipeline: Any
+    closes: list[dict[str, Any]] = field(default_factory=list)
+    stats: dict[str, Any] = field(default_factory=dict)
+
+
+class _WriterCrawler:
+    """What ``StorePipeline`` needs of a crawler, in the writer (no Scrapy engine here)."""
+
+    def __init__(self, run_id: int, db: str, time_limit: float | None) -> None:
+        from scrapy.settings import Settings
+
+        self.settings = Settings(
+            {"XUNSHI_RUN_ID": run_id, "XUNSHI_DB": db, "XUNSHI_TIME_LIMIT": time_limit or 0}
+        )
+        self.stats = None
+        self.engine = None
+        self.spider = None
+
+
+Progress = Callable[[dict[str, Any]], None]
+
+
+def run_distributed(
+    crawls: list[SiteCrawl],
+    *,
+    db_path: str | os.PathLike[str],
+    redis_url: str,
+    workers: int,
+    settings: dict[str, Any] | None = None,
+    on_progress: Progress | None = None,
+    profiles: dict[str, SiteProfile] | None = None,
+    worker_env: dict[str, str] | None = None,
+) -> list[CrawlResult]:
+    """Crawl ``crawls`` with ``workers`` local worker processes (more may join with
+    ``xunshi worker``) over the frontier in Redis; this process writes the database.
+
+    Raises RedisUnavailable before anything is stored when Redis cannot be reached, and
+    what ``run_crawls`` raises for a bad crawl. Redis lost during the crawl: every run
+    still open is recorded failed; what was stored before stays as it was.
+    """
+    from crawler.pipelines import StorePipeline, run_outcome
+
+    check_crawls(crawls, profiles)
+    if workers < 0:
+        raise ValueError("--workers must be 0 or more")
+    server = connect(redis_url)
+    if not crawls:
+        return []
+    crawl_id = current_crawl() or _new_crawl_id()
+    db = str(Path(db_path).resolve())
+    store = Store.open(db_path)
+    runs: dict[int, _Run] = {}
+    try:
+        for c in crawls:
+            run_id = store.start_run(
+                c.site, {"start_url": c.start_url, "full": c.full, "redis": True, **c.options},
+                crawl=crawl_id,
+            )  # fmt: skip
+            pipeline = StorePipeline(_WriterCrawler(run_id, db, c.timeout))  # type: ignore[arg-type]
+            pipeline.store = store
+            runs[run_id] = _Run(c, run_id, pipeline)
+        plan = {
+            "crawl": crawl_id,
+            "settings": dict(settings or {}),
+            "profiles": {n: _profile_dict(p) for n, p in (profiles or {}).items()},
+            "sites": [
+                {"site": r.crawl.site, "run_id": r.run_id, "start_url": r.crawl.start_url,
+                 "full": r.crawl.full, "timeout": r.crawl.timeout}
+                for r in runs.values()
+            ],
+        }  # fmt: skip
+        pipe = server.pipeline()
+        pipe.set(key(crawl_id, "plan"), json.dumps(plan, ensure_ascii=False))
+        for r in runs.values():
+            known = load_known(store, r.crawl.site)
+            pipe.set(key(crawl_id, "known", r.crawl.site), json.dumps(known, default=str))
+        pipe.zadd(CRAWLS_KEY, {crawl_id: time.time()})
+        pipe.execute()
+    except Exception as exc:
+        for run_id in runs:
+            store.finish_run(run_id, "failed", error=f"crawl could not start: {exc}")
+        store.close()
+        if isinstance(exc, RedisUnavailable):
+            raise
+        import redis
+
+        if isinstance(exc, redis.RedisError):
+            raise RedisUnavailable(f"Redis at {redis_url}: {exc}") from None
+        raise
+
+    log_dir = log_dir_for(db_path)
+    log_dir.mkdir(parents=True, exist_ok=True)
+    ids = sorted(runs)
+    log_path = log_dir / f"crawl-{ids[0]}-{ids[-1]}-workers.log"
+    procs = [start_worker(redis_url, crawl_id, log_path, env=worker_env) for _ in range(workers)]
+    started = time.monotonic()
+    error: str | None = None
+    stopped: str | None = None
+    by_site = {r.crawl.site: r for r in runs.values()}
+    try:
+        for r in runs.values():
+            if on_progress:
+                on_progress({"site": r.crawl.site, "run_id": r.run_id, "state": "running"})
+        while True:
+            got = server.brpop([key(crawl_id, "items")], timeout=0.5)
+            if got is not None:
+                _write(pickle.loads(got[1]), runs, on_progress)
+                continue
+            # nothing to write just now: is the crawl over?
+            requeue_dead_workers(server, crawl_id, list(by_site))
+            open_sites = [s for s in by_site if site_busy(server, crawl_id, s)]
+            alive = [p for p in procs if p.poll() is None]
+            remote = server.scard(key(crawl_id, "workers"))
+            if not alive and not remote:
+                if open_sites or any(not r.closes for r in runs.values()):
+                    if workers:
+                        error = "every worker ended before the crawl was done; see " + str(log_path)
+                        break
+                    continue  # waiting for `xunshi worker` to join
+                break
+    except KeyboardInterrupt:
+        stopped = "interrupted by the user"
+    except Exception as exc:  # noqa: BLE001 (Redis lost: the runs say so, nothing else is touched)
+        import redis
+
+        if not isinstance(exc, redis.RedisError):
+            raise
+        error = f"lost the connection to Redis: {exc}"
+    finally:
+        for proc in procs:
+            _stop(proc)
+        seconds = time.monotonic() - started
+        try:
+            if error is None:
+                while True:  # what the last workers queued as they ended
+                    raw = server.rpop(key(crawl_id, "items"))
+                    if raw is None:
+                        break
+                    _write(pickle.loads(raw), runs, on_progress)
+        except Exception as exc:  # noqa: BLE001
+            error = f"lost the connection to Redis: {exc}"
+        results = []
+        for r in runs.values():
+            status, run_error = _outcome(r, error, stopped, run_outcome)
+            try:
+                row = store.run(r.run_id) or {}
+                if row.get("status") == "running":
+                    from crawler.extensions import site_progress
+
+                    store.finish_run(r.run_id, status, error=run_error,
+                                     pages=site_progress(r.stats)["pages"],
+                                     **r.pipeline.counts)  # fmt: skip
+                row = store.run(r.run_id) or {}
+            except (sqlite3.Error, StoreError) as exc:
+                row = {"status": "failed", "error": f"cannot write to the database: {exc}"}
+            results.append(_result(r, row, log_path, seconds))
+        store.close()
+        _cleanup(server, crawl_id, list(by_site))
+    return results
+
+
+def _write(message: dict[str, Any], runs: dict[int, _Run], on_progress: Progress | None) -> None:
+    """Record one message from a worker, as the one-process pipeline would."""
+    from crawler.extensions import site_progress
+
+    run = runs.get(int(message.get("run_id", 0)))
+    if run is None:
+        return
+    kind = message["kind"]
+    pipeline = run.pipeline
+    if kind == "item":
+        from scrapy.exceptions import DropItem
+
+        # DropItem: the database cannot be written; the pipeline keeps why (the run fails)
+        with contextlib.suppress(DropItem):
+            pipeline.process_item(message["item"])
+    elif kind == "dropped":
+        pipeline.item_dropped(message["item"], None, Exception(message["reason"]))
+    elif kind == "closed":
+        run.closes.append(message)
+        for name, value in message.get("stats", {}).items():
+            had = run.stats.get(name)
+            number = isinstance(value, int | float) and not isinstance(value, bool)
+            if number and (had is None or isinstance(had, int | float)):
+                run.stats[name] = (had or 0) + value
+            elif had is None:
+                run.stats[name] = value
+    if on_progress and kind in ("item", "closed"):
+        counts = {**site_progress(run.stats), **pipeline.counts}
+        on_progress({"site": run.crawl.site, "run_id": run.run_id, "state": "running", **counts})
+
+
+def _outcome(
+    run: _Run, error: str | None, stopped: str | None, run_outcome: Callable[..., Any]
+) -> tuple[str, str | None]:
+    if error:
+        return "failed", error
+    if stopped:
+        return "interrupted", stopped
+    if not run.closes:
+        return "failed", "no worker crawled this site"
+    reasons = [c.get("reason", "") for c in run.closes]
+    # a worker that ended early (time limit, shutdown) decides; else every one finished
+    reason = next((r for r in reasons if r != "finished"), "finished")
+    from crawler.extensions import COUNT_KEY
+
+    # the writer's counts (what it stored) stand in for the pipeline's stats in a worker
+    stats = {**run.stats, **{COUNT_KEY + k: v for k, v in run.pipeline.counts.items()}}
+    status, why = run_outcome(reason, stats, run.pipeline.store_error, run.crawl.timeout or 0)
+    return status, why
+
+
+def _result(run: _Run, row: dict[str, Any], log_path: Path, seconds: float) -> CrawlResult:
+    from crawler.run import COUNT_FIELDS
+
+    return CrawlResult(
+        site=run.crawl.site,
+        run_id=run.run_id,
+        status=row.get("status", "failed"),
+        returncode=0,
+        log_path=log_path,
+        counts={k: int(row.get(k) or 0) for k in COUNT_FIELDS},
+        error=row.get("error"),
+        seconds=seconds,
+    )
+
+
+def _cleanup(server: Any, crawl: str, sites: list[str]) -> None:
+    try:
+        server.zrem(CRAWLS_KEY, crawl)
+        keys = list(server.scan_iter(match=key(crawl, "*"), count=1000))
+        if keys:
+            server.delete(*keys)
+    except Exception as exc:  # noqa: BLE001 (Redis gone: nothing left to clean)
+        print(f"Redis keys of crawl {crawl} not deleted: {exc}", file=sys.stderr)
+
+
+def start_worker(
+    redis_url: str, crawl: str | None, log_path: Path, env: dict[str, str] | None = None
+) -> subprocess.Popen[bytes]:
+    """One worker process (``python -m crawler.worker``) for ``crawl`` (None: the next)."""
+    full_env = dict(os.environ)
+    full_env.update(env or {})
+    full_env["SCRAPY_SETTINGS_MODULE"] = "crawler.settings"
+    full_env["PYTHONPATH"] = os.pathsep.join(
+        filter(None, [str(PROJECT_ROOT), full_env.get("PYTHONPATH")])
+    )
+    cmd = [sys.executable, "-m", "crawler.worker", "--redis", redis_url]
+    if crawl:
+        cmd += ["--crawl", crawl]
+    with log_path.open("ab") as log:
+        return subprocess.Popen(
+            cmd, stdin=subprocess.DEVNULL, stdout=log, stderr=log, env=full_env, cwd=PROJECT_ROOT
+        )
+
+
+def _stop(proc: subprocess.Popen[bytes]) -> None:
+    for sig, wait in ((signal.SIGINT, 10.0), (signal.SIGKILL, 5.0)):
+        if proc.poll() is not None:
+            return
+        proc.send_signal(sig)
+        try:
+            proc.wait(timeout=wait)
+        except subprocess.TimeoutExpired:
+            continue
+
+
+def new_worker_id() -> str:
+    return f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
+
+
+def host_of(url: str) -> str:
+    parts = urlsplit(url)
+    return f"{parts.hostname or ''}:{parts.port or ''}"
+
+
+# -- the workers' Scrapy components ----------------------------------------------------------
+
+
+def _crawl_of(settings: Any) -> str:
+    return str(settings.get("XUNSHI_REDIS_CRAWL"))
+
+
+class WorkerExtension:
+    """A worker's part of one site's crawl: what the spider routes by, the worker's leases,
+    when the site is done across workers, and the site's end for the writer."""
+
+    def __init__(self, crawler: Any) -> None:
+        from scrapy_redis.connection import get_redis_from_settings
+
+        self.crawler = crawler
+        self.server = get_redis_from_settings(crawler.settings)
+        self.crawl = _crawl_of(crawler.settings)
+        self.worker = str(crawler.settings.get("XUNSHI_WORKER_ID"))
+        self.run_id = crawler.settings.getint("XUNSHI_RUN_ID")
+        self.sites = list(crawler.settings.getlist("XUNSHI_REDIS_SITES"))
+
+    @classmethod
+    def from_crawler(cls, crawler: Any) -> WorkerExtension:
+        from scrapy import signals
+        from scrapy.exceptions import NotConfigured
+
+        if not crawler.settings.get("XUNSHI_REDIS_CRAWL"):
+            raise NotConfigured
+        ext = cls(crawler)
+        crawler.signals.connect(ext.spider_opened, signal=signals.spider_opened)
+        crawler.signals.connect(ext.spider_idle, signal=signals.spider_idle)
+        crawler.signals.connect(ext.spider_closed, signal=signals.spider_closed)
+        return ext
+
+    def spider_opened(self, spider: Any) -> None:
+        raw = self.server.get(key(self.crawl, "known", spider.name))
+        if raw and isinstance(getattr(spider, "known", None), dict):
+            spider.known = json.loads(raw)
+        # A worker walks only some of the list pages: it cannot say that a stored notice
+        # is on none of them (the one-process crawl's "delisted" events need every page).
+        spider.list_trouble = True
+
+    def spider_idle(self, spider: Any) -> None:
+        from scrapy.exceptions import DontCloseSpider
+
+        # Idle here: every request this worker took for the site is done, its output
+        # scheduled (in the frontier) or queued for the writer. The lease is returned.
+        self.server.delete(key(self.crawl, spider.name, "leased", self.worker))
+        requeue_dead_workers(self.server, self.crawl, self.sites)
+        if site_busy(self.server, self.crawl, spider.name):
+            raise DontCloseSpider
+
+    def spider_closed(self, spider: Any, reason: str) -> None:
+        stats = self.crawler.stats.get_stats() if self.crawler.stats else {}
+        message = {"kind": "closed", "run_id": self.run_id, "worker": self.worker,
+                   "reason": reason, "stats": stats}  # fmt: skip
+        self.server.lpush(key(self.crawl, "items"), pickle.dumps(message))
+
+
+class RedisItemPipeline:
+    """In a worker, in place of the store: every item goes to the writer through Redis."""
+
+    def __init__(self, crawler: Any) -> None:
+        from scrapy_redis.connection import get_redis_from_settings
+
+        self.server = get_redis_from_settings(crawler.settings)
+        self.queue = key(_crawl_of(crawler.settings), "items")
+        self.run_id = crawler.settings.getint("XUNSHI_RUN_ID")
+
+    @classmethod
+    def from_crawler(cls, crawler: Any) -> RedisItemPipeline:
+        from scrapy import signals
+
+        pipeline = cls(crawler)
+        crawler.signals.connect(pipeline.item_dropped, signal=signals.item_dropped)
+        return pipeline
+
+    def process_item(self, item: Any) -> Any:
+        self.server.lpush(
+            self.queue, pickle.dumps({"kind": "item", "run_id": self.run_id, "item": item})
+        )
+        return item
+
+    def item_dropped(
+        self, item: Any, response: Any, exception: BaseException, spider: Any = None
+    ) -> None:
+        from crawler.items import Notice
+
+        if isinstance(item, Notice):
+            message = {"kind": "dropped", "run_id": self.run_id, "item": item,
+                       "reason": str(exception)}  # fmt: skip
+            self.server.lpush(self.queue, pickle.dumps(message))
+
+
+# Release a host's token only when it is still ours; keep it ARGV[2] ms (the delay).
+_RELEASE = """
+if redis.call('get', KEYS[1]) == ARGV[1] then
+  if tonumber(ARGV[2]) > 0 then return redis.call('pexpire', KEYS[1], ARGV[2]) end
+  return redis.call('del', KEYS[1])
+end
+return 0
+"""
+
+
+class HostLock:
+    """One request in flight per host across every worker (a downloader middleware, next to
+    the download itself): a request waits for its host's token in Redis, holds it until
+    the answer, and the token is kept for the site's delay after. A token whose worker
+    stopped answering (killed) is taken back at once."""
+
+    def __init__(self, crawler: Any) -> None:
+        from scrapy_redis.connection import get_redis_from_settings
+
+        self.crawler = crawler
+        self.server = get_redis_from_settings(crawler.settings)
+        self.crawl = _crawl_of(crawler.settings)
+        self.worker = str(crawler.settings.get("XUNSHI_WORKER_ID"))
+        self.release_script = self.server.register_script(_RELEASE)
+        self.serial = 0
+
+    @classmethod
+    def from_crawler(cls, crawler: Any) -> HostLock:
+        from scrapy.exceptions import NotConfigured
+
+        if not crawler.settings.get("XUNSHI_REDIS_CRAWL"):
+            raise NotConfigured
+        return cls(crawler)
+
+    async def process_request(self, request: Any, spider: Any = None) -> None:
+        import asyncio
+
+        if not request.url.startswith(("http://", "https://")):
+            return
+        name = key(self.crawl, "lock", host_of(request.url))
+        self.serial += 1
+        token = f"{self.worker}|{self.serial}"
+        timeout = float(request.meta.get("download_timeout") or 30)
+        ttl = int((timeout + self._delay() + 5) * 1000)
+        checked = time.monotonic()
+        while not self.server.set(name, token, nx=True, px=ttl):
+            if time.monotonic() - checked > 0.5:
+                checked = time.monotonic()
+                holder = (self.server.get(name) or b"").decode()
+                owner = holder.split("|", 1)[0]
+                if owner and not self.server.exists(key(self.crawl, "alive", owner)):
+                    self.release_script(keys=[name], args=[holder, 0])
+            await asyncio.sleep(0.01)
+        request.meta["xunshi_host_lock"] = (name, token)
+
+    def _delay(self) -> float:
+        return max(self.crawler.settings.getfloat("DOWNLOAD_DELAY"), 0.0)
+
+    def _release(self, request: Any) -> None:
+        held = request.meta.pop("xunshi_host_lock", None)
+        if held:
+            self.release_script(keys=[held[0]], args=[held[1], int(self._delay() * 1000)])
+
+    def process_response(self, request: Any, response: Any, spider: Any = None) -> Any:
+        self._release(request)
+        return response
+
+    def process_exception(self, request: Any, exception: Exception, spider: Any = None) -> None:
+        self._release(request)

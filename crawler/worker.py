@@ -1,0 +1,174 @@
+"""A crawl worker (issue 12): ``python -m crawler.worker --redis URL [--crawl ID]``.
+
+With ``--crawl``: one Scrapy process that crawls every site of that crawl from the
+frontier in Redis (scrapy-redis) and sends what it finds to the store writer through
+Redis; it never opens the database. It ends when every site's frontier is empty and no
+worker holds a lease (see crawler/distributed.py).
+
+Without ``--crawl`` (``xunshi worker``, on another machine): waits for crawls to appear in
+Redis and works on each in a fresh process (Twisted's reactor cannot restart), until
+stopped (Ctrl-C) or, with ``--once``, after one crawl.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import time
+from typing import Any
+
+from crawler.distributed import (
+    ALIVE_SECONDS,
+    CRAWLS_KEY,
+    RedisUnavailable,
+    connect,
+    key,
+    new_worker_id,
+)
+
+
+def run_worker(url: str, crawl: str) -> int:
+    """Work on ``crawl`` until it is done; 0, or 1 when the crawl is unknown or over."""
+    server = connect(url)
+    raw = server.get(key(crawl, "plan"))
+    if raw is None:
+        print(f"crawl {crawl} is not in Redis (over, or never started)", file=sys.stderr)
+        return 1
+    plan = json.loads(raw)
+
+    from scrapy.core.engine import ExecutionEngine
+    from scrapy.crawler import CrawlerProcess
+    from scrapy.utils.project import get_project_settings
+    from twisted.internet import task
+
+    from crawler import sites as registry
+    from crawler.run import _profile_from
+    from crawler.spiders.notices import spider_class
+
+    for name, values in plan.get("profiles", {}).items():
+        registry.SITES[name] = _profile_from(values)
+    # The engine polls its scheduler every 5 s when it has nothing to do; a worker waiting
+    # for the others' requests should take them sooner.
+    ExecutionEngine._SLOT_HEARTBEAT_INTERVAL = 0.5
+    worker = new_worker_id()
+    sites = [entry["site"] for entry in plan["sites"]]
+    settings = get_project_settings()
+    settings.setdict(plan.get("settings", {}), priority="cmdline")
+    settings.setdict(
+        {
+            "REDIS_URL": url,
+            "XUNSHI_REDIS_CRAWL": crawl,
+            "XUNSHI_REDIS_SITES": sites,
+            "XUNSHI_WORKER_ID": worker,
+            "SCHEDULER": "crawler.distributed.LeasedScheduler",
+            "SCHEDULER_QUEUE_CLASS": "crawler.distributed.LeasedQueue",
+            "SCHEDULER_QUEUE_KEY": key(crawl, "%(spider)s", "requests"),
+            "SCHEDULER_DUPEFILTER_KEY": key(crawl, "%(spider)s", "dupefilter"),
+            "DUPEFILTER_CLASS": "scrapy_redis.dupefilter.RFPDupeFilter",
+            "SCHEDULER_PERSIST": True,
+            "ITEM_PIPELINES": {
+                **settings.getdict("ITEM_PIPELINES"),
+                "crawler.pipelines.StorePipeline": None,
+                "crawler.distributed.RedisItemPipeline": 300,
+            },
+            "EXTENSIONS": {
+                **settings.getdict("EXTENSIONS"),
+                # reads the database: the writer's machine only (not checked in a distributed crawl)
+                "crawler.extensions.SiteHealth": None,
+                "crawler.distributed.WorkerExtension": 600,
+            },
+            "DOWNLOADER_MIDDLEWARES": {
+                **settings.getdict("DOWNLOADER_MIDDLEWARES"),
+                "crawler.distributed.HostLock": 950,
+            },
+        },
+        priority="cmdline",
+    )
+    alive = key(crawl, "alive", worker)
+    server.set(alive, "1", px=int(ALIVE_SECONDS * 1000))
+    server.sadd(key(crawl, "workers"), worker)
+    print(f"worker {worker} on crawl {crawl}: {len(sites)} sites", file=sys.stderr, flush=True)
+
+    process = CrawlerProcess(settings)
+
+    def beat() -> None:
+        try:
+            server.set(alive, "1", px=int(ALIVE_SECONDS * 1000))
+            if not server.exists(key(crawl, "plan")):
+                # the writer ended the crawl (done, or stopped)
+                process.stop()
+        except Exception as exc:  # noqa: BLE001 (Redis gone: stop; the writer records it)
+            print(f"lost Redis: {exc}; stopping", file=sys.stderr, flush=True)
+            process.stop()
+
+    for entry in plan["sites"]:
+        crawler = process.create_crawler(spider_class(registry.get_site(entry["site"])))
+        crawler.settings.set("XUNSHI_RUN_ID", entry["run_id"], priority="cmdline")
+        if entry.get("timeout"):
+            crawler.settings.set("XUNSHI_TIME_LIMIT", entry["timeout"], priority="cmdline")
+        kwargs: dict[str, Any] = {}
+        if entry.get("start_url"):
+            kwargs["start_url"] = entry["start_url"]
+        if entry.get("full"):
+            kwargs["full"] = "1"
+        process.crawl(crawler, **kwargs)
+    heart = task.LoopingCall(beat)
+    heart.start(1.0)
+    try:
+        process.start()
+    finally:
+        try:
+            server.srem(key(crawl, "workers"), worker)
+            server.delete(alive)
+        except Exception:  # noqa: BLE001,S110 (Redis gone: the others see this worker expire)
+            pass
+    return 0
+
+
+def serve(url: str, once: bool = False, poll: float = 1.0) -> int:
+    """``xunshi worker``: work on every crawl that appears in Redis, one at a time."""
+    server = connect(url)
+    done: set[str] = set()
+    print(f"waiting for crawls in Redis at {url} (Ctrl-C stops)", file=sys.stderr, flush=True)
+    while True:
+        crawls = [c.decode() for c in server.zrange(CRAWLS_KEY, 0, -1)]
+        todo = [c for c in crawls if c not in done]
+        if not todo:
+            time.sleep(poll)
+            continue
+        crawl = todo[0]
+        done.add(crawl)
+        print(f"joining crawl {crawl}", file=sys.stderr, flush=True)
+        code = subprocess.call(
+            [sys.executable, "-m", "crawler.worker", "--redis", url, "--crawl", crawl],
+            env={**os.environ, "SCRAPY_SETTINGS_MODULE": "crawler.settings"},
+        )
+        if once:
+            return code
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="crawler.worker", description=__doc__)
+    parser.add_argument("--redis", default=os.environ.get("XUNSHI_REDIS_URL"))
+    parser.add_argument("--crawl")
+    parser.add_argument("--once", action="store_true")
+    args = parser.parse_args(argv)
+    if not args.redis:
+        print("no Redis URL: give --redis URL or set XUNSHI_REDIS_URL", file=sys.stderr)
+        return 2
+    try:
+        if args.crawl:
+            return run_worker(args.redis, args.crawl)
+        return serve(args.redis, once=args.once)
+    except RedisUnavailable as exc:
+        print(exc, file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())
