@@ -37,6 +37,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import logging
 import os
 import pickle
 import signal
@@ -70,7 +71,8 @@ from store.db import StoreError
 from store.notices import Store, load_known
 
 CRAWLS_KEY = "xunshi:crawls"  # the crawls a worker may join (a sorted set by start time)
-ALIVE_SECONDS = 5.0  # a worker that has not said it is alive for this long is gone
+ALIVE_SECONDS = 5.0
+logger = logging.getLogger(__name__)  # a worker that has not said it is alive for this long is gone
 
 
 class RedisUnavailable(Exception):
@@ -110,7 +112,53 @@ class LeasedQueue(FifoQueue):
 
     def pop(self, timeout: int = 0) -> Any:
         data = self.server.lmove(self.key, self.leased, "RIGHT", "LEFT")
-        return self._decode_request(data) if data else None
+        if not data:
+            return None
+        request = self._decode_request(data)
+        # LeaseRelease returns it when the request's callback is done
+        request.meta[LEASE_META] = (self.leased, data)
+        return request
+
+
+LEASE_META = "xunshi_lease"
+
+
+class LeaseRelease:
+    """A spider middleware: a request's lease is returned once its callback (or errback)
+    has run and all it yielded has been taken by the engine (requests in the frontier,
+    items on their way to the writer). Until then, a worker killed holds it, and the
+    request goes back to the frontier."""
+
+    def __init__(self, crawler: Any) -> None:
+        from scrapy_redis.connection import get_redis_from_settings
+
+        self.server = get_redis_from_settings(crawler.settings)
+
+    @classmethod
+    def from_crawler(cls, crawler: Any) -> LeaseRelease:
+        from scrapy.exceptions import NotConfigured
+
+        if not crawler.settings.get("XUNSHI_REDIS_CRAWL"):
+            raise NotConfigured
+        return cls(crawler)
+
+    def _release(self, response: Any) -> None:
+        request = getattr(response, "request", None)
+        lease = request.meta.pop(LEASE_META, None) if request is not None else None
+        if lease:
+            self.server.lrem(lease[0], 1, lease[1])
+
+    def process_spider_output(self, response: Any, result: Any) -> Any:
+        yield from result
+        self._release(response)
+
+    async def process_spider_output_async(self, response: Any, result: Any) -> Any:
+        async for item in result:
+            yield item
+        self._release(response)
+
+    def process_spider_exception(self, response: Any, exception: Exception) -> None:
+        self._release(response)
 
 
 class LeasedScheduler(Scheduler):
@@ -145,19 +193,21 @@ class LeasedScheduler(Scheduler):
         return request
 
 
-def requeue_dead_workers(server: Any, crawl: str, sites: list[str]) -> list[str]:
-    """Put back into the frontier what workers that stopped answering had taken; return them."""
+def requeue_dead_workers(server: Any, crawl: str, sites: list[str]) -> list[tuple[str, int]]:
+    """Put back into the frontier what workers that stopped answering had taken; return
+    each such worker and how many requests it had."""
     gone = []
     for raw in server.smembers(key(crawl, "workers")):
         worker = raw.decode()
         if server.exists(key(crawl, "alive", worker)):
             continue
+        held = 0
         for site in sites:
             leased = key(crawl, site, "leased", worker)
             while server.lmove(leased, key(crawl, site, "requests"), "LEFT", "LEFT"):
-                pass
-        server.srem(key(crawl, "workers"), worker)
-        gone.append(worker)
+                held += 1
+        if server.srem(key(crawl, "workers"), worker):
+            gone.append((worker, held))
     return gone
 
 
@@ -287,7 +337,8 @@ def run_distributed(
                 _write(pickle.loads(got[1]), runs, on_progress)
                 continue
             # nothing to write just now: is the crawl over?
-            requeue_dead_workers(server, crawl_id, list(by_site))
+            for worker, held in requeue_dead_workers(server, crawl_id, list(by_site)):
+                _note(log_path, f"worker {worker} stopped answering: {held} requests back in the frontier")  # fmt: skip
             open_sites = [s for s in by_site if site_busy(server, crawl_id, s)]
             alive = [p for p in procs if p.poll() is None]
             remote = server.scard(key(crawl_id, "workers"))
@@ -382,11 +433,15 @@ def _outcome(
     reasons = [c.get("reason", "") for c in run.closes]
     # a worker that ended early (time limit, shutdown) decides; else every one finished
     reason = next((r for r in reasons if r != "finished"), "finished")
-    from crawler.extensions import COUNT_KEY
+    from crawler.extensions import COUNT_KEY, no_page_reason
 
     # the writer's counts (what it stored) stand in for the pipeline's stats in a worker
     stats = {**run.stats, **{COUNT_KEY + k: v for k, v in run.pipeline.counts.items()}}
     status, why = run_outcome(reason, stats, run.pipeline.store_error, run.crawl.timeout or 0)
+    if status == "failed" and why == no_page_reason(stats) and run.pipeline.counts["notices_seen"]:
+        # The pages were fetched by a worker that was killed before it could send its
+        # stats; the notices it sent were stored.
+        return "ok", None
     return status, why
 
 
@@ -403,6 +458,11 @@ def _result(run: _Run, row: dict[str, Any], log_path: Path, seconds: float) -> C
         error=row.get("error"),
         seconds=seconds,
     )
+
+
+def _note(log_path: Path, line: str) -> None:
+    with log_path.open("a", encoding="utf-8") as log:
+        log.write(f"{time.strftime('%Y-%m-%d %H:%M:%S')} [writer] {line}\n")
 
 
 def _cleanup(server: Any, crawl: str, sites: list[str]) -> None:
@@ -502,7 +562,9 @@ class WorkerExtension:
         # Idle here: every request this worker took for the site is done, its output
         # scheduled (in the frontier) or queued for the writer. The lease is returned.
         self.server.delete(key(self.crawl, spider.name, "leased", self.worker))
-        requeue_dead_workers(self.server, self.crawl, self.sites)
+        for worker, held in requeue_dead_workers(self.server, self.crawl, self.sites):
+            logger.warning("worker %s stopped answering: %d requests back in the frontier",
+                           worker, held)  # fmt: skip
         if site_busy(self.server, self.crawl, spider.name):
             raise DontCloseSpider
 

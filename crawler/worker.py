@@ -80,6 +80,11 @@ def run_worker(url: str, crawl: str) -> int:
                 "crawler.extensions.SiteHealth": None,
                 "crawler.distributed.WorkerExtension": 600,
             },
+            "SPIDER_MIDDLEWARES": {
+                **settings.getdict("SPIDER_MIDDLEWARES"),
+                # first to see a callback's output, last to let it go
+                "crawler.distributed.LeaseRelease": 10,
+            },
             "DOWNLOADER_MIDDLEWARES": {
                 **settings.getdict("DOWNLOADER_MIDDLEWARES"),
                 "crawler.distributed.HostLock": 950,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -131,3 +132,101 @@ def test_redis_unreachable_at_start_is_one_line_and_nothing_stored(tmp_path: Pat
     assert result.exit_code != 0 and "cannot reach Redis" in result.output
     result = runner.invoke(main, ["crawl", "zjsjw", "--db", str(db), "--workers", "2"])
     assert result.exit_code == 2 and "--workers needs --redis" in result.output
+
+
+def _workers_of(pid: int) -> list[int]:
+    """The worker processes this process started (their command line says ``worker``)."""
+    out = []
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit():
+            continue
+        try:
+            stat = (proc / "stat").read_text()
+            cmdline = (proc / "cmdline").read_bytes().replace(b"\0", b" ")
+        except OSError:
+            continue
+        ppid = int(stat.rsplit(")", 1)[1].split()[1])
+        if ppid == pid and b"crawler.worker" in cmdline:
+            out.append(int(proc.name))
+    return out
+
+
+def test_a_worker_killed_partway_loses_nothing(
+    world_sites: list, tmp_path: Path, redis_url: str
+) -> None:
+    import os
+    import signal
+
+    from crawler.distributed import run_distributed
+    from crawler.run import SiteCrawl
+    from tests import world
+
+    for site in world_sites:
+        site.stats.peak = 0
+    biggest = world_sites[0]
+    killed: list[int] = []
+
+    client = redis.Redis.from_url(redis_url)
+
+    def on_progress(update: dict) -> None:
+        # partway through the biggest site: SIGKILL a worker that holds taken requests
+        if killed or update["site"] != biggest.name or update.get("new", 0) < 3:
+            return
+        workers = _workers_of(os.getpid())
+        assert len(workers) == 3, workers
+        for name in client.scan_iter(match="xunshi:*:leased:*"):
+            pid = int(name.decode().rsplit(":", 1)[1].split("-")[-2])
+            if client.llen(name) and pid in workers:
+                os.kill(pid, signal.SIGKILL)
+                killed.append(pid)
+                return
+
+    db = tmp_path / "k.db"
+    results = run_distributed(
+        [SiteCrawl(s.name) for s in world_sites], db_path=db, redis_url=redis_url, workers=3,
+        profiles=world.profiles(world_sites), on_progress=on_progress,
+    )  # fmt: skip
+    assert killed, "no worker was killed: the crawl ended too soon for this test"
+    _check_world(world_sites, db, results)
+    # the others saw it stop answering and put back what it had taken
+    log = results[0].log_path.read_text(encoding="utf-8")
+    line = next(x for x in log.splitlines() if f"-{killed[0]}-" in x and "stopped answering" in x)
+    held = re.search(r"stopped answering: (\d+) requests back in the frontier", line)
+    assert held and int(held.group(1)) >= 1, line
+
+
+def test_redis_lost_mid_crawl_fails_the_runs_and_damages_nothing(
+    world_sites: list, tmp_path: Path, redis_url: str
+) -> None:
+    import sqlite3
+
+    from crawler.distributed import run_distributed
+    from crawler.run import SiteCrawl
+    from tests import world
+    from tests.test_world import _stored
+
+    biggest = world_sites[0]
+    lost: list[bool] = []
+
+    def on_progress(update: dict) -> None:
+        if not lost and update["site"] == biggest.name and update.get("new", 0) >= 3:
+            lost.append(True)
+            redis.Redis.from_url(redis_url).shutdown(nosave=True)
+
+    db = tmp_path / "l.db"
+    results = run_distributed(
+        [SiteCrawl(s.name) for s in world_sites], db_path=db, redis_url=redis_url, workers=2,
+        profiles=world.profiles(world_sites), on_progress=on_progress,
+    )  # fmt: skip
+    assert lost
+    for result in results:
+        assert result.status == "failed" and "lost the connection to Redis" in (result.error or "")
+    conn = sqlite3.connect(db)
+    assert conn.execute("pragma integrity_check").fetchone() == ("ok",)
+    conn.close()
+    # what was stored is whole: each notice with its exact text, at least those before the loss
+    stored = _stored(db)
+    assert len(stored.get(biggest.name, [])) >= 3
+    for site in world_sites:
+        for url, text in stored.get(site.name, []):
+            assert site.expected[url.split(site.base, 1)[1]] == text
