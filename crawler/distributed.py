@@ -161,6 +161,10 @@ class LeaseRelease:
         self._release(response)
 
 
+# The sites this worker process is pinned to (their ``owner`` keys; see LeasedScheduler).
+OWNED: set[str] = set()
+
+
 class LeasedScheduler(Scheduler):
     """scrapy-redis's Scheduler, for Scrapy 2.19.
 
@@ -175,7 +179,49 @@ class LeasedScheduler(Scheduler):
     """
 
     def close(self, reason: str) -> None:
+        name = key(self._crawl(), self.spider.name, "owner")
+        if name in OWNED:
+            OWNED.discard(name)
+            with contextlib.suppress(Exception):
+                self.server.delete(name) if self.server.get(name) == self._me() else None
         return None
+
+    def _crawl(self) -> str:
+        return _crawl_of(self.spider.settings)
+
+    def _me(self) -> bytes:
+        return str(self.spider.settings.get("XUNSHI_WORKER_ID")).encode()
+
+    def _owned(self) -> bool:
+        """Whether this worker crawls this site now. Each site is pinned to one worker at a
+        time (``<site>:owner``, kept alive by the worker's heartbeat): its hosts' requests
+        then never wait for a token another worker holds. A worker takes a free site
+        while it has fewer than its share (sites / workers); a killed owner's key
+        expires and another worker takes the site over."""
+        now = time.monotonic()
+        if now - getattr(self, "_checked", 0.0) < 0.2:
+            return bool(getattr(self, "_mine", False))
+        self._checked = now
+        name = key(self._crawl(), self.spider.name, "owner")
+        if name in OWNED:
+            self._mine = self.server.get(name) == self._me()
+            if not self._mine:
+                OWNED.discard(name)
+            return self._mine
+        self._mine = False
+        if not len(self.queue):
+            return False
+        settings = self.spider.settings
+        sites = len(settings.getlist("XUNSHI_REDIS_SITES")) or 1
+        workers = max(settings.getint("XUNSHI_REDIS_WORKERS"),
+                      self.server.scard(key(self._crawl(), "workers")), 1)  # fmt: skip
+        share = -(-sites // workers)
+        if len(OWNED) < share and self.server.set(
+            name, self._me(), nx=True, px=int(ALIVE_SECONDS * 1000)
+        ):
+            OWNED.add(name)
+            self._mine = True
+        return self._mine
 
     def enqueue_request(self, request: Any) -> bool:
         if not request.dont_filter and self.df.request_seen(request):
@@ -187,6 +233,8 @@ class LeasedScheduler(Scheduler):
         return True
 
     def next_request(self) -> Any:
+        if not self._owned():
+            return None
         request = self.queue.pop(self.idle_before_close)
         if request and self.stats:
             self.stats.inc_value("scheduler/dequeued/redis")
@@ -291,6 +339,7 @@ def run_distributed(
             runs[run_id] = _Run(c, run_id, pipeline)
         plan = {
             "crawl": crawl_id,
+            "workers": workers,
             "settings": dict(settings or {}),
             "profiles": {n: _profile_dict(p) for n, p in (profiles or {}).items()},
             "sites": [

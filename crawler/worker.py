@@ -23,6 +23,7 @@ from typing import Any
 from crawler.distributed import (
     ALIVE_SECONDS,
     CRAWLS_KEY,
+    OWNED,
     RedisUnavailable,
     connect,
     key,
@@ -62,6 +63,7 @@ def run_worker(url: str, crawl: str) -> int:
             "REDIS_URL": url,
             "XUNSHI_REDIS_CRAWL": crawl,
             "XUNSHI_REDIS_SITES": sites,
+            "XUNSHI_REDIS_WORKERS": int(plan.get("workers") or 0),
             "XUNSHI_WORKER_ID": worker,
             "SCHEDULER": "crawler.distributed.LeasedScheduler",
             "SCHEDULER_QUEUE_CLASS": "crawler.distributed.LeasedQueue",
@@ -102,6 +104,8 @@ def run_worker(url: str, crawl: str) -> int:
     def beat() -> None:
         try:
             server.set(alive, "1", px=int(ALIVE_SECONDS * 1000))
+            for name in list(OWNED):
+                server.pexpire(name, int(ALIVE_SECONDS * 1000))
             if not server.exists(key(crawl, "plan")):
                 # the writer ended the crawl (done, or stopped)
                 process.stop()

@@ -230,3 +230,40 @@ def test_redis_lost_mid_crawl_fails_the_runs_and_damages_nothing(
     for site in world_sites:
         for url, text in stored.get(site.name, []):
             assert site.expected[url.split(site.base, 1)[1]] == text
+
+
+def test_cli_crawl_with_a_worker_started_elsewhere(serve, tmp_path: Path, redis_url: str) -> None:
+    """`xunshi worker` (another machine) + `xunshi crawl --redis --workers 0` (the writer):
+    the same notices, run and report as a crawl in one process."""
+    import json
+    import subprocess
+    import sys
+
+    from tests.conftest import ROOT, xunshi
+    from tests.test_sites_golden import MANIFEST
+    from tests.test_world import _stored
+
+    site = serve("zjsjw")
+    m = MANIFEST["zjsjw"]
+    start = site.url(m["start"])
+    one = tmp_path / "one.db"
+    xunshi("crawl", "zjsjw", "--db", str(one), "--start-url", start)
+    worker = subprocess.Popen(
+        [sys.executable, "-m", "cli", "worker", "--redis", redis_url, "--once"],
+        cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )  # fmt: skip
+    try:
+        db = tmp_path / "shared" / "x.db"
+        db.parent.mkdir()
+        proc = xunshi("crawl", "zjsjw", "--db", str(db), "--start-url", start, "--json",
+                      env={"XUNSHI_REDIS_URL": redis_url}, timeout=180)  # fmt: skip
+        assert worker.wait(timeout=60) == 0
+    finally:
+        if worker.poll() is None:
+            worker.kill()
+    out = worker.stdout.read() if worker.stdout else ""
+    assert "joining crawl" in out and "Traceback" not in out + proc.stderr
+    row = json.loads(proc.stdout.splitlines()[0])
+    assert row["status"] == "ok" and row["new"] == len(m["notices"]) and row["pages"] > 0, row
+    assert sorted(_stored(db)["zjsjw"]) == sorted(_stored(one)["zjsjw"])
+    assert list((db.parent / "reports").glob(f"run-{row['run_id']}-zjsjw.md"))
