@@ -45,7 +45,7 @@ from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
 from crawler.run import CrawlResult, run_crawl, summary_line, write_run_report
-from crawler.sites import SITES
+from crawler.sites import SITES, SiteFileError, use_sites_file
 from store.db import StoreError
 from store.deliver import ConfigError, Delivery, Outbox, PassResult, deliver_pending
 from store.deliver import parse_deliveries as _parse_deliveries
@@ -59,7 +59,7 @@ DEFAULT_TIME_LIMIT = 3600.0
 DEFAULT_MISFIRE_GRACE = 3600
 DEFAULT_RETRY_EVERY = 300.0
 TOP_KEYS = {"db", "timezone", "reports_dir", "time_limit", "misfire_grace_time", "retry_every",
-            "sites", "deliveries"}  # fmt: skip
+            "sites", "deliveries", "sites_file"}  # fmt: skip
 SITE_KEYS = {"cron", "start_url", "full", "time_limit"}
 
 
@@ -108,6 +108,16 @@ def parse_config(data: Mapping[str, Any], *, base: Path, path: Path | None = Non
     except (ZoneInfoNotFoundError, ValueError):
         raise ConfigError(f"timezone {data.get('timezone')!r} is not an IANA time zone") from None
     time_limit = _number(data, "time_limit", DEFAULT_TIME_LIMIT, "time_limit")
+    sites_file = data.get("sites_file")
+    if sites_file is not None:
+        # A user's site file (crawler/sites.py): its sites can be scheduled like built-in ones.
+        if not isinstance(sites_file, str) or not sites_file.strip():
+            raise ConfigError("sites_file must be the path of a site file")
+        file = Path(sites_file).expanduser()
+        try:
+            use_sites_file(file if file.is_absolute() else base / file)
+        except SiteFileError as exc:
+            raise ConfigError(f"sites_file: {exc}") from None
     sites_table = data.get("sites")
     if not isinstance(sites_table, dict) or not sites_table:
         raise ConfigError("no [sites.<name>] table: name at least one site and its cron schedule")

@@ -366,12 +366,11 @@ class NoticeSpider(scrapy.Spider):
 
 
 def _spider_class(profile: SiteProfile) -> type[NoticeSpider]:
-    return type(
-        f"{profile.name.capitalize()}Spider",
-        (NoticeSpider,),
-        {"name": profile.name, "profile": profile, "__module__": __name__,
-         "__doc__": f"{profile.label} ({profile.base_url})"},
-    )  # fmt: skip
+    attrs: dict[str, Any] = {"name": profile.name, "profile": profile, "__module__": __name__,
+                             "__doc__": f"{profile.label} ({profile.base_url})"}  # fmt: skip
+    if profile.delay is not None:
+        attrs["custom_settings"] = {"DOWNLOAD_DELAY": profile.delay}  # the entry's `delay`
+    return type(f"{profile.name.capitalize()}Spider", (NoticeSpider,), attrs)
 
 
 for _profile in SITES.values():
