@@ -79,3 +79,15 @@ class PageEvent:
     kind: str
     reason: str
     status: int | None = None
+
+
+@dataclass
+class SiteList:
+    """A site's 巡视整改 list as discovery found it (``found``), or a kept list that stopped
+    answering (not ``found``): the store keeps it for the next crawl (store/sites.py)."""
+
+    site: str
+    url: str
+    family: str | None
+    found: bool
+    reason: str
