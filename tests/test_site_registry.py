@@ -242,3 +242,31 @@ def test_migration_rekeys_stored_notices(db_path: Path) -> None:
     again = store.record(make_notice("甲", url="https://www.x.gov.cn/show.asp?id=1#x"))
     assert again.notice_id == legacy.notice_id and again.outcome == "unchanged"
     store.close()
+
+
+# ---------------------------------------------------------------------------------------
+# The registry and its documentation
+# ---------------------------------------------------------------------------------------
+
+
+def test_docs_and_readme_tables_match_the_registry() -> None:
+    from crawler.registry_doc import rendered
+
+    for path, text in rendered().items():
+        assert path.read_text(encoding="utf-8") == text, f"{path}: run python -m crawler.registry_doc"  # fmt: skip
+
+
+def test_the_registry_covers_the_ccdi_and_provinces_it_can_name() -> None:
+    from store.districts import normalize_province
+
+    sites = load_registry()
+    assert "ccdi" in sites and sites["ccdi"].province is None
+    provinces = [p.province for p in sites.values() if p.province]
+    assert len(provinces) == len(set(provinces)) == 31  # one commission per province
+    assert all(normalize_province(p) == p for p in provinces)
+    for p in sites.values():
+        assert "address" in p.confirmed and p.notes, p.name
+        # What is not confirmed is said in the notes.
+        if not p.verified:
+            assert any("[U]" in n or "[I]" in n for n in p.notes), p.name
+        assert p.base_url.startswith(("http://", "https://")) and p.base_url.count("/") == 2
