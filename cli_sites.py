@@ -26,6 +26,7 @@ from parsel import Selector
 from cli_common import db_option, format_option, open_store, text_table
 from crawler import settings as crawler_settings
 from crawler import sites as sites_registry
+from crawler.discover import MAX_HOPS, adopt_family, next_step
 from crawler.extract import (
     ListLink,
     PageError,
@@ -38,7 +39,7 @@ from crawler.extract import (
     parse_list,
     trs_article_pages,
 )
-from crawler.families import FAMILIES
+from crawler.families import FAMILIES, recognise
 from crawler.normalise import clean_line
 from crawler.sites import SITES, SiteFileError, SiteProfile, get_site
 
@@ -203,6 +204,13 @@ class Checker:
         return page, text
 
     def run(self, start: str) -> Report:
+        if self.profile.discover:
+            found = self.discover(start)
+            if found is not None:
+                newest = self.check_list(*found)
+                if newest is not None:
+                    self.check_article(newest)
+            return self.report
         label = self.profile.column_text
         loaded = self.load("start page" if label else "list page", start)
         if loaded is None:
@@ -222,6 +230,35 @@ class Checker:
         if newest is not None:
             self.check_article(newest)
         return self.report
+
+    def discover(self, start: str) -> tuple[str, str] | None:
+        """Find the 巡视整改 list from the start page as a crawl would (crawler/discover.py)."""
+        url, hops, fallback = start, 0, None
+        while True:
+            loaded = self.load("start page" if hops == 0 else "discovery page", url)
+            if loaded is None:
+                return None
+            page, text = loaded
+            links = parse_list(text, page.url, self.profile).links
+            notices = sum(link.verdict == "notice" for link in links)
+            fallback = fallback or (page.url if notices else None)
+            step = next_step(text, page.url, self.profile.allowed_domains, hops, notices)
+            if step.action == "follow" and step.url:
+                self.report.add("discovery", "ok", f"{page.url} -> {step.url} ({step.reason})", url=step.url)  # fmt: skip
+                url, hops = step.url, hops + 1
+                continue
+            if step.action == "list":
+                family = recognise(text)
+                self.profile = adopt_family(self.profile, family[0])
+                self.report.add("discovery", "ok", f"the 巡视整改 list is {page.url} ({step.reason})", url=page.url)  # fmt: skip
+                self.report.add("family", "info", f"{self.profile.family} (page shows {family[1]!r})", family=self.profile.family)  # fmt: skip
+                return page.url, text
+            if fallback and fallback != page.url:
+                self.report.add("discovery", "warn", f"{step.reason}: taking {fallback}, which shows notices")  # fmt: skip
+                url, hops = fallback, MAX_HOPS
+                continue
+            self.report.add("discovery", "fail", f"no 巡视整改 list found from {start}: {step.reason}")  # fmt: skip
+            return None
 
     def check_list(self, url: str, text: str) -> ListLink | None:
         add, profile = self.report.add, self.profile

@@ -207,3 +207,23 @@ def test_a_site_without_a_list_says_so(serve, tmp_path: Path) -> None:
     assert result["new"] == 0 and result["failed"] == 1
     events = json.loads(xunshi("events", "--db", str(db), "--format", "json").stdout)
     assert any("no 巡视整改 list found" in (e.get("detail") or {}).get("reason", "") for e in events), events
+
+
+def test_check_follows_discovery_as_a_crawl_would(serve, tmp_path: Path) -> None:
+    root = tmp_path / "site"
+    build_home_site(root)
+    site = serve(root)
+    file = sites_file(tmp_path, site.base)
+    proc = xunshi("check", "home", "--sites", str(file), "--json")
+    items = json.loads(proc.stdout)[0]["items"]
+    steps = [i for i in items if i["check"] == "discovery"]
+    assert [s["url"] for s in steps] == [
+        site.url("/xsgz/index.html"), site.url(COLUMN + "index.shtml"), site.url(COLUMN + "index.shtml")]  # fmt: skip
+    assert next(i for i in items if i["check"] == "family")["family"] == "trs"
+    links = next(i for i in items if i["check"] == "list links")
+    assert links["status"] == "ok" and "5 notices" in links["detail"]
+    assert next(i for i in items if i["check"] == "body")["method"] == "profile"  # the TRS selectors
+    # A site where no list can be found fails the check, saying why.
+    write(root, "/index.html", page("某县纪委监委", [("/gzdt/", "工作动态")]))
+    proc = xunshi("check", "home", "--sites", str(file), check=False)
+    assert proc.returncode == 1 and "no 巡视整改 list found" in proc.stdout
