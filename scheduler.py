@@ -44,6 +44,7 @@ from apscheduler.triggers.base import BaseTrigger
 from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
+from crawler import sites as sites_registry
 from crawler.run import CrawlResult, run_crawl, summary_line, write_run_report
 from crawler.sites import SITES, SiteFileError, use_sites_file
 from store.db import StoreError
@@ -118,6 +119,8 @@ def parse_config(data: Mapping[str, Any], *, base: Path, path: Path | None = Non
             use_sites_file(file if file.is_absolute() else base / file)
         except SiteFileError as exc:
             raise ConfigError(f"sites_file: {exc}") from None
+    elif sites_registry.REGISTRY_ERROR is not None:  # a bad $XUNSHI_SITES
+        raise ConfigError(f"XUNSHI_SITES: {sites_registry.REGISTRY_ERROR}")
     sites_table = data.get("sites")
     if not isinstance(sites_table, dict) or not sites_table:
         raise ConfigError("no [sites.<name>] table: name at least one site and its cron schedule")

@@ -270,3 +270,22 @@ def test_the_registry_covers_the_ccdi_and_provinces_it_can_name() -> None:
         if not p.verified:
             assert any("[U]" in n or "[I]" in n for n in p.notes), p.name
         assert p.base_url.startswith(("http://", "https://")) and p.base_url.count("/") == 2
+
+
+def test_an_entry_delay_is_its_spiders_download_delay() -> None:
+    from crawler.spiders.notices import _spider_class
+
+    sites = parse_site_file('[sites.slow]\nurl = "http://a.gov.cn/"\ndelay = 3\n\n[sites.quick]\nurl = "http://b.gov.cn/"\n')  # fmt: skip
+    assert _spider_class(sites["slow"]).custom_settings == {"DOWNLOAD_DELAY": 3.0}
+    assert not _spider_class(sites["quick"]).custom_settings
+
+
+def test_a_bad_xunshi_sites_file_stops_the_scheduler_config(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.toml"
+    bad.write_text('[sites.x]\nlabel = "no url"\n', encoding="utf-8")
+    config = tmp_path / "xunshi.toml"
+    config.write_text('[sites.zjsjw]\ncron = "0 8 * * *"\n', encoding="utf-8")
+    proc = xunshi("schedule", "--list", "--config", str(config), env={"XUNSHI_SITES": str(bad)}, check=False)  # fmt: skip
+    assert proc.returncode != 0 and f"{bad}:1: [sites.x]: no url" in proc.stderr
+    proc = xunshi("sites", env={"XUNSHI_SITES": str(bad)}, check=False)
+    assert proc.returncode != 0 and f"{bad}:1:" in proc.stderr and "Traceback" not in proc.stderr
