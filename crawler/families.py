@@ -120,6 +120,8 @@ def get_family(name: str) -> Family:
 
 _TRS_MARK = re.compile(r"\bcreatePageHTML\s*\(|TRS_Editor|/t\d{8}_\d+(?:_ext)?\.s?html?\b")
 _HANWEB_MARK = re.compile(r"<datastore\b|/module/web/jpage/|/art/\d{4}/\d{1,2}/\d{1,2}/art_\d+_\d+\.html", re.I)  # fmt: skip
+_QUERY_PAGER = re.compile(r"""href\s*=\s*["'][^"']*[?&](?:page|pageNo|pageIndex|p|pn)=\d+""", re.I)
+_NEXT_LINK = re.compile(r">\s*(?:下一页|下页)\s*<")
 _UUID_MARK = re.compile(r"/content/[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\.html")  # fmt: skip
 
 
@@ -134,6 +136,10 @@ def recognise(text: str) -> tuple[str, str]:
         m = mark.search(text)
         if m:
             return family, m.group(0)
+    if _QUERY_PAGER.search(text):
+        return "generic", "?page=N links"
+    if _NEXT_LINK.search(text):
+        return "generic", "下一页 links"
     return "generic", "no CMS mark"
 
 

@@ -101,6 +101,12 @@ def test_recognise_family(html: str, family: str) -> None:
     assert recognise_family(html) == family == recognise(html)[0]
 
 
+def test_generic_pages_say_how_they_paginate() -> None:
+    assert recognise('<a href="list.asp?page=2">2</a>') == ("generic", "?page=N links")
+    assert recognise('<a href="list_2.html">下一页</a>') == ("generic", "下一页 links")
+    assert recognise("<p>nothing</p>") == ("generic", "no CMS mark")
+
+
 def test_adopting_a_family_fills_only_what_the_entry_left_open() -> None:
     sites = parse_site_file(
         '[sites.a]\nurl = "http://a.gov.cn/"\n\n[sites.b]\nurl = "http://b.gov.cn/"\nbody = "div.mine"\n'  # fmt: skip
