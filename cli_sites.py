@@ -547,6 +547,9 @@ def _builtin_only() -> dict[str, SiteProfile]:
     return {}
 
 
+RUN_FIELDS = ("id", "status", "started_at", "finished_at", "new", "changed", "failed", "blocked", "error")  # fmt: skip
+
+
 def _list_shown(profile: SiteProfile, state: dict[str, Any] | None) -> str:
     if not profile.discover:
         return profile.start_urls[0]
@@ -601,18 +604,23 @@ def sites(ctx: click.Context, sites_file: str | None, db_path: str, fmt: str) ->
             store.close()
     rows = []
     for name, profile in SITES.items():
+        state = states.get(name) or {}
+        run = runs.get(name)
+        confirmed = ", ".join(profile.confirmed) or "nothing"
         rows.append(
             {
                 "site": name,
                 "label": profile.label,
+                "province": profile.province,
                 "origin": profile.origin,
-                "family": profile.family,
-                "confirmed": "verified"
-                if profile.verified
-                else ", ".join(profile.confirmed) or "nothing",  # fmt: skip
-                "list": _list_shown(profile, states.get(name)),
-                "last_crawl": _last_crawl(runs.get(name)),
-                "url": profile.base_url + "/",
+                "family": state.get("family") or profile.family,
+                "verified": profile.verified,
+                "confirmed": "verified" if profile.verified else confirmed,
+                "list": _list_shown(profile, state),
+                "list_url": state.get("list_url") if profile.discover else profile.start_urls[0],
+                "last_crawl": _last_crawl(run),
+                "last_run": {k: run.get(k) for k in RUN_FIELDS} if run else None,
+                "url": profile.start_urls[0] if profile.discover else profile.base_url + "/",
             }
         )
     if fmt == "json":

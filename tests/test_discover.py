@@ -179,7 +179,9 @@ def test_a_site_given_by_its_home_page_is_found_two_links_away(serve, tmp_path: 
     finally:
         store.close()
     listed = json.loads(xunshi("sites", "--sites", str(file), "--db", str(db), "--format", "json").stdout)  # fmt: skip
-    assert next(r for r in listed if r["site"] == "home")["list"] == site.url(COLUMN + "index.shtml") + " (found)"  # fmt: skip
+    home = next(r for r in listed if r["site"] == "home")
+    assert home["list"] == site.url(COLUMN + "index.shtml") + " (found)"
+    assert (home["list_url"], home["family"], home["last_run"]["new"]) == (site.url(COLUMN + "index.shtml"), "trs", 12)  # fmt: skip
 
     # The next crawl starts at the kept list: the home page is not asked again.
     site.log.clear()
