@@ -235,3 +235,94 @@ def test_check_follows_discovery_as_a_crawl_would(serve, tmp_path: Path) -> None
     write(root, "/index.html", page("某县纪委监委", [("/gzdt/", "工作动态")]))
     proc = xunshi("check", "home", "--sites", str(file), check=False)
     assert proc.returncode == 1 and "no 巡视整改 list found" in proc.stdout
+
+
+# ---------------------------------------------------------------------------------------
+# A legacy county site: the query is the document, ?page=N pagination, no CMS family
+# ---------------------------------------------------------------------------------------
+
+
+class LegacySite:
+    """``/list.asp?cid=3&page=N`` and ``/show.asp?id=N`` served by one handler, as ASP sites do."""
+
+    PER_PAGE = 3
+
+    def __init__(self, n: int) -> None:
+        from tests.sitegen import UNITS, notice_lines, seed_body
+
+        body = seed_body()
+        self.notices: dict[int, tuple[str, str, list[str]]] = {}
+        for i in range(n):
+            unit = UNITS[i % len(UNITS)]
+            title = f"中共{unit}委关于县委巡视整改进展情况的通报"
+            published = f"2024-05-{i + 1:02d} 10:{i:02d}"
+            self.notices[101 + i] = (title, published, notice_lines(i, unit, body, 2))
+        self.paths: list[str] = []
+
+    def expected(self, i: int) -> str:
+        title, published, lines = self.notices[i]
+        return "\n".join([f"{published} 某县纪委", *lines])
+
+    def page(self, path: str, query: dict[str, str]) -> str | None:
+        ids = sorted(self.notices, reverse=True)
+        if path == "/":
+            return page("某县纪委监委", [("/", "首页"), ("/list.asp?cid=9", "工作动态"), ("/list.asp?cid=3", "巡视巡察")])  # fmt: skip
+        if path == "/list.asp" and query.get("cid") == "3":
+            number = int(query.get("page", "1"))
+            chunk = ids[(number - 1) * self.PER_PAGE : number * self.PER_PAGE]
+            links = [(f"show.asp?id={i}&from=list", self.notices[i][0]) for i in chunk]
+            links.append(("show.asp?id=5", "县委理论学习中心组召开专题学习会"))
+            pages = -(-len(ids) // self.PER_PAGE)
+            links += [(f"list.asp?cid=3&page={p}", str(p)) for p in range(1, pages + 1)]
+            return page("巡视巡察_某县纪委监委", links, crumb="首页 > 巡视巡察")
+        if path == "/show.asp" and query.get("id", "").isdigit() and int(query["id"]) in self.notices:  # fmt: skip
+            title, published, lines = self.notices[int(query["id"])]
+            paras = "".join(f"<p>{line}</p>" for line in lines)
+            return (f"<html><head><title>{title}</title></head><body><div class='art'><h1>{title}</h1>"
+                    f"<div class='info'>发布时间：{published} 来源：某县纪委</div>"
+                    f"<div class='content'>{paras}</div></div></body></html>")  # fmt: skip
+        return None
+
+
+def test_a_legacy_site_keyed_by_query_with_query_pagination(tmp_path: Path) -> None:
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+    from urllib.parse import parse_qsl, urlsplit
+
+    legacy = LegacySite(7)
+
+    class Handler(BaseHTTPRequestHandler):
+        def log_message(self, *args: object) -> None:
+            pass
+
+        def do_GET(self) -> None:  # noqa: N802
+            legacy.paths.append(self.path)
+            parts = urlsplit(self.path)
+            html = legacy.page(parts.path, dict(parse_qsl(parts.query)))
+            body = (html or "<html>404</html>").encode("utf-8")
+            self.send_response(200 if html else 404)
+            self.send_header("Content-Type", "text/html; charset=utf-8")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        base = f"http://127.0.0.1:{server.server_address[1]}"
+        db = tmp_path / "x.db"
+        result = crawl(sites_file(tmp_path, base), db)
+        assert (result["status"], result["new"]) == ("ok", 7)
+        assert "/list.asp?cid=3&page=3" in legacy.paths  # the ?page=N pager was walked
+        assert not any(p.startswith("/show.asp?id=5") for p in legacy.paths)  # not a notice
+        store = Store.open(db)
+        try:
+            rows = {r["key"]: r["text"] for r in store.db.query(
+                "select n.key, v.text from notices n join versions v on v.notice_id = n.id")}  # fmt: skip
+            host = base.removeprefix("http://")
+            assert rows == {f"{host}/show.asp?id={i}": legacy.expected(i) for i in legacy.notices}
+        finally:
+            store.close()
+    finally:
+        server.shutdown()
+        server.server_close()
