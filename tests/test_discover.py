@@ -206,6 +206,26 @@ def test_a_site_given_by_its_home_page_is_found_two_links_away(serve, tmp_path: 
         store.close()
 
 
+def test_a_kept_list_sent_to_the_home_page_is_looked_for_again(serve, tmp_path: Path) -> None:
+    root = tmp_path / "site"
+    build_home_site(root)
+    site = serve(root)
+    file, db = sites_file(tmp_path, site.base), tmp_path / "x.db"
+    assert crawl(file, db)["new"] == 12
+    folder = root / COLUMN.lstrip("/")
+    (folder / "list.shtml").write_bytes((folder / "index.shtml").read_bytes())
+    site.overrides[COLUMN + "index.shtml"] = lambda req: (302, {"Location": "/"}, b"")
+    write(root, "/xsgz/index.html", page("巡视工作", [(COLUMN + "list.shtml", "巡视整改")]))
+    again = crawl(file, db)
+    assert (again["status"], again["new"], again["failed"]) == ("ok", 0, 0)
+    store = Store.open(db)
+    try:
+        state = site_state(store, "home")
+        assert state is not None and state["list_url"] == site.url(COLUMN + "list.shtml")
+    finally:
+        store.close()
+
+
 def test_a_site_without_a_list_says_so(serve, tmp_path: Path) -> None:
     root = tmp_path / "site"
     write(root, "/index.html", page("某县纪委监委", [("/gzdt/", "工作动态"), ("/lzwh/", "廉政文化")]))

@@ -129,7 +129,9 @@ class NoticeSpider(scrapy.Spider):
         return self._discover_request(self.start_urls[0], 0)
 
     def _discover_request(self, url: str, hops: int) -> scrapy.Request:
-        request = self._list_request(url)
+        # Not filtered: looking again after the kept list failed may lead to pages (and
+        # to the same list) fetched earlier in this crawl; hops bound the walk.
+        request = self._list_request(url).replace(dont_filter=True)
         request.meta["discover_hops"] = hops
         return request
 
@@ -152,6 +154,11 @@ class NoticeSpider(scrapy.Spider):
         except PageError as exc:
             return [self._event(response, "parse_failed", f"start page: {exc}")], True
         if kept:
+            if response.meta.get("redirects") and urlsplit(response.url).path in ("", "/"):
+                # The site sends the old list to its home page: the list has moved.
+                reason = f"redirected to {response.url}"
+                self.logger.warning("the kept list %s moved (%s): looking again", response.meta["redirects"][0], reason)  # fmt: skip
+                return self._list_lost(response.meta["redirects"][0], reason), True
             self._adopt(response.meta.get("family") or recognise_family(text))
             return [SiteList(self.name, response.url, self.profile.family, True, "kept")], False
         hops = int(response.meta["discover_hops"])
