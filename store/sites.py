@@ -8,9 +8,11 @@ Only this module writes the ``site_state`` table.
 from __future__ import annotations
 
 import os
+import sqlite3
+from pathlib import Path
 from typing import Any
 
-from store.db import write_transaction
+from store.db import default_path, write_transaction
 from store.notices import Store, utcnow
 
 
@@ -61,12 +63,23 @@ def site_states(store: Store) -> dict[str, dict[str, Any]]:
 
 
 def load_site_state(path: str | os.PathLike[str] | None, site: str) -> dict[str, Any] | None:
-    """``site``'s kept state, for a crawl about to start (read only)."""
-    store = Store.open(path)
+    """``site``'s kept state, for a crawl about to start.
+
+    Read only: the file is opened with ``mode=ro`` and never created or migrated; no
+    database, or one without the table yet, keeps nothing.
+    """
+    file = Path(path or default_path())
+    if not file.is_file():
+        return None
+    conn = sqlite3.connect(f"{file.resolve().as_uri()}?mode=ro", uri=True, timeout=30)
     try:
-        return site_state(store, site)
+        conn.row_factory = sqlite3.Row
+        row = conn.execute("select * from site_state where site = ?", [site]).fetchone()
+    except sqlite3.OperationalError:
+        return None  # an older database: no site_state table until the store migrates it
     finally:
-        store.close()
+        conn.close()
+    return dict(row) if row else None
 
 
 def last_runs(store: Store) -> dict[str, dict[str, Any]]:

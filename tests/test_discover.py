@@ -346,3 +346,20 @@ def test_a_legacy_site_keyed_by_query_with_query_pagination(tmp_path: Path) -> N
     finally:
         server.shutdown()
         server.server_close()
+
+
+def test_kept_state_is_read_without_creating_or_writing(tmp_path: Path) -> None:
+    from store.sites import load_site_state, save_list
+
+    db = tmp_path / "x.db"
+    assert load_site_state(db, "home") is None and not db.exists()
+    store = Store.open(db)
+    save_list(store, "home", "http://a.gov.cn/xszg/", "trs", "discovered")
+    store.close()
+    db.chmod(0o444)
+    try:
+        state = load_site_state(db, "home")
+        assert state is not None and (state["list_url"], state["family"]) == ("http://a.gov.cn/xszg/", "trs")  # fmt: skip
+        assert load_site_state(db, "other") is None
+    finally:
+        db.chmod(0o644)
