@@ -564,11 +564,13 @@ def coverage(
 def _register_commands() -> None:
     # Commands that live in their own modules: scheduling and deliveries, site health.
     import cli_deliver
+    import cli_serve
     import cli_sites
 
     for command in (cli_deliver.schedule, cli_deliver.outbox, cli_deliver.demo, cli_deliver.search,
                     cli_sites.check, cli_sites.record, cli_sites.sites):  # fmt: skip
         main.add_command(command)
+    main.add_command(cli_serve.serve)
 
 
 _register_commands()

@@ -40,6 +40,7 @@ from crawler.extract import (
     trs_article_pages,
 )
 from crawler.families import FAMILIES, recognise
+from crawler.middlewares import cookie_hosts, host_in, stored_headers, user_cookie_values
 from crawler.normalise import clean_line
 from crawler.sites import SITES, SiteFileError, SiteProfile, get_site
 
@@ -74,15 +75,36 @@ class Fetched:
         return next((v for k, v in self.headers.items() if k.lower() == name.lower()), None)
 
 
-def fetch(url: str, timeout: float, cookie: str | None = None) -> Fetched:
-    """GET ``url``; an HTTP error status is an answer (a 403 page is evidence), not an exception."""
+class _CookieHostsOnly(urllib.request.HTTPRedirectHandler):
+    """Follows redirects; the Cookie header goes on only to the hosts it is meant for."""
+
+    def __init__(self, hosts: list[str]) -> None:
+        self.hosts = hosts
+
+    def redirect_request(self, req, fp, code, msg, headers, newurl):  # type: ignore[no-untyped-def]
+        new = super().redirect_request(req, fp, code, msg, headers, newurl)
+        if new is not None and not host_in(urlsplit(newurl).hostname or "", self.hosts):
+            new.remove_header("Cookie")
+        return new
+
+
+def fetch(
+    url: str, timeout: float, cookie: str | None = None, cookie_hosts: list[str] | None = None
+) -> Fetched:
+    """GET ``url``; an HTTP error status is an answer (a 403 page is evidence), not an exception.
+
+    ``cookie`` is sent only to ``cookie_hosts`` (and their subdomains), before and after
+    redirects.
+    """
     request = urllib.request.Request(
         url, headers={"User-Agent": USER_AGENT, "Accept": "text/html,*/*"}
     )
-    if cookie:
+    hosts = cookie_hosts or []
+    if cookie and host_in(urlsplit(url).hostname or "", hosts):
         request.add_header("Cookie", cookie)
+    opener = urllib.request.build_opener(_CookieHostsOnly(hosts))
     try:
-        with urllib.request.urlopen(request, timeout=timeout) as response:
+        with opener.open(request, timeout=timeout) as response:
             return Fetched(
                 response.geturl(), response.status, dict(response.headers.items()),
                 response.read(MAX_BYTES),
@@ -171,7 +193,8 @@ class Checker:
             add(what, "fail", f"robots.txt disallows {url}", url=url)
             return None
         try:
-            page = fetch(url, self.timeout, self.cookie)
+            hosts = cookie_hosts(self.profile, list(crawler_settings.XUNSHI_COOKIE_HOSTS))
+            page = fetch(url, self.timeout, self.cookie, hosts)
         except FetchError as exc:
             add(what, "fail", f"cannot fetch {exc}", url=url)
             return None
@@ -473,16 +496,18 @@ def record(url: str, site: str, out_dir: str | None, timeout: float) -> None:
         click.echo(f"warning: {host} is not {profile.name}'s host ({profile.host})", err=True)
     cookie = None
     if profile.cookie_env:
-        cookie = os.environ.get(profile.cookie_env) or None
+        cookie = os.environ.get(profile.cookie_env) or None  # sent to the site only, never written
+    hosts = cookie_hosts(profile, list(crawler_settings.XUNSHI_COOKIE_HOSTS))
     try:
-        page = fetch(url, timeout, cookie)
+        page = fetch(url, timeout, cookie, hosts)
     except FetchError as exc:
         raise click.ClickException(f"cannot fetch {exc}") from None
     target = fixture_path(url, folder)
     headers_file = target.with_name(target.stem + ".headers.json")
     target.parent.mkdir(parents=True, exist_ok=True)
     target.write_bytes(page.body)
-    meta = {"url": url, "final_url": page.url, "status": page.status, "headers": page.headers}
+    headers = stored_headers(page.headers, user_cookie_values(profile))
+    meta = {"url": url, "final_url": page.url, "status": page.status, "headers": headers}
     headers_file.write_text(json.dumps(meta, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
     blocked = detect_block(page.status, page.body)
     if blocked:

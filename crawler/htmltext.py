@@ -64,25 +64,33 @@ class _Walker:
             self.lines.append("".join(self.buf))
             self.buf = []
 
-    def walk(self, el: etree._Element, *, root: bool = False) -> None:
-        tag = _tag(el)
-        skip = not tag or tag in SKIP_TAGS or (not root and is_junk(el)) or _hidden(el)
-        if not skip:
-            block = tag in BLOCK_TAGS
-            if block:
+    def walk(self, top: etree._Element) -> None:
+        """Collect ``top``'s lines; a loop, not recursion: a page may nest 2,000 elements deep."""
+        # (element, is the root, leaving it?): an element is entered, then its children
+        # are walked, then it is left (its block ends, its tail follows).
+        stack: list[tuple[etree._Element, bool, bool]] = [(top, True, False)]
+        while stack:
+            el, root, leaving = stack.pop()
+            tag = _tag(el)
+            if leaving:
+                if tag in BLOCK_TAGS:
+                    self.flush()
+                if el.tail and not root:
+                    self.buf.append(el.tail)
+                continue
+            skip = not tag or tag in SKIP_TAGS or (not root and is_junk(el)) or _hidden(el)
+            if skip:
+                if el.tail and not root:
+                    self.buf.append(el.tail)
+                continue
+            if tag in BLOCK_TAGS or tag == "br":
                 self.flush()
             elif tag in CELL_TAGS:
                 self.buf.append(" ")
-            elif tag == "br":
-                self.flush()
             if el.text:
                 self.buf.append(el.text)
-            for child in el:
-                self.walk(child)
-            if block:
-                self.flush()
-        if el.tail and not root:
-            self.buf.append(el.tail)
+            stack.append((el, root, True))
+            stack.extend((child, False, False) for child in reversed(el))
 
 
 def _hidden(el: etree._Element) -> bool:
@@ -93,15 +101,32 @@ def _hidden(el: etree._Element) -> bool:
 def element_lines(el: etree._Element) -> list[str]:
     """The raw lines of text an element shows, in order; not yet cleaned."""
     walker = _Walker()
-    walker.walk(el, root=True)
+    walker.walk(el)
     walker.flush()
     return walker.lines
 
 
+class TooDeep(ValueError):
+    """A page nested deeper than the parser can follow: parsed, it would lose its end."""
+
+
 def parse_html(text: str) -> etree._Element:
-    """Parse an HTML document from text (never raises on tag soup)."""
+    """Parse an HTML document from text (never raises on tag soup).
+
+    Raises ValueError for an empty document, and :class:`TooDeep` when the parser stopped
+    at its depth limit: libxml2 drops everything below it (256 levels by default, 2,048
+    with ``huge_tree``), and a page cut short must never be read as the whole page.
+    """
     if not text.strip():
         raise ValueError("empty document")
     # lxml refuses str input that carries an XML encoding declaration
     text = re.sub(r"^\s*<\?xml[^>]*\?>", "", text)
-    return html.document_fromstring(text)
+    parser = html.HTMLParser(huge_tree=True)
+    doc = html.document_fromstring(text, parser=parser)
+    for error in parser.error_log:
+        if error.type_name == "ERR_RESOURCE_LIMIT" or error.level_name == "FATAL":
+            raise TooDeep(
+                f"the page cannot be parsed whole ({error.message.split(',')[0]}): "
+                "refused rather than read cut short"
+            )
+    return doc

@@ -71,7 +71,8 @@ class PageEvent:
 
     kind: "blocked", "fetch_failed", "parse_failed", "gone" (404/410 of a page that may be
     stored), "not_modified" (a conditional re-check answered 304), "delisted" (a stored
-    notice that a complete walk of the list pages no longer shows).
+    notice that a complete walk of the list pages no longer shows), "skipped" (a link a
+    list page shows that cannot be followed: counted in the run).
     """
 
     site: str

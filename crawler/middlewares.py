@@ -63,6 +63,67 @@ def js_cookies(html: str) -> dict[str, str]:
     return cookies
 
 
+def user_cookie_values(profile: SiteProfile) -> list[str]:
+    """The values of the user's own cookies for a site (``cookie_env``): secrets to keep out
+    of everything written. Values shorter than 4 characters (``lang=zh``) are no secret."""
+    if not profile.cookie_env:
+        return []
+    cookies = parse_cookie_string(os.environ.get(profile.cookie_env, ""))
+    return [v for v in cookies.values() if len(v) >= 4]
+
+
+REDACTED = "(not stored)"
+
+
+def stored_headers(headers: dict[str, str], secrets: list[str]) -> dict[str, str]:
+    """Response headers as they may be written down: no cookie values, no secret anywhere.
+
+    ``Set-Cookie`` keeps the cookies' names only (a server may echo the user's session
+    back); any other header that carries one of ``secrets`` has it replaced.
+    """
+    out: dict[str, str] = {}
+    for name, value in headers.items():
+        if name.lower() in ("set-cookie", "cookie", "set-cookie2"):
+            names = [c.split("=", 1)[0].strip() for c in re.split(r",\s*(?=[^;=,\s]+=)", value)]
+            value = ", ".join(f"{n}={REDACTED}" for n in names if n)
+        for secret in secrets:
+            value = value.replace(secret, REDACTED)
+        out[name] = value
+    return out
+
+
+def redact_bytes(data: bytes, secrets: list[str]) -> bytes:
+    for secret in secrets:
+        data = data.replace(secret.encode(), REDACTED.encode())
+    return data
+
+
+def redact_article(article: Any, secrets: list[str]) -> Any:
+    """An extracted article (crawler.extract.Article) with ``secrets`` replaced in its text fields."""
+
+    def clean(value: str | None) -> str | None:
+        for secret in secrets:
+            value = value.replace(secret, REDACTED) if value else value
+        return value
+
+    article.title, article.source, article.header = (
+        clean(article.title), clean(article.source), clean(article.header)
+    )  # fmt: skip
+    article.paragraphs = [clean(p) or "" for p in article.paragraphs]
+    return article
+
+
+def cookie_hosts(profile: SiteProfile, extra: list[str]) -> list[str]:
+    """Where the user's cookie may go: the site's own hosts, plus hosts the user names in
+    ``XUNSHI_COOKIE_HOSTS`` (a local copy of the site); never a ``--start-url`` host."""
+    return [*profile.allowed_domains, *extra]
+
+
+def host_in(host: str, domains: list[str]) -> bool:
+    host = host.lower().rstrip(".")
+    return any(host == d or host.endswith("." + d) for d in domains if d)
+
+
 class JsCookieMiddleware:
     """Re-sends the cookies a site's pages set from inline JavaScript, and the user's own.
 
@@ -99,9 +160,11 @@ class JsCookieMiddleware:
     def _user_cookies(self, profile: SiteProfile, host: str) -> dict[str, str]:
         if not profile.cookie_env:
             return {}
-        domains = getattr(self.crawler.spider, "allowed_domains", None) or profile.allowed_domains
-        if not any(host == d or host.endswith("." + d) for d in domains):
-            return {}  # a redirect elsewhere must not carry the user's session
+        # The site's own hosts, not the spider's allowed_domains: with --start-url those
+        # are the start URL's host, and the user's session is CCDI's, not that host's.
+        extra = self.crawler.settings.getlist("XUNSHI_COOKIE_HOSTS")
+        if not host_in(host, cookie_hosts(profile, extra)):
+            return {}  # another host (a --start-url, a redirect) never gets the user's session
         if self._user is None:
             self._user = parse_cookie_string(os.environ.get(profile.cookie_env, ""))
             if self._user:
@@ -116,12 +179,22 @@ class JsCookieMiddleware:
         host = urlsplit(request.url).hostname or ""
         if profile is None or not host:
             return
-        ours = {**self._user_cookies(profile, host), **self.jar.get(host, {})}
-        if not ours:
-            return
+        user = self._user_cookies(profile, host)
+        ours = {**user, **self.jar.get(host, {})}
         # Runs after Scrapy's CookiesMiddleware, which writes the header from its jar
         # (Set-Cookie cookies): merge into that header, a page's script winning.
         header = b"; ".join(request.headers.getlist("Cookie")).decode("latin-1")
+        if not user and profile.cookie_env and header:
+            # A request copied from one to the site (a redirect) must not carry it on.
+            secrets = set(user_cookie_values(profile))
+            kept = {k: v for k, v in parse_cookie_string(header).items() if v not in secrets}
+            if len(kept) != len(parse_cookie_string(header)):
+                del request.headers["Cookie"]
+                if kept:
+                    request.headers["Cookie"] = "; ".join(f"{k}={v}" for k, v in kept.items())
+                header = "; ".join(f"{k}={v}" for k, v in kept.items())
+        if not ours:
+            return
         merged = {**parse_cookie_string(header), **ours}
         request.headers["Cookie"] = "; ".join(f"{k}={v}" for k, v in merged.items())
 

@@ -12,7 +12,7 @@ from scrapy.crawler import Crawler
 from scrapy.exceptions import DropItem
 from scrapy.utils.defer import deferred_from_coro
 
-from crawler.extract import text_problem
+from crawler.extract import gb_mojibake, text_problem
 from crawler.items import Notice, PageEvent, SiteList
 from crawler.normalise import is_seed_format, normalise
 from store.db import StoreError
@@ -48,7 +48,11 @@ class ValidatePipeline:
         body = text.split("\n", 1)[1] if item.header and "\n" in text else text
         if len(body) < self.min_chars:
             raise DropItem(f"text too short ({len(body)} characters) at {item.url}")
-        problem = text_problem(text)
+        problem = text_problem(text) or (
+            "mojibake in the text (UTF-8 read as GB18030: mixed encodings)"
+            if gb_mojibake(text)
+            else None
+        )
         if problem:
             raise DropItem(f"{problem} at {item.url}")
         if not is_seed_format(text):
@@ -186,6 +190,10 @@ class StorePipeline:
         if event.kind == "not_modified":
             self.counts["not_modified"] += 1
             self.store.touch_not_modified(event.url)
+        elif event.kind == "skipped":
+            # A link a list page shows that cannot be followed: counted in the run, logged
+            # by the spider with the link and the reason.
+            self.counts["skipped"] += 1
         elif event.kind == "delisted":
             self.store.mark_removed(event.url, self.run_id, event.reason)
         elif event.kind == "gone":

@@ -190,7 +190,7 @@ def summary_line(result: CrawlResult) -> str:
         f"{c.get('notices_seen', 0)} notices ({c.get('new', 0)} new, {c.get('changed', 0)} changed, "
         f"{c.get('unchanged', 0) + c.get('not_modified', 0)} unchanged)",
     ]
-    problems = {k: c.get(k, 0) for k in ("failed", "blocked", "dropped") if c.get(k, 0)}
+    problems = {k: c.get(k, 0) for k in ("failed", "blocked", "dropped", "skipped") if c.get(k, 0)}
     if problems:
         parts.append(", ".join(f"{v} {k}" for k, v in problems.items()))
     line = "; ".join(parts)

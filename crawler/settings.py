@@ -4,6 +4,8 @@ Our own settings start with XUNSHI_; each can be given on the command line
 (``scrapy crawl zjsjw -s XUNSHI_DB=other.db``) or is set by ``xunshi crawl``.
 """
 
+import os
+
 BOT_NAME = "xunshi-watch"
 SPIDER_MODULES = ["crawler.spiders"]
 NEWSPIDER_MODULE = "crawler.spiders"
@@ -81,6 +83,12 @@ XUNSHI_MAX_PAGE_BYTES = 5 * 1024 * 1024
 # Re-send cookies that a site's pages set from inline JavaScript (document.cookie = "…"),
 # for sites whose profile asks for it (ccdi); False switches it off for every site.
 XUNSHI_JS_COOKIES = True
+# The user's own cookie (a profile's cookie_env, e.g. $XUNSHI_CCDI_COOKIE) goes to the
+# site's own hosts only; hosts listed here (or in $XUNSHI_COOKIE_HOSTS, comma-separated)
+# get it too: a local copy of the site, by the user's choice. `xunshi record` obeys it too.
+XUNSHI_COOKIE_HOSTS: list[str] = [
+    h.strip() for h in os.environ.get("XUNSHI_COOKIE_HOSTS", "").split(",") if h.strip()
+]
 # site_quiet: a site is quiet when nothing new appeared for longer than usual (learned:
 # 3x its median gap between notices, at least 30 days); {site: days} overrides that per site.
 XUNSHI_QUIET_DAYS: dict[str, float] = {}

@@ -10,6 +10,8 @@ from pathlib import Path
 
 from sqlite_utils import Database, Migrations
 
+from store.fts import register_functions
+
 DEFAULT_DB = "xunshi.db"
 SQLITE_MAGIC = b"SQLite format 3\x00"
 BUSY_TIMEOUT_MS = 30_000
@@ -256,6 +258,32 @@ def m005_fts_reindex_only_on_change(db: Database) -> None:
     )
 
 
+@migrations()
+def m006_runs_skipped(db: Database) -> None:
+    # Links a list page showed that could not be followed: counted per run (issue 17).
+    db.table("runs").add_column("skipped", int, not_null_default=0)
+
+
+@migrations()
+def m006_bigram_search(db: Database) -> None:
+    # A second full-text index that finds Chinese words of two characters (巡视, 鄞州) from
+    # Datasette's search box: see store/fts.py. Its triggers call a SQL function that
+    # open_db registers on every connection.
+    from store import fts
+
+    fts.register_functions(db.conn)
+    for statement in fts.BIGRAM_SQL:
+        db.execute(statement)
+
+
+@migrations()
+def m007_browse_views(db: Database) -> None:
+    # Views made for people (`xunshi serve`): notices, changes, new districts, coverage, timeline.
+    from store import datasette
+
+    datasette.create_views(db)
+
+
 def open_db(path: str | os.PathLike[str] | None = None, *, create: bool = True) -> Database:
     """Open (creating and migrating) the database at ``path``; raise StoreError if unusable."""
     p = Path(path or default_path())
@@ -273,6 +301,7 @@ def open_db(path: str | os.PathLike[str] | None = None, *, create: bool = True) 
     try:
         conn = sqlite3.connect(str(p), timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None)
         conn.execute("PRAGMA busy_timeout = 30000")  # = BUSY_TIMEOUT_MS
+        register_functions(conn)  # the bigram index's triggers call it (store/fts.py)
         conn.execute("PRAGMA foreign_keys = ON")
         # With WAL, NORMAL never corrupts the database; a power cut may lose the last
         # commits, which the next crawl fetches again. It halves the cost of a commit.

@@ -63,6 +63,7 @@ RUN_COUNTS = (
     "dropped",
     "failed",
     "blocked",
+    "skipped",  # links a list page shows that cannot be followed (bad URL, too long)
 )
 
 

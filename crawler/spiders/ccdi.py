@@ -22,6 +22,7 @@ from crawler.extract import (
     trs_article_pages,
 )
 from crawler.items import Notice
+from crawler.middlewares import redact_article, user_cookie_values
 from crawler.sites import get_site
 from crawler.spiders.notices import HANDLED_STATUSES, NoticeSpider, _content_type
 
@@ -114,6 +115,10 @@ class CcdiSpider(NoticeSpider):
         if article.methods.get("body") == "fallback":
             msg = "%s: no body selector matched, text found by the density fallback: %s"
             self.logger.warning(msg, self.name, response.url)
+        secrets = user_cookie_values(self.profile)
+        if any(secret.encode() in response.body for secret in secrets):
+            self.logger.warning("%s shows the user's cookie: the value is not stored", response.url)
+            article = redact_article(article, secrets)
         notice.paragraphs = [*notice.paragraphs, *article.paragraphs]
         rest: list[str] = response.meta["pages"]
         yield self._page_request(notice, rest) if rest else notice

@@ -11,7 +11,7 @@ import ipaddress
 from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
-from urllib.parse import urljoin, urlsplit
+from urllib.parse import urlsplit
 
 import scrapy
 from scrapy import signals
@@ -21,9 +21,18 @@ from scrapy.http import Response
 from twisted.python.failure import Failure
 
 from crawler.discover import MAX_HOPS, adopt_family, next_step, recognise_family
-from crawler.extract import PageError, classify_title, decode_page, extract_article, parse_list
+from crawler.extract import (
+    BadLink,
+    PageError,
+    classify_title,
+    decode_page,
+    extract_article,
+    parse_list,
+    resolve_link,
+)
 from crawler.families import query_next_page
 from crawler.items import Notice, PageEvent, SiteList, canonical_url
+from crawler.middlewares import redact_article, redact_bytes, stored_headers, user_cookie_values
 from crawler.sites import SITES, SiteProfile
 from store.notices import load_known
 from store.sites import load_site_state
@@ -297,15 +306,29 @@ class NoticeSpider(scrapy.Spider):
             return
         try:
             text, _ = decode_page(response.body, _content_type(response))
+            page = parse_list(
+                text,
+                response.url,
+                self.profile,
+                max_url_length=self.crawler.settings.getint("URLLENGTH_LIMIT") or None,
+            )
         except PageError as exc:
             self.list_trouble = True
             yield self._event(response, "parse_failed", f"list page: {exc}")
             return
-        page = parse_list(text, response.url, self.profile)
+        except Exception as exc:  # one hostile page must not end the walk unreported
+            self.logger.exception("cannot read the list page %s", response.url)
+            self.list_trouble = True
+            yield self._event(response, "parse_failed", f"list page: {exc.__class__.__name__}: {exc}")  # fmt: skip
+            return
+        for bad in page.skipped:
+            self.logger.warning("skipped a link on %s: %s (%s)", response.url, bad.href, bad.reason)
+            yield PageEvent(self.name, response.url, "skipped", f"{bad.reason}: {bad.href}")
         if not page.next_pages:
             page.next_pages = [u for u in [query_next_page(text, response.url)] if u]  # ?page=N
         self.listed.update(canonical_url(link.url) for link in page.links)
-        self.list_trouble |= bool(page.problems)
+        # A skipped link may be a stored notice's: a full walk cannot call anything delisted.
+        self.list_trouble |= bool(page.problems) or bool(page.skipped)
         self.list_pages_seen += 1
         stats = self.crawler.stats
         if stats is not None:
@@ -360,9 +383,15 @@ class NoticeSpider(scrapy.Spider):
         except PageError as exc:
             yield self._event(response, "parse_failed", str(exc))
             return
+        except Exception as exc:  # reported as the page's failure, never a silent loss
+            self.logger.exception("cannot read the article %s", response.url)
+            yield self._event(response, "parse_failed", f"{exc.__class__.__name__}: {exc}")
+            return
         if article.methods.get("body") == "fallback":
             msg = "%s: no body selector matched, text found by the density fallback: %s"
             self.logger.warning(msg, self.name, response.url)
+        for name in article.capped:
+            self.logger.warning("%s: the %s is too long: stored cut short", response.url, name)
         # A list title can be cut short ("…巡视整改进展…"); the page's own title decides.
         if article.title and classify_title(article.title) == "no":
             self.logger.info("not a rectification notice: %s (%s)", article.title, response.url)
@@ -372,10 +401,19 @@ class NoticeSpider(scrapy.Spider):
             # The article shows no date; the list page showed one beside the link.
             published = f"{response.meta['list_date']}T00:00:00+08:00"
             article.methods["published"] = "list"
-        headers = {
-            k.decode("latin-1").lower(): b", ".join(v).decode("latin-1")
-            for k, v in response.headers.items()
-        }
+        secrets = user_cookie_values(self.profile)
+        headers = stored_headers(
+            {
+                k.decode("latin-1").lower(): b", ".join(v).decode("latin-1")
+                for k, v in response.headers.items()
+            },
+            secrets,
+        )
+        raw = response.body
+        if any(secret.encode() in raw for secret in secrets):
+            # A page that echoes the user's session: the value is written nowhere.
+            self.logger.warning("%s shows the user's cookie: the value is not stored", response.url)
+            raw, article = redact_bytes(raw, secrets), redact_article(article, secrets)
         yield Notice(
             site=self.name,
             url=response.url,
@@ -384,7 +422,7 @@ class NoticeSpider(scrapy.Spider):
             source=article.source,
             paragraphs=article.paragraphs,
             header=article.header,
-            raw=response.body,
+            raw=raw,
             encoding=encoding,
             status=response.status,
             headers=headers,
@@ -401,6 +439,14 @@ class NoticeSpider(scrapy.Spider):
         if response.status in REDIRECTS:
             return self._redirect(response)
         if response.status == 304:
+            request = response.request
+            asked = request is not None and any(
+                request.headers.get(h) for h in ("If-None-Match", "If-Modified-Since")
+            )
+            if not asked:  # "not modified" since nothing: the server answered no question
+                return self._event(
+                    response, "fetch_failed", "HTTP 304 to a request that was not conditional"
+                )
             return self._event(response, "not_modified", "HTTP 304")
         if response.status in (404, 410):
             return self._event(response, "gone", f"HTTP {response.status}")
@@ -416,7 +462,16 @@ class NoticeSpider(scrapy.Spider):
             return self._event(
                 response, "fetch_failed", f"HTTP {response.status} without a Location"
             )
-        target = urljoin(response.url, location.decode("latin-1").strip())
+        try:
+            target = resolve_link(response.url, location.decode("latin-1"))
+        except BadLink as exc:
+            target, bad = None, str(exc)
+        else:
+            bad = "no page"
+        if target is None:
+            return self._event(
+                response, "fetch_failed", f"HTTP {response.status} to a bad Location ({bad})"
+            )
         hops = [*response.meta.get("redirects", []), response.url]
         host = urlsplit(target).hostname or ""
         if target in hops:

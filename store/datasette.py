@@ -1,0 +1,330 @@
+"""Datasette for `xunshi serve`: the views made for people, and the configuration for any file.
+
+The views (``notice_list``, ``change_list``, ``new_districts``, ``province_coverage``,
+``monthly_notices``) live in the database (migration m007 in store/db.py), so plain
+``datasette`` and ``sqlite3`` see them too. :func:`metadata` writes Datasette's metadata for
+whatever the database file is called: titles, column descriptions, facets, sort orders,
+which tables to hide, the Atom feed query, and the settings of the plugin in
+store/datasette_plugin.py (two-character search, diffs as HTML, read-only connections).
+"""
+
+from __future__ import annotations
+
+import html
+import sqlite3
+from pathlib import Path
+from typing import Any
+
+from store.db import SQLITE_MAGIC, StoreError
+
+PLUGIN = "xunshi-watch"  # the plugin's name in Datasette's metadata ("plugins")
+
+# Times are stored in UTC (fetches) or with their own offset (publication); people read
+# them in Beijing time. strftime() takes the offset into account before adding 8 hours.
+_BEIJING = "strftime('%Y-%m-%d %H:%M', {col}, '+8 hours')"
+
+
+def _beijing(col: str) -> str:
+    return _BEIJING.format(col=col)
+
+
+# A date with no time of day (published 00:00) is shown as a date.
+_PUBLISHED = (
+    "CASE WHEN n.published_at IS NULL THEN NULL "
+    "WHEN strftime('%H:%M:%S', n.published_at, '+8 hours') = '00:00:00' "
+    "THEN strftime('%Y-%m-%d', n.published_at, '+8 hours') "
+    f"ELSE {_beijing('n.published_at')} END"
+)
+
+VIEWS: dict[str, str] = {
+    # One row per notice, the columns a reader wants first; key and URL last.
+    "notice_list": f"""
+SELECT
+    n.title AS title,
+    n.unit AS unit,
+    (SELECT json_group_array(full_name) FROM
+        (SELECT full_name FROM notice_districts d WHERE d.notice_id = n.id ORDER BY d.code)
+    ) AS districts,
+    (SELECT group_concat(province, '、') FROM
+        (SELECT DISTINCT province FROM notice_districts d WHERE d.notice_id = n.id ORDER BY 1)
+    ) AS province,
+    (SELECT group_concat(city, '、') FROM
+        (SELECT DISTINCT city FROM notice_districts d WHERE d.notice_id = n.id ORDER BY 1)
+    ) AS city,
+    {_PUBLISHED} AS published,
+    n.site AS site,
+    n.version_count AS versions,
+    {_beijing("n.last_changed")} AS last_changed,
+    {_beijing("n.removed_at")} AS removed,
+    n.id AS id,
+    n.url AS url
+FROM notices n
+ORDER BY n.published_at DESC, n.id DESC""",
+    # One row per stored version after the first: what changed, between which fetches.
+    "change_list": f"""
+SELECT
+    n.title AS title,
+    (v.n - 1) || ' → ' || v.n AS versions,
+    {_beijing("p.fetched_at")} AS fetched_before,
+    {_beijing("v.fetched_at")} AS fetched,
+    v.char_diff AS diff,
+    n.site AS site,
+    n.unit AS unit,
+    n.id AS id,
+    n.url AS url
+FROM versions v
+JOIN notices n ON n.id = v.notice_id
+LEFT JOIN versions p ON p.notice_id = v.notice_id AND p.n = v.n - 1
+WHERE v.n > 1
+ORDER BY v.fetched_at DESC, v.id DESC""",
+    # Districts in the order they first appeared, with the notice that named them.
+    "new_districts": f"""
+SELECT
+    d.full_name AS name,
+    d.code AS code,
+    d.province AS province,
+    d.city AS city,
+    d.level AS level,
+    {_beijing("d.first_seen")} AS first_seen,
+    n.title AS first_notice,
+    n.id AS notice_id,
+    n.url AS url
+FROM districts d
+LEFT JOIN notices n ON n.id = d.first_notice_id
+ORDER BY d.first_seen DESC, d.code""",
+    # Notices and districts per province (a notice naming no known district: province empty).
+    "province_coverage": f"""
+SELECT
+    d.province AS province,
+    count(DISTINCT n.id) AS notices,
+    count(DISTINCT d.code) AS districts,
+    count(DISTINCT n.site) AS sites,
+    max({_PUBLISHED}) AS latest_published
+FROM notices n
+LEFT JOIN notice_districts d ON d.notice_id = n.id
+GROUP BY d.province
+ORDER BY notices DESC, province""",
+    # The timeline: notices per site and month of publication (Beijing time).
+    "monthly_notices": """
+SELECT
+    strftime('%Y-%m', n.published_at, '+8 hours') AS month,
+    n.site AS site,
+    count(*) AS notices
+FROM notices n
+WHERE n.published_at IS NOT NULL
+GROUP BY month, n.site
+ORDER BY month DESC, n.site""",
+}
+
+
+def create_views(conn: sqlite3.Connection | Any) -> None:
+    """(Re)create the views; ``conn`` is a sqlite3 connection or a sqlite-utils Database."""
+    for name, sql in VIEWS.items():
+        conn.execute(f"DROP VIEW IF EXISTS {name}")
+        conn.execute(f"CREATE VIEW {name} AS {sql.strip()}")
+
+
+# -- what a database must hold to be served --------------------------------------------------
+
+REQUIRED_TABLES = ("notices", "versions", "events", "runs")
+
+
+def database_name(path: Path) -> str:
+    """The name Datasette gives the database: its file name without the suffix."""
+    return path.stem
+
+
+def inspect(path: Path) -> dict[str, list[str]]:
+    """Tables and views of an xunshi database, read without writing; StoreError if not one."""
+    if not path.exists():
+        raise StoreError(
+            f"no database at {path}: run `xunshi crawl` (or `xunshi demo --db {path} --keep`) "
+            "first, or pass --db"
+        )
+    if path.is_dir():
+        raise StoreError(f"{path} is a directory, not a database file")
+    try:
+        with path.open("rb") as fh:
+            head = fh.read(len(SQLITE_MAGIC))
+    except OSError as exc:
+        raise StoreError(f"cannot read {path}: {exc.strerror}") from None
+    if head != SQLITE_MAGIC:
+        raise StoreError(f"{path} is not a SQLite database: nothing to serve. Pass --db.")
+    try:
+        conn = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)
+        try:
+            rows = conn.execute(
+                "SELECT type, name FROM sqlite_master WHERE type IN ('table', 'view')"
+            ).fetchall()
+        finally:
+            conn.close()
+    except sqlite3.DatabaseError as exc:
+        raise StoreError(f"cannot read the database {path}: {exc}") from None
+    tables = [name for kind, name in rows if kind == "table"]
+    views = [name for kind, name in rows if kind == "view"]
+    missing = [t for t in REQUIRED_TABLES if t not in tables]
+    if missing:
+        raise StoreError(
+            f"{path} is not an xunshi-watch database (no {', '.join(missing)} table): "
+            "pass --db with the file `xunshi crawl` writes"
+        )
+    return {"tables": tables, "views": views}
+
+
+# -- metadata ----------------------------------------------------------------------------------
+
+_HIDDEN = (
+    "notices_fts", "notices_fts_config", "notices_fts_content", "notices_fts_data",
+    "notices_fts_docsize", "notices_fts_idx", "notices_bigrams", "notices_bigrams_config",
+    "notices_bigrams_data", "notices_bigrams_docsize", "notices_bigrams_idx",
+    "_sqlite_migrations", "outbox_runs",
+)  # fmt: skip
+
+# The Atom feed of the newest events (datasette-atom renders a query with atom_* columns).
+FEED_SQL = """
+SELECT
+    'tag:xunshi-watch,2026:event-' || e.id AS atom_id,
+    CASE e.kind
+        WHEN 'new_notice' THEN '新通报 New notice: '
+        WHEN 'changed' THEN '修改 Changed: '
+        WHEN 'removed' THEN '删除 Removed: '
+        WHEN 'new_district' THEN '新地区 New district: '
+        ELSE e.kind || ': '
+    END || coalesce(
+        CASE WHEN e.kind = 'new_district' THEN json_extract(e.detail, '$.name') END,
+        n.title, json_extract(e.detail, '$.title'), e.url, e.site, ''
+    ) AS atom_title,
+    e.created_at AS atom_updated,
+    coalesce(n.title, json_extract(e.detail, '$.title'), '') || char(10) ||
+        coalesce(n.unit, '') || char(10) || coalesce(e.url, '') AS atom_content,
+    coalesce(e.url, n.url) AS atom_link,
+    e.kind AS kind,
+    e.site AS site
+FROM events e
+LEFT JOIN notices n ON n.id = e.notice_id
+WHERE e.kind IN ('new_notice', 'changed', 'removed', 'new_district')
+ORDER BY e.id DESC
+LIMIT 100"""
+
+_FACTS_FACETS = ("site", "province", "city", "district", "kind", "round")
+
+
+def _facts_views(db: dict[str, list[str]], columns: dict[str, list[str]]) -> dict[str, Any]:
+    """Settings for the facts table and its views, once the facts migration has added them."""
+    if "facts" not in db["tables"]:
+        return {}
+    out: dict[str, Any] = {}
+    names = ["facts"] + [v for v in db["views"] if "fact" in v and v not in VIEWS]
+    for name in names:
+        cols = columns.get(name, [])
+        facets = [c for c in _FACTS_FACETS if c in cols]
+        out[name] = {"title": "Facts" if name == "facts" else name.replace("_", " ").capitalize()}
+        if facets:
+            out[name]["facets"] = facets
+    return out
+
+
+def _columns(path: Path, names: list[str]) -> dict[str, list[str]]:
+    conn = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)
+    try:
+        return {
+            name: [row[1] for row in conn.execute(f"PRAGMA table_info([{name}])")] for name in names
+        }
+    finally:
+        conn.close()
+
+
+def metadata(path: Path, *, title: str = "xunshi-watch") -> dict[str, Any]:
+    """Datasette metadata for the xunshi database at ``path``, whatever its file name."""
+    db = inspect(path)
+    name = database_name(path)
+    have_views = all(v in db["views"] for v in VIEWS)
+    columns = _columns(path, [n for n in db["tables"] + db["views"] if "fact" in n])
+    from datasette.utils import tilde_encode  # how Datasette spells a name in its URLs
+
+    base = "/" + html.escape(tilde_encode(name))
+    start = (
+        "<p>Start here: "
+        f'<a href="{base}/notice_list">notices</a> · '
+        f'<a href="{base}/change_list">changes</a> (what was edited, character by character) · '
+        f'<a href="{base}/new_districts">new districts</a> · '
+        f'<a href="{base}/province_coverage">coverage by province</a> · '
+        f'<a href="{base}/monthly_notices?_size=max#g.mark=bar&amp;g.x_column=month&amp;g.x_type=ordinal'
+        '&amp;g.y_column=notices&amp;g.y_type=quantitative&amp;g.color_column=site">'
+        "notices per month</a> · "
+        f'<a href="{base}/feed">newest events</a> (<a href="{base}/feed.atom">Atom feed</a>). '
+        "The search boxes find Chinese words of any length (巡视, 鄞州, 违规吃喝); "
+        "all times are Beijing time. Read-only.</p>"
+    )
+    tables: dict[str, Any] = {name_: {"hidden": True} for name_ in _HIDDEN if name_ in db["tables"]}
+    search = {"notices": "id"}
+    if have_views:
+        search["notice_list"] = "id"
+        tables.update(
+            {
+                "notice_list": {
+                    "title": "Notices",
+                    "description": "Every notice, newest first; published in Beijing time (a date "
+                    "alone when the site gives no time). Search finds any Chinese word.",
+                    "facets": ["site", "province", "city", {"array": "districts"}],
+                },
+                "change_list": {
+                    "title": "Changes",
+                    "description": "Every edit to a notice's text, newest first: the earlier "
+                    "and the later version of the changed lines, deleted characters struck "
+                    "through, inserted ones underlined; fetch times in Beijing time.",
+                    "facets": ["site"],
+                },
+                "new_districts": {
+                    "title": "New districts",
+                    "description": "Divisions in the order a notice first named them.",
+                    "facets": ["province", "city", "level"],
+                },
+                "province_coverage": {
+                    "title": "Coverage by province",
+                    "description": "Notices, districts and sites per province (`xunshi coverage "
+                    "--province P` lists the divisions without a notice).",
+                },
+                "monthly_notices": {
+                    "title": "Notices per month and site",
+                    "description": "Publication months (Beijing time). Show charting options "
+                    "to draw it; the link on the database page draws it.",
+                    "facets": ["site"],
+                },
+            }
+        )
+    tables["notices"] = {
+        "description": "The stored notices as the crawler keeps them (notice_list reads better).",
+        "sort_desc": "published_at",
+        "facets": ["site"],
+    }
+    tables["events"] = {"sort_desc": "id", "facets": ["kind", "site"]}
+    tables.update(_facts_views(db, columns))
+    return {
+        "title": title,
+        "description_html": start,
+        "databases": {
+            name: {
+                "description_html": start,
+                "tables": tables,
+                "queries": {
+                    "feed": {
+                        "title": "Newest events (new, changed, removed notices, new districts)",
+                        "sql": FEED_SQL.strip(),
+                    }
+                },
+            }
+        },
+        "plugins": {
+            PLUGIN: {
+                "databases": {
+                    name: {
+                        "search": search if "notices_bigrams" in db["tables"] else {},
+                        "diff_columns": {"change_list": ["diff"]},
+                        "array_columns": {"notice_list": ["districts"]},
+                    }
+                }
+            },
+            "datasette-atom": {"allow_unsafe_html_in_canned_queries": False},
+        },
+    }
