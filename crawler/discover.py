@@ -85,13 +85,16 @@ def candidate_links(text: str, url: str, hosts: tuple[str, ...]) -> list[Candida
             kind = "column"
         else:
             continue
-        target = urljoin(url, href).split("#", 1)[0]
-        parts = urlsplit(target)
+        try:
+            target = urljoin(url, href).split("#", 1)[0]
+            parts = urlsplit(target)
+            key = _fold(target)
+        except ValueError:  # a hostile href (a bad IPv6 host, a bad port): no column
+            continue
         if parts.scheme not in ("http", "https") or not _host_ok(parts.hostname or "", allowed):
             continue
-        if _DOC_EXT.search(parts.path) or _fold(target) == _fold(url):
+        if _DOC_EXT.search(parts.path) or key == _fold(url):
             continue
-        key = _fold(target)
         old = found.get(key)
         if old is None or (kind == "list" and old.kind != "list"):
             found[key] = Candidate(target, words, kind)

@@ -172,8 +172,11 @@ def query_next_page(text: str, url: str) -> str | None:
         href = href.strip()
         if not href or href.startswith(("javascript:", "#", "mailto:")):
             continue
-        target = urlsplit(urljoin(url, href))
-        if (target.hostname, target.path) != (here.hostname, here.path):
+        try:
+            target = urlsplit(urljoin(url, href))
+            if (target.hostname, target.path) != (here.hostname, here.path):
+                continue
+        except ValueError:  # a hostile href (a bad IPv6 host, a bad port): not a pager link
             continue
         found = _page_param(target.query)
         if found and found[1] == number + 1 and (current is None or found[0] == current[0]):

@@ -363,3 +363,10 @@ def test_kept_state_is_read_without_creating_or_writing(tmp_path: Path) -> None:
         assert load_site_state(db, "other") is None
     finally:
         db.chmod(0o644)
+
+
+def test_hostile_hrefs_are_no_candidates_and_no_pager() -> None:
+    html = ('<a href="http://[::1x/xszg/">巡视整改</a><a href="http://www.x.gov.cn:99999/xsxc/">巡视巡察</a>'
+            '<a href="http://[zz/list.asp?page=2">2</a><a href="list.asp?page=2">2</a>')  # fmt: skip
+    assert candidate_links(html, HOME, HOSTS) == []
+    assert query_next_page(html, "http://www.x.gov.cn/list.asp") == "http://www.x.gov.cn/list.asp?page=2"  # fmt: skip
