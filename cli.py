@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import csv
-import io
 import json
 import sqlite3
 import sys
@@ -13,13 +11,36 @@ from typing import Any
 
 import click
 
-from cli_common import db_option, format_option, open_store, text_table
+from cli_common import (
+    LOCAL_LABEL,
+    IdType,
+    check_site,
+    db_option,
+    emit,
+    format_option,
+    local_time,
+    open_store,
+    resolve_when,
+    since_option,
+    table_formats,
+    until_option,
+)
 from crawler.extract import PageError, decode_page, extract_article
 from crawler.normalise import normalise
-from crawler.run import result_json, run_crawl, summary_line, write_run_report
+from crawler.progress import LiveProgress
+from crawler.run import (
+    SiteCrawl,
+    after_crawl,
+    check_start_url,
+    check_timeout,
+    crawl_summary,
+    result_json,
+    run_crawls,
+    summary_line,
+)
 from crawler.sites import SITES, get_site
 from store.db import StoreError
-from store.notices import EVENT_KINDS
+from store.events import EVENT_KINDS
 
 
 class XunshiGroup(click.Group):
@@ -53,18 +74,38 @@ def main() -> None:
     """
 
 
+def _start_url(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+    if value is None:
+        return None
+    try:
+        return check_start_url(value)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc)) from None
+
+
+def _time_limit(ctx: click.Context, param: click.Parameter, value: float | None) -> float | None:
+    try:
+        return check_timeout(value)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc)) from None
+
+
 @main.command()
 @click.argument("sites", nargs=-1)
 @db_option
 @click.option(
-    "--start-url", help="Start at this URL (a saved copy of the site) instead of the real site."
+    "--start-url",
+    callback=_start_url,
+    help="Start at this URL (a saved copy of the site) instead of the real site.",
 )
 @click.option(
-    "--timeout", type=float, default=None, help="Stop a site's crawl after this many seconds."
+    "--timeout",
+    type=float,
+    default=None,
+    callback=_time_limit,
+    help="Stop each site's crawl this many seconds after it started.",
 )
-@click.option(
-    "--json", "as_json", is_flag=True, help="Print one JSON object per site instead of text."
-)
+@format_option("text", "json", json_alias=True)
 @click.option(
     "--set",
     "overrides",
@@ -95,7 +136,7 @@ def crawl(
     db_path: str,
     start_url: str | None,
     timeout: float | None,
-    as_json: bool,
+    fmt: str,
     overrides: tuple[str, ...],
     full: bool,
     reports_dir: str | None,
@@ -103,21 +144,26 @@ def crawl(
 ) -> None:
     """Crawl SITES (all registered sites when none is named) into the database.
 
-    Each site runs as its own Scrapy process; its log goes to logs/ beside the
-    database, and its report (Markdown and HTML) to reports/. The summary counts
-    pages, notices (new, changed, unchanged) and failures. The exit status is
-    non-zero only when a crawl could not run at all.
+    All the sites are crawled together in one Scrapy process, many hosts at once and one
+    request at a time per host; each site has its own run, counts and report. On a
+    terminal, one live line per site shows pages, new, changed and failures. The log
+    goes to logs/ beside the database, each run's report (Markdown and HTML) to reports/.
+
+    A site of which no page could be fetched is "failed", saying why (DNS, refused,
+    timeout, blocked). Exit status: 0 when every site was crawled, 1 when none could
+    be, 3 when some could not.
 
     \b
     Example:
         xunshi crawl zjsjw
+        xunshi crawl zjsjw shjjjc --timeout 600 --json
         xunshi crawl zjsjw --start-url http://127.0.0.1:8000/gongzuodongtai/xunshixuncha/index.shtml
         xunshi crawl --sites my-sites.toml      # every site of my-sites.toml
     """
     from cli_sites import apply_sites_file
 
     own = apply_sites_file(sites_file)  # a bad site file stops here: nothing fetched or stored
-    names = list(sites) or (sorted(own) if sites_file else sorted(SITES))
+    names = list(dict.fromkeys(sites)) or (sorted(own) if sites_file else sorted(SITES))
     for name in names:
         if name not in SITES:
             raise click.BadParameter(
@@ -131,88 +177,82 @@ def crawl(
         if not sep or not key.strip().isidentifier() or not key.strip().isupper():
             raise click.BadParameter(f"{item!r} is not KEY=VALUE", param_hint="--set")
         settings[key.strip()] = value
-    open_store(db_path, create=True).close()
-    could_not_run = False
-    for name in names:
-        if not as_json:
-            click.echo(f"crawling {name} ({SITES[name].label}) into {db_path} …", err=True)
-        try:
-            result = run_crawl(
-                name,
-                db_path=db_path,
-                start_url=start_url,
-                full=full,
-                timeout=timeout,
-                settings=settings,
+    as_json = fmt == "json"
+    with open_store(db_path, create=True) as store:
+        for row in store.close_abandoned_runs():
+            click.echo(
+                f"run {row['id']} ({row['site']}) recorded as interrupted: {row['error']}", err=True
             )
-        except StoreError as exc:
-            raise click.ClickException(str(exc)) from None
-        report_path, report_summary = write_run_report(db_path, result.run_id, reports_dir)
+    crawls = [SiteCrawl(name, start_url=start_url, full=full, timeout=timeout) for name in names]
+    progress = LiveProgress(names, sys.stderr)
+    if not as_json or progress.live:
+        what = f"{len(names)} sites" if len(names) > 1 else f"{names[0]} ({SITES[names[0]].label})"
+        progress.start(f"crawling {what} into {db_path} …")
+    try:
+        results = run_crawls(
+            crawls, db_path=db_path, settings=settings, on_progress=progress.update
+        )
+    except (KeyError, ValueError) as exc:
+        raise click.UsageError(str(exc).strip("'\"")) from None
+    progress.finish()
+    done, _ = after_crawl(db_path, results, reports_dir=reports_dir)
+    # Failures first: they are what a person must act on.
+    for item in sorted(done, key=lambda d: d.result.status == "ok"):
         if as_json:
-            click.echo(result_json(result))
+            click.echo(result_json(item.result))
+            continue
+        click.echo(summary_line(item.result))
+        if item.report_path:
+            click.echo(f"  report: {item.report_summary} -> {item.report_path}")
         else:
-            click.echo(summary_line(result))
-            click.echo(f"  report: {report_summary} -> {report_path}")
-        could_not_run |= not result.ran
-    if could_not_run:
+            click.echo(f"  {item.error}")
+    if not as_json and len(results) > 1:
+        click.echo(crawl_summary(results))
+    crawled = [r for r in results if r.ran]
+    if not crawled:
         sys.exit(1)
+    if len(crawled) < len(results):
+        sys.exit(3)
 
 
-def _emit(rows: list[dict[str, Any]], fmt: str, columns: list[str]) -> None:
-    if fmt == "json":
-        click.echo(json.dumps(rows, ensure_ascii=False, indent=2))
-    elif fmt == "jsonl":
-        for row in rows:
-            click.echo(json.dumps(row, ensure_ascii=False))
-    elif fmt == "csv":
-        buf = io.StringIO()
-        writer = csv.DictWriter(buf, fieldnames=columns, extrasaction="ignore", lineterminator="\n")
-        writer.writeheader()
-        writer.writerows(rows)
-        click.echo(buf.getvalue(), nl=False)
-    else:
-        click.echo(text_table(rows, columns))
+NOTICE = IdType("notice id")
+VERSION = IdType("version number")
+RUN = IdType("run id")
 
 
 @main.command()
 @db_option
 @click.option("--site", help="Only this site's notices.")
-@format_option("table", "json", "jsonl", "csv")
-def notices(db_path: str, site: str | None, fmt: str) -> None:
+@table_formats
+def notices(db_path: str, site: str | None, fmt: str, bom: bool) -> None:
     """List the stored notices, newest version count and dates.
+
+    The table shows times in Asia/Shanghai; json, jsonl and csv keep ISO 8601 with the offset.
 
     \b
     Example:
         xunshi notices
-        xunshi notices --site shjjjc --format csv > notices.csv
+        xunshi notices --site shjjjc --format csv --bom > notices.csv
     """
-    store = open_store(db_path)
-    try:
-        rows = [
-            {
-                k: r[k]
-                for k in (
-                    "id",
-                    "site",
-                    "published_at",
-                    "version_count",
-                    "title",
-                    "url",
-                    "removed_at",
-                )
-            }
-            for r in store.notices(site)
-        ]
-    finally:
-        store.close()
-    columns = ["id", "site", "published_at", "version_count", "title"]
-    _emit(rows, fmt, columns if fmt == "table" else list(rows[0]) if rows else columns)
+    fields = ("id", "site", "published_at", "version_count", "title", "url", "removed_at")
+    with open_store(db_path) as store:
+        check_site(store, site)
+        rows = [{k: r[k] for k in fields} for r in store.notices(site)]
+    emit(
+        rows,
+        fmt,
+        ["id", "site", "published_at", "version_count", "title"],
+        headers=["id", "site", f"published ({LOCAL_LABEL})", "versions", "title"],
+        table_rows=lambda r: {**r, "published_at": local_time(r["published_at"])},
+        bom=bom,
+        empty="no notices stored yet: `xunshi crawl` first" if site is None else None,
+    )
 
 
 @main.command()
-@click.argument("notice_id", type=int)
+@click.argument("notice_id", type=NOTICE)
 @db_option
-@click.option("--version", "version_n", type=int, help="Version number (default: the latest).")
+@click.option("--version", "version_n", type=VERSION, help="Version number (default: the latest).")
 @click.option(
     "--raw", is_flag=True, help="Print the page bytes as fetched (the evidence), not the text."
 )
@@ -225,21 +265,22 @@ def show(notice_id: int, db_path: str, version_n: int | None, raw: bool) -> None
         xunshi show 1 --version 1
         xunshi show 1 --raw > page.html
     """
-    store = open_store(db_path)
-    try:
-        if store.notice(notice_id) is None:
+    with open_store(db_path) as store:
+        notice = store.notice(notice_id)
+        if notice is None:
             raise click.ClickException(f"no notice {notice_id}; `xunshi notices` lists them")
         row = store.version(notice_id, version_n)
         if row is None:
-            raise click.ClickException(f"notice {notice_id} has no version {version_n}")
+            raise click.ClickException(
+                f"notice {notice_id} has no version {version_n} "
+                f"(it has 1..{notice['version_count']})"
+            )
         if raw:
             from store.notices import page_bytes
 
             sys.stdout.buffer.write(page_bytes(row["raw"]))
         else:
             click.echo(row["text"])
-    finally:
-        store.close()
 
 
 @main.command()
@@ -252,20 +293,25 @@ def show(notice_id: int, db_path: str, version_n: int | None, raw: bool) -> None
     type=click.Path(),
     help="A file (jsonl, csv, atom) or, for txt, a folder (default: export/); default: standard output.",
 )
-def export(db_path: str, fmt: str, site: str | None, output: str | None) -> None:
+@click.option("--bom", is_flag=True, help="csv: start with a UTF-8 byte-order mark (for Excel).")
+def export(db_path: str, fmt: str, site: str | None, output: str | None, bom: bool) -> None:
     """Export the notices: one record per notice with its latest text, a feed, or text files.
 
     jsonl and csv fields: id, site, url, title, published_at (ISO 8601, Asia/Shanghai,
     or null), source, unit, districts, text, versions, first_seen, last_changed,
-    removed_at. atom: a feed of new, changed and removed notices. txt: every version as
+    removed_at; jsonl also facts (what the notice states, see `xunshi facts`). csv
+    cells that a spreadsheet would run as a formula (= + - @) start with
+    an apostrophe. atom: a feed of new, changed and removed notices. txt: every version as
     seed-format text, <folder>/<site>/<published date>_<unit>_<id>.v<N>.txt.
 
     \b
     Example:
         xunshi export --format jsonl > notices.jsonl
-        xunshi export --format csv -o notices.csv
+        xunshi export --format csv --bom -o notices.csv
         xunshi export --format txt -o texts/
     """
+    with open_store(db_path) as store:
+        check_site(store, site)
     if fmt in ("atom", "txt"):
         from cli_deliver import export_files
 
@@ -273,15 +319,12 @@ def export(db_path: str, fmt: str, site: str | None, output: str | None) -> None
         return
     from store.deliver import notices_csv
 
-    store = open_store(db_path)
-    try:
+    with open_store(db_path) as store:
         rows = list(store.export_rows(site))
-    finally:
-        store.close()
     if fmt == "jsonl":
         text = "".join(json.dumps(row, ensure_ascii=False) + "\n" for row in rows)
     else:
-        text = notices_csv(rows)
+        text = ("\ufeff" if bom else "") + notices_csv(rows)
     if output:
         Path(output).write_text(text, encoding="utf-8")
         click.echo(f"wrote {len(rows)} notices to {output}", err=True)
@@ -331,58 +374,66 @@ def extract(site: str, file: str, url: str, content_type: str | None) -> None:
     )
 
 
-def _since_option(func: Callable[..., Any]) -> Callable[..., Any]:
-    return click.option(
-        "--since",
-        help="A run id (events of that run and later) or a date/time (2026-11-01, 2026-11-01T08:00).",
-    )(func)
-
-
-def _parse_since(since: str | None) -> dict[str, Any]:
-    if since is None:
-        return {}
-    if since.isdigit():
-        return {"since_run": int(since)}
-    from datetime import datetime
-
-    try:
-        datetime.fromisoformat(since)
-    except ValueError:
-        raise click.BadParameter(
-            f"{since!r} is neither a run id nor an ISO date", param_hint="--since"
-        ) from None
-    return {"since": since}
-
-
 @main.command()
 @db_option
-@_since_option
+@since_option("Only events of this run and later, or since this date/time.")
+@until_option("Only events before this run, or before this date/time.")
 @click.option("--kind", type=click.Choice(list(EVENT_KINDS)), help="Only events of this kind.")
-@format_option("table", "json", "jsonl")
-def events(db_path: str, since: str | None, kind: str | None, fmt: str) -> None:
+@click.option("--site", help="Only this site's events.")
+@table_formats
+def events(
+    db_path: str,
+    since: Any,
+    until: Any,
+    kind: str | None,
+    site: str | None,
+    fmt: str,
+    bom: bool,
+) -> None:
     """List events: new_notice, changed, removed, blocked, fetch_failed, parse_failed, site_broken…
+
+    The table shows times in Asia/Shanghai; json, jsonl and csv keep ISO 8601 with the offset.
 
     \b
     Example:
         xunshi events --since 2026-11-01
-        xunshi events --kind changed --format jsonl
+        xunshi events --since 12 --kind changed --format jsonl
     """
-    store = open_store(db_path)
-    try:
-        rows = store.events(kind=kind, **_parse_since(since))
-    finally:
-        store.close()
-    if fmt == "table":
-        for row in rows:
-            row["detail"] = row["detail"].get("reason") or row["detail"].get("title") or ""
-    _emit(rows, fmt, ["id", "run_id", "created_at", "kind", "site", "notice_id", "detail"])
+    with open_store(db_path) as store:
+        check_site(store, site)
+        query: dict[str, Any] = {"kind": kind, "site": site}
+        if since is not None and since.run is not None:
+            resolve_when(store, since, "--since")  # the run must exist
+            query["since_run"] = since.run
+        else:
+            query["since"] = resolve_when(store, since, "--since")
+        if until is not None and until.run is not None:
+            resolve_when(store, until, "--until")
+            rows = [r for r in store.events(**query) if (r["run_id"] or 0) < until.run]
+        else:
+            rows = store.events(**query, until=resolve_when(store, until, "--until"))
+
+    def shaped(row: dict[str, Any]) -> dict[str, Any]:
+        detail = row["detail"]
+        return {**row, "created_at": local_time(row["created_at"]),
+                "detail": detail.get("reason") or detail.get("summary") or detail.get("name")
+                or detail.get("title") or ""}  # fmt: skip
+
+    emit(
+        rows,
+        fmt,
+        ["id", "run_id", "created_at", "kind", "site", "notice_id", "detail"],
+        headers=["event", "run", f"when ({LOCAL_LABEL})", "kind", "site", "notice", "detail"],
+        table_rows=shaped,
+        bom=bom,
+    )
 
 
 @main.command()
-@click.argument("notice_id", type=int)
+@click.argument("notice_id", type=NOTICE)
 @db_option
-@click.option("--from", "from_n", type=int, help="Old version (default: the one before --to).")
-@click.option("--to", "to_n", type=int, help="New version (default: the latest).")
+@click.option("--from", "from_n", type=VERSION, help="Old version (default: the one before --to).")
+@click.option("--to", "to_n", type=VERSION, help="New version (default: the latest).")
 @format_option("text", "html", "json")
 @click.option(
     "--color/--no-color",
@@ -394,79 +445,72 @@ def diff(
 ) -> None:
     """Show how a notice changed between two versions, down to the character.
 
-    The text form marks removed characters [-like this-] and added ones {+like this+}
-    (or in colour on a terminal); the HTML form is one self-contained page.
+    Shows the notice's title, both versions' fetch times (Asia/Shanghai), and each
+    changed paragraph with one paragraph of context on either side. The text form marks
+    removed characters [-like this-] and added ones {+like this+} (or in colour on a
+    terminal); the HTML form is one self-contained page; JSON carries the same.
 
     \b
     Example:
         xunshi diff 12
         xunshi diff 12 --from 1 --to 3 --format html > diff.html
     """
-    from store.diff import diff_texts, render_text
+    from store.diff import notice_diff, render_notice_diff_text
+    from store.report import diff_page
 
-    store = open_store(db_path)
-    try:
+    with open_store(db_path) as store:
         notice = store.notice(notice_id)
         if notice is None:
             raise click.ClickException(f"no notice {notice_id}; `xunshi notices` lists them")
-        latest = notice["version_count"]
+        latest = int(notice["version_count"] or 0)
         to_n = to_n or latest
         from_n = from_n or max(to_n - 1, 1)
         old, new = store.version(notice_id, from_n), store.version(notice_id, to_n)
         if old is None or new is None:
             raise click.ClickException(f"notice {notice_id} has versions 1..{latest}")
-    finally:
-        store.close()
-    d = diff_texts(old["text"], new["text"], old_label=f"v{from_n}", new_label=f"v{to_n}")
+    data = notice_diff(notice, old, new)
     if fmt == "json":
-        click.echo(json.dumps({"notice_id": notice_id, "from": from_n, "to": to_n, "unified": d.unified,
-                               "chars": d.chars}, ensure_ascii=False, indent=2))  # fmt: skip
+        click.echo(json.dumps(data, ensure_ascii=False, indent=2))
     elif fmt == "html":
-        from store import report
-
-        data = {"scope": f"notice {notice_id}: v{from_n} → v{to_n}", "runs": [], "per_site": {},
-                "new": [], "removed": [], "failures": [], "blocked": [], "new_districts": [],
-                "changed": [{"site": notice["site"], "url": notice["url"], "title": notice["title"],
-                             "notice_id": notice_id, "detail": {"from_version": from_n, "to_version": to_n},
-                             "char_diff": d.chars}]}  # fmt: skip
-        click.echo(report.to_html(data))
+        click.echo(diff_page(data))
     else:
         use_color = sys.stdout.isatty() if color is None else color
-        click.echo(f"notice {notice_id} · {notice['title']}\n{notice['url']}\nv{from_n} → v{to_n}")
-        click.echo(render_text(d.chars, color=use_color) if d.chars else "(no change)")
+        click.echo(render_notice_diff_text(data, color=use_color, shown_time=local_time))
 
 
 @main.command("report")
 @db_option
-@click.option("--run", "run_id", type=int, help="Report of this run (default: the latest run).")
-@click.option("--since", help="Report everything since this date/time instead (2026-11-01).")
+@click.option("--run", "run_id", type=RUN, help="Report of this run only.")
+@since_option("Report everything since this run or date/time instead of the latest crawl.")
+@until_option("With --since: up to this run or date/time.")
 @format_option("md", "html", "json")
 @click.option("-o", "--output", type=click.Path(dir_okay=False), help="Write to this file.")
 def report_cmd(
-    db_path: str, run_id: int | None, since: str | None, fmt: str, output: str | None
+    db_path: str, run_id: int | None, since: Any, until: Any, fmt: str, output: str | None
 ) -> None:
-    """Report new notices, changes with their diffs, removals, failures and blocked pages.
+    """Report failures, new notices, changes with their diffs, removals, blocked pages and new
+    districts. With no option: the latest crawl, every site in it. Times are Asia/Shanghai.
 
     \b
     Example:
-        xunshi report                       # the latest run, as Markdown
+        xunshi report                       # the latest crawl, as Markdown
         xunshi report --since 2026-11-01 --format html -o week.html
     """
     from store import report
 
-    store = open_store(db_path)
-    try:
-        if run_id is None and since is None:
-            runs = store.runs(limit=1)
-            if not runs:
-                raise click.ClickException("no runs yet: `xunshi crawl` first")
-            run_id = runs[0]["id"]
+    if run_id is not None and (since is not None or until is not None):
+        raise click.UsageError("--run and --since/--until do not go together")
+    with open_store(db_path) as store:
+        if run_id is not None and store.run(run_id) is None:
+            raise click.BadParameter(f"no run {run_id}", param_hint="--run")
+        start = resolve_when(store, since, "--since")
+        end = resolve_when(store, until, "--until")
+        if run_id is None and start is None and end is None and not store.runs(limit=1):
+            raise click.ClickException("no runs yet: `xunshi crawl` first")
         try:
-            data = report.collect(store, run_id=run_id, since=since if run_id is None else None)
+            data = report.collect(store, run_id=run_id, since=start, until=end)
         except LookupError as exc:
             raise click.ClickException(str(exc)) from None
-    finally:
-        store.close()
     text = report.RENDERERS[fmt](data)
     if output:
         Path(output).write_text(text, encoding="utf-8")
@@ -478,13 +522,13 @@ def report_cmd(
 @main.command()
 @db_option
 @click.option(
-    "--new", "only_new", is_flag=True, help="Only districts first seen in the latest run."
+    "--new", "only_new", is_flag=True, help="Only districts first seen in the latest crawl."
 )
-@click.option("--since", help="Only districts first seen on or after this date (2026-11-01).")
+@since_option("Only districts first seen since this run or date/time.")
 @click.option("--province", help="Only this province (浙江省, 浙江, 33…).")
-@format_option("table", "json", "jsonl", "csv")
+@table_formats
 def districts(
-    db_path: str, only_new: bool, since: str | None, province: str | None, fmt: str
+    db_path: str, only_new: bool, since: Any, province: str | None, fmt: str, bom: bool
 ) -> None:
     """List the districts notices are about: first seen, notice count, latest notice.
 
@@ -498,16 +542,32 @@ def districts(
     from store.notices import district_rows
 
     prov = _province(province, normalize_province)
-    store = open_store(db_path)
-    try:
-        first_run = None
+    with open_store(db_path) as store:
+        first_runs = None
         if only_new:
-            runs = store.runs(limit=1)
-            first_run = runs[0]["id"] if runs else -1
-        rows = district_rows(store, province=prov, since=since, first_run=first_run)
-    finally:
-        store.close()
-    _emit(rows, fmt, ["code", "name", "first_seen", "notices", "latest_published", "latest_title"])
+            first_runs = [r["id"] for r in store.crawl_runs()]
+        rows = district_rows(
+            store, province=prov, since=resolve_when(store, since, "--since"), first_runs=first_runs
+        )
+    emit(
+        rows,
+        fmt,
+        ["code", "name", "first_seen", "notices", "latest_published", "latest_title"],
+        headers=[
+            "code",
+            "district",
+            f"first seen ({LOCAL_LABEL})",
+            "notices",
+            f"latest published ({LOCAL_LABEL})",
+            "latest notice",
+        ],  # fmt: skip
+        table_rows=lambda r: {
+            **r,
+            "first_seen": local_time(r["first_seen"]),
+            "latest_published": local_time(r["latest_published"]),
+        },  # fmt: skip
+        bom=bom,
+    )
 
 
 def _province(value: str | None, normalize: Callable[[str | None], str | None]) -> str | None:
@@ -528,10 +588,20 @@ def _province(value: str | None, normalize: Callable[[str | None], str | None]) 
 @click.option(
     "--level", type=click.Choice(["county", "prefecture"]), default="county", show_default=True
 )
-@click.option("--year", type=int, help="Division table of this year (default: the newest).")
-@format_option("table", "json", "jsonl", "csv")
+@click.option(
+    "--year",
+    type=click.IntRange(1980, 2100),
+    help="Division table of this year (default: the newest).",
+)
+@table_formats
 def coverage(
-    db_path: str, province: str, round_text: str | None, level: str, year: int | None, fmt: str
+    db_path: str,
+    province: str,
+    round_text: str | None,
+    level: str,
+    year: int | None,
+    fmt: str,
+    bom: bool,
 ) -> None:
     """Which of a province's districts have a notice (and when), and which do not yet.
 
@@ -545,16 +615,19 @@ def coverage(
     from store.notices import coverage_rows
 
     prov = _province(province, normalize_province)
-    store = open_store(db_path)
-    try:
+    with open_store(db_path) as store:
         rows = coverage_rows(
             store,
             divisions(province=prov, level=level, year=year),
             round_text=clean_line(round_text) if round_text else None,
         )
-    finally:
-        store.close()
-    _emit(rows, fmt, ["code", "name", "notices", "published", "first_seen", "title"])
+    emit(
+        rows,
+        fmt,
+        ["code", "name", "notices", "published", "first_seen", "title"],
+        headers=["code", "district", "notices", "published", "first seen", "latest notice"],
+        bom=bom,
+    )
     if fmt == "table":
         have = sum(1 for r in rows if r["notices"])
         scope = f" ({round_text})" if round_text else ""
@@ -564,12 +637,15 @@ def coverage(
 def _register_commands() -> None:
     # Commands that live in their own modules: scheduling and deliveries, site health.
     import cli_deliver
+    import cli_facts
     import cli_serve
     import cli_sites
 
     for command in (cli_deliver.schedule, cli_deliver.outbox, cli_deliver.demo, cli_deliver.search,
                     cli_sites.check, cli_sites.record, cli_sites.sites):  # fmt: skip
         main.add_command(command)
+    main.add_command(cli_facts.facts)
+    main.add_command(cli_facts.timeline_cmd)
     main.add_command(cli_serve.serve)
 
 

@@ -8,9 +8,9 @@ feedgen) happen inside the commands, so ``xunshi --help`` stays fast.
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import sys
-import tempfile
 import threading
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
@@ -21,7 +21,17 @@ from typing import Any
 
 import click
 
-from cli_common import db_option, open_store, text_table
+from cli_common import (
+    LOCAL_LABEL,
+    IdType,
+    check_site,
+    db_option,
+    emit,
+    local_time,
+    open_store,
+    table_formats,
+    text_table,
+)
 from store.db import default_path
 from store.notices import Store
 
@@ -111,14 +121,11 @@ def outbox(db_path: str | None, config: str | None, fmt: str, retry: bool, show_
         cfg = _load_config(config)
         deliveries = cfg.deliveries
         db_path = db_path or str(cfg.db)
-    store = open_store(db_path or default_path())
-    try:
+    with open_store(db_path or default_path(), write=retry) as store:
         box = Outbox(store.db)
         retried = box.retry() if retry else 0
         summary = box.summary()
         rows = [r for r in box.rows(limit=1000) if show_all or r["status"] != "sent"][:200]
-    finally:
-        store.close()
     results = []
     if retry and deliveries:
         results = deliver_pending(db_path or default_path(), deliveries)
@@ -165,8 +172,7 @@ def export_files(db_path: str, fmt: str, output: str | None, site: str | None = 
     """
     from store.deliver import write_atom, write_seed_files
 
-    store = open_store(db_path)
-    try:
+    with open_store(db_path) as store:
         if fmt == "atom":
             data = write_atom(store, Path(output) if output else None, site=site)
             if output:
@@ -179,12 +185,32 @@ def export_files(db_path: str, fmt: str, output: str | None, site: str | None = 
                 raise click.ClickException(
                     f"{folder} is a file: txt export needs a folder (-o DIR)"
                 )
-            paths = write_seed_files(store, folder, site=site)
-            click.echo(f"wrote {len(paths)} seed-format files under {folder}", err=True)
+            if not output:
+                click.echo(f"no -o given: writing the files into {folder.resolve()}/", err=True)
+            _refuse_links_out(folder)
+            try:
+                paths = write_seed_files(store, folder, site=site)
+            except ValueError as exc:  # a path that would leave the folder: nothing written there
+                raise click.ClickException(f"{exc}; nothing was written outside {folder}") from None
+            click.echo(f"wrote {len(paths)} seed-format files under {folder.resolve()}", err=True)
         else:
             raise click.BadParameter(f"export_files does atom and txt, not {fmt}")
-    finally:
-        store.close()
+
+
+def _refuse_links_out(folder: Path) -> None:
+    """A folder, or a site folder in it, that is a link to somewhere else is refused before
+    anything is written: the export stays inside the folder the user named."""
+    if not folder.is_dir():
+        return
+    base = folder.resolve()
+    for child in folder.iterdir():
+        if child.is_symlink():
+            target = child.resolve()
+            if target != base and base not in target.parents:
+                raise click.ClickException(
+                    f"{child} is a link to {target}, outside {folder}: nothing was written. "
+                    "Remove the link or choose another folder (-o DIR)."
+                )
 
 
 # -- search -------------------------------------------------------------------------------
@@ -194,11 +220,11 @@ def export_files(db_path: str, fmt: str, output: str | None, site: str | None = 
 @click.argument("query", nargs=-1, required=True)
 @db_option
 @click.option("--site", help="Only this site's notices.")
-@click.option("--limit", type=int, default=20, show_default=True)
-@click.option(
-    "--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True
-)
-def search(query: tuple[str, ...], db_path: str, site: str | None, limit: int, fmt: str) -> None:
+@click.option("--limit", type=IdType("limit"), default=20, show_default=True)
+@table_formats
+def search(
+    query: tuple[str, ...], db_path: str, site: str | None, limit: int, fmt: str, bom: bool
+) -> None:
     """Find notices whose title, unit or latest text contains every word of QUERY.
 
     Works for Chinese without word segmentation (SQLite's trigram index); words of one
@@ -211,17 +237,18 @@ def search(query: tuple[str, ...], db_path: str, site: str | None, limit: int, f
     """
     from store.fts import search as fts_search
 
-    store = open_store(db_path)
-    try:
+    with open_store(db_path) as store:
+        check_site(store, site)
         hits = [h.as_dict() for h in fts_search(store.db, " ".join(query), site=site, limit=limit)]
-    finally:
-        store.close()
-    if fmt == "json":
-        click.echo(json.dumps(hits, ensure_ascii=False, indent=2))
-    elif hits:
-        click.echo(text_table(hits, ["id", "site", "published_at", "title", "snippet"]))
-    else:
-        click.echo("no notice matches", err=True)
+    emit(
+        hits,
+        fmt,
+        ["id", "site", "published_at", "title", "snippet"],
+        headers=["id", "site", f"published ({LOCAL_LABEL})", "title", "snippet"],
+        table_rows=lambda r: {**r, "published_at": local_time(r.get("published_at"))},
+        bom=bom,
+        empty="no notice matches",
+    )
 
 
 # -- demo ---------------------------------------------------------------------------------
@@ -340,7 +367,7 @@ def run_demo(work: Path, db: Path, echo: Callable[[str], None] = click.echo) -> 
                 raise click.ClickException("demo stopped: a crawl did not run")
             return results
 
-        echo("\n== 1. First crawl of both sites (each a `scrapy crawl` process)")
+        echo("\n== 1. First crawl of both sites (together, in one Scrapy process)")
         first = crawl_all(full=False)
         seen = _first_seen(db, [r.run_id for r in first])
         echo(f"  districts seen for the first time: {', '.join(seen) or 'none'}")
@@ -351,13 +378,10 @@ def run_demo(work: Path, db: Path, echo: Callable[[str], None] = click.echo) -> 
         echo("\n== 3. Second crawl (zjsjw walks everything: --full)")
         second = crawl_all(full=True)
 
-    store = Store.open(db)
-    try:
-        for result in second:
-            data = report.collect(store, run_id=result.run_id)
-            if any(data[k] for k in ("new", "changed", "removed", "failures", "blocked")):
-                echo(f"\n== 4. Report of run {result.run_id} (store/report.py)\n")
-                echo(report.to_markdown(data))
+    with Store.open(db) as store:
+        data = report.collect(store)  # the latest crawl: both sites of the second round
+        echo(f"\n== 4. Report of the second crawl (store/report.py): {data['scope']}\n")
+        echo(report.to_markdown(data))
         run_ids = [r.run_id for r in second]
         for event in store.events(since_run=min(run_ids)):
             if event["kind"] == "changed":
@@ -380,18 +404,53 @@ def run_demo(work: Path, db: Path, echo: Callable[[str], None] = click.echo) -> 
             echo(f"  {query}: {len(hits)} notice(s)")
             for hit in hits:
                 echo(f"    notice {hit.notice_id}: {hit.snippet}")
-    finally:
-        store.close()
+        (work / "reports").mkdir(parents=True, exist_ok=True)
+        (work / "reports" / "demo-report.md").write_text(report.to_markdown(data), encoding="utf-8")
+        (work / "reports" / "demo-report.html").write_text(report.to_html(data), encoding="utf-8")
+    relink_reports(work / "reports", {base: f"../sites/{name}" for name, base in bases.items()})
     return 0
 
 
+def relink_reports(folder: Path, bases: dict[str, str]) -> None:
+    """Point the reports' links at the demo's copies of the sites, which outlive its servers
+    (the served URLs die with them): ``http://127.0.0.1:PORT/x`` -> ``../sites/<site>/x``."""
+    for path in sorted(folder.glob("*.md")) + sorted(folder.glob("*.html")):
+        text = path.read_text(encoding="utf-8")
+        for base, local in bases.items():
+            if path.suffix == ".md":
+                # an autolink <http://…> needs a scheme; a relative one is [text](path)
+                text = re.sub(
+                    "<" + re.escape(base) + r"(/[^>\s]*)>",
+                    lambda m, local=local: (
+                        f"[{m.group(1).rsplit('/', 1)[-1]}]({local}{m.group(1)})"
+                    ),
+                    text,
+                )
+            text = text.replace(base + "/", local + "/")
+        path.write_text(text, encoding="utf-8")
+
+
 def _first_seen(db: Path, run_ids: list[int]) -> list[str]:
-    store = Store.open(db)
-    try:
+    with Store.open(db, create=False) as store:
         events = store.events(since_run=min(run_ids), kind="new_district")
         return [e["detail"]["name"] for e in events]
-    finally:
-        store.close()
+
+
+def _demo_folder(folder: str | None, db_path: str | None) -> Path:
+    """The one folder the demo keeps everything in: --dir, else the database's folder, else
+    a new ./xunshi-demo (./xunshi-demo-2, … when that exists)."""
+    if folder:
+        path = Path(folder)
+        if path.exists() and (not path.is_dir() or any(path.iterdir())):
+            raise click.ClickException(f"{folder} exists and is not an empty folder")
+        return path.resolve()
+    if db_path:
+        return Path(db_path).resolve().parent
+    n, path = 1, Path("xunshi-demo")
+    while path.exists():
+        n += 1
+        path = Path(f"xunshi-demo-{n}")
+    return path.resolve()
 
 
 @click.command("demo")
@@ -402,11 +461,15 @@ def _first_seen(db: Path, run_ids: list[int]) -> list[str]:
     help="Write the database here (a new file) instead of a temporary one.",
 )
 @click.option(
-    "--keep",
-    is_flag=True,
-    help="Keep the temporary folder (sites, reports, deliveries) and say where.",
+    "--dir",
+    "folder",
+    type=click.Path(file_okay=False),
+    help="Keep everything here (a new or empty folder); default: ./xunshi-demo, or --db's folder.",
 )
-def demo(db_path: str | None, keep: bool) -> None:
+@click.option(
+    "--keep", is_flag=True, hidden=True, help="Kept for old scripts: the demo always keeps."
+)
+def demo(db_path: str | None, folder: str | None, keep: bool) -> None:
     """See everything work in under a minute, offline.
 
     Serves the recorded sites in tests/sites on 127.0.0.1, crawls both, delivers the
@@ -415,21 +478,28 @@ def demo(db_path: str | None, keep: bool) -> None:
     prints the report: new notices, the change down to the character, the new district,
     the deliveries and a full-text search. Nothing leaves the machine.
 
+    Everything stays in one folder, named at the end: the database, reports/ (whose
+    links open the demo's copies of the sites in sites/), out/ (the deliveries), logs/.
+
     \b
     Example:
         xunshi demo
-        xunshi demo --db demo.db --keep && datasette demo.db
+        xunshi demo --dir /tmp/demo && datasette /tmp/demo/demo.db
     """
     if db_path and Path(db_path).exists():
         raise click.ClickException(f"{db_path} exists: the demo needs a new database file")
-    work = Path(tempfile.mkdtemp(prefix="xunshi-demo-"))
+    work = _demo_folder(folder, db_path)
+    if (work / "sites").exists():
+        raise click.ClickException(f"{work / 'sites'} exists: the demo needs a folder of its own")
+    work.mkdir(parents=True, exist_ok=True)
     db = Path(db_path).resolve() if db_path else work / "demo.db"
     try:
         run_demo(work, db)
     finally:
-        if keep:
-            click.echo(f"\nkept {work} (sites, reports, out/) and the database {db}")
-        else:
-            shutil.rmtree(work, ignore_errors=True)
-            if db_path:
-                click.echo(f"\nthe database is at {db_path}")
+        click.echo(
+            f"\neverything the demo made is in {work}:\n"
+            f"  {db.name} (the database: xunshi notices --db {db})\n"
+            f"  reports/demo-report.html (open it in a browser; its links work offline)\n"
+            f"  out/ (the deliveries: xunshi.atom, events.jsonl, texts/)\n"
+            f"  sites/ (the recorded sites as the demo changed them), logs/"
+        )

@@ -1,13 +1,14 @@
-"""Scheduled crawls (APScheduler 3): one cron job per site; after each run, its report and deliveries.
+"""Scheduled crawls (APScheduler 3): one cron job per schedule (sites whose cron fires together crawl together); after each crawl, reports and deliveries.
 
     python scheduler.py [--config xunshi.toml]    run until SIGINT/SIGTERM
     python scheduler.py --once                    crawl every site once, deliver, exit (cron, timers)
     python scheduler.py --list                    the next fire time of every site
 
 The config is TOML; ``xunshi.example.toml`` documents every key. Each run is
-``crawler.run.run_crawl`` (a ``scrapy crawl`` process with a time limit), so it is in the
-``runs`` table with its outcome; then its report goes to ``reports/``, its events into the
-outbox, and the outbox to the deliveries (store/deliver.py).
+``crawler.run.run_crawls`` (one Scrapy process for the sites whose cron fires together,
+each site with its own time limit and run row), so it is in the ``runs`` table with its
+outcome; then ``crawler.run.after_crawl``: its report goes to ``reports/``, its events into
+the outbox, and the outbox to the deliveries (store/deliver.py).
 
 Jobs run one at a time in the main thread (APScheduler's DebugExecutor), which is what
 makes stopping clean: SIGINT or SIGTERM during a crawl reaches ``run_crawl`` as
@@ -45,7 +46,7 @@ from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
 from crawler import sites as sites_registry
-from crawler.run import CrawlResult, run_crawl, summary_line, write_run_report
+from crawler.run import CrawlResult, SiteCrawl, after_crawl, run_crawls, summary_line
 from crawler.sites import SITES, SiteFileError, use_sites_file
 from store.db import StoreError
 from store.deliver import ConfigError, Delivery, Outbox, PassResult, deliver_pending
@@ -208,48 +209,62 @@ class CrawlScheduler:
 
     def run_site(self, site: SiteSchedule, how: str = "schedule") -> CrawlResult | None:
         """Crawl one site, then write its report, queue its events and deliver."""
-        if self.stopped:
+        results = self.run_sites([site], how)
+        return results[0] if results else None
+
+    def run_sites(
+        self, sites: Sequence[SiteSchedule], how: str = "schedule"
+    ) -> list[CrawlResult] | None:
+        """Crawl ``sites`` together (one Scrapy process), then ``after_crawl``: each run's
+        report, its events into the outbox, a delivery pass. None when no crawl ran."""
+        if self.stopped or not sites:
             return None
         previous, self._phase = self._phase, "crawl"
         cfg = self.config
+        names = ", ".join(s.site for s in sites)
         try:
-            result = run_crawl(
-                site.site,
+            results = run_crawls(
+                [
+                    SiteCrawl(s.site, start_url=s.start_url, full=s.full, timeout=s.time_limit,
+                              options={"by": how})
+                    for s in sites
+                ],
                 db_path=cfg.db,
-                start_url=site.start_url,
-                full=site.full,
-                timeout=site.time_limit,
-                options={"by": how},
-            )
+            )  # fmt: skip
         except KeyboardInterrupt:
             # The signal landed just before or after the crawl's own wait.
             self._phase = "work"
             self.stopped = True
             self._close_runs(lambda row: row["pid"] == os.getpid(), "stopped by a signal")
             return None
-        except (StoreError, KeyError) as exc:
-            logger.error("%s: crawl could not start: %s", site.site, exc)
+        except (StoreError, KeyError, ValueError) as exc:
+            logger.error("%s: crawl could not start: %s", names, exc)
             return None
         finally:
             if self._phase == "crawl":
                 self._phase = "work"
         try:
-            logger.info("%s", summary_line(result))
+            for result in results:
+                logger.info("%s", summary_line(result))
             try:
-                path, line = write_run_report(cfg.db, result.run_id, cfg.reports_dir)
-                logger.info("%s: report: %s -> %s", site.site, line, path)
-            except (OSError, StoreError) as exc:
-                logger.error("%s: report not written: %s", site.site, exc)
-            if cfg.deliveries:
-                store = Store.open(cfg.db)
-                try:
-                    Outbox(store.db).enqueue_run(result.run_id, cfg.deliveries)
-                finally:
-                    store.close()
-                self.deliver()
+                done, passes = after_crawl(
+                    cfg.db, results, reports_dir=cfg.reports_dir, deliveries=cfg.deliveries,
+                    should_stop=lambda: self.stopped,
+                )  # fmt: skip
+            except StoreError as exc:
+                logger.error("%s: after the crawl: %s", names, exc)
+                done, passes = [], []
+            for item in done:
+                if item.report_path:
+                    logger.info("%s: report: %s -> %s", item.result.site, item.report_summary,
+                                item.report_path)  # fmt: skip
+                else:
+                    logger.error("%s: %s", item.result.site, item.error)
+            self._log_passes(passes)
             if self.on_result:
-                self.on_result(result)
-            return result
+                for result in results:
+                    self.on_result(result)
+            return results
         finally:
             self._phase = previous
 
@@ -259,11 +274,8 @@ class CrawlScheduler:
             return []
         previous, self._phase = self._phase, "work"
         try:
-            store = Store.open(self.config.db)
-            try:
+            with Store.open(self.config.db) as store:
                 Outbox(store.db).enqueue_missed(self.config.deliveries)
-            finally:
-                store.close()
             results = deliver_pending(
                 self.config.db, self.config.deliveries, should_stop=lambda: self.stopped
             )
@@ -272,10 +284,14 @@ class CrawlScheduler:
             return []
         finally:
             self._phase = previous
+        self._log_passes(results)
+        return results
+
+    @staticmethod
+    def _log_passes(results: Sequence[PassResult]) -> None:
         for r in results:
             if r.sent or r.refused or r.error:
                 (logger.warning if r.error or r.refused else logger.info)("delivery %s", r.line())
-        return results
 
     def _close_runs(self, which: Callable[[dict[str, Any]], bool], why: str) -> None:
         """Record as interrupted the runs left "running" that ``which`` picks."""
@@ -283,15 +299,13 @@ class CrawlScheduler:
             store = Store.open(self.config.db)
         except StoreError:
             return
-        try:
+        with store:
             for row in list(store.db.table("runs").rows_where("status = 'running'")):
                 if which(row):
                     store.finish_run(row["id"], "interrupted", error=why)
                     logger.warning(
                         "run %s (%s) recorded as interrupted: %s", row["id"], row["site"], why
                     )
-        finally:
-            store.close()
 
     def close_abandoned_runs(self) -> None:
         """Runs still "running" whose process is gone (kill -9, power cut) get their outcome."""
@@ -351,10 +365,15 @@ class CrawlScheduler:
         # than misfire_grace_time late is skipped until its next time.
         options = {"max_instances": 1, "coalesce": True,
                    "misfire_grace_time": cfg.misfire_grace_time}  # fmt: skip
+        # Sites whose cron fires together are crawled together: one Scrapy process.
+        groups: dict[str, list[SiteSchedule]] = {}
         for site in cfg.sites:
+            groups.setdefault(site.cron, []).append(site)
+        for group in groups.values():
+            names = [s.site for s in group]
             sched.add_job(
-                self.run_site, self.trigger_for(site, cfg.timezone), args=[site],
-                id=f"crawl-{site.site}", name=f"crawl {site.site}", **options,
+                self.run_sites, self.trigger_for(group[0], cfg.timezone), args=[group],
+                id="crawl-" + "+".join(names), name="crawl " + ", ".join(names), **options,
             )  # fmt: skip
         if cfg.deliveries:
             sched.add_job(
@@ -371,6 +390,7 @@ class CrawlScheduler:
         self._thread = threading.current_thread()
         cfg = self.config
         self._phase = "work"
+        # Each firing is one crawl (crawler.run.run_crawls): the sites whose cron fired.
         with self._signals():
             self.close_abandoned_runs()
             self.deliver()  # what a previous process left in the outbox
@@ -394,19 +414,17 @@ class CrawlScheduler:
         return 0
 
     def run_once(self) -> int:
-        """Crawl every site once, in config order, delivering after each; the exit status.
+        """Crawl every site once, all together (one Scrapy process), then report and deliver;
+        the exit status.
 
-        0 when every crawl ran, 1 when one could not, 128 + signal number when stopped.
+        0 when a site could be crawled, 1 when none could, 128 + signal number when stopped.
         """
         self._phase = "work"
         could_not_run = False
-        with self._signals():
+        with self._signals():  # one crawl of every site (run_crawls): one report covers them
             self.close_abandoned_runs()
-            for site in self.config.sites:
-                if self.stopped:
-                    break
-                result = self.run_site(site, how="once")
-                could_not_run |= result is None or not result.ran
+            results = self.run_sites(self.config.sites, how="once")
+            could_not_run = results is None or not any(r.ran for r in results)
             if self.stopped:
                 return 128 + (self.stop_signal or signal.SIGTERM)
         return 1 if could_not_run else 0

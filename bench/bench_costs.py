@@ -1,4 +1,4 @@
-"""Per-notice CPU costs: decode + extraction + normalisation, diff, district matching (µs).
+"""Per-notice CPU costs: decode + extraction + normalisation, diff, district matching, facts (µs).
 
 Run from the repo root: ``.venv/bin/python bench/bench_costs.py [--seconds S]``.
 Every row runs the real function on a seed-sized input until ``--seconds`` (default 1.5)
@@ -23,6 +23,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import _common as common  # noqa: E402
 
 from crawler.extract import decode_page, detect_block, extract_article, parse_list  # noqa: E402
+from crawler.facts import extract_facts  # noqa: E402
 from crawler.htmltext import parse_html  # noqa: E402
 from crawler.normalise import is_seed_format, normalise  # noqa: E402
 from crawler.sites import get_site  # noqa: E402
@@ -137,6 +138,16 @@ def main() -> int:
         rows.append(
             (label, lambda t=title, x=text, y=year, p=province: match_notice(t, x, year=y, site_province=p))
         )
+
+    # the facts of a notice (crawler/facts.py), computed once per stored version
+    for label, text, title, published in (
+        ("extract_facts seed 000", seed0, "中共杭州市拱墅区委关于省委巡视整改进展情况的通报", "2023-06-27"),
+        ("extract_facts seed 002", seed2, "中共上海市黄浦区委员会关于十二届市委第二轮巡视集中整改进展情况的通报",
+         None),
+        ("extract_facts generated notice", gen_text, "中共杭州市滨江区委关于省委巡视整改进展情况的通报(7)",
+         "2023-06-27"),
+    ):  # fmt: skip
+        rows.append((label, lambda x=text, t=title, p=published: extract_facts(x, t, p)))
 
     common.header("per-notice costs (µs)")
     table = []

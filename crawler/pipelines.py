@@ -12,11 +12,18 @@ from scrapy.crawler import Crawler
 from scrapy.exceptions import DropItem
 from scrapy.utils.defer import deferred_from_coro
 
+from crawler.extensions import (
+    COUNT_KEY,
+    acquire_store,
+    no_page_reason,
+    release_store,
+    site_progress,
+)
 from crawler.extract import gb_mojibake, text_problem
 from crawler.items import Notice, PageEvent, SiteList
 from crawler.normalise import is_seed_format, normalise
 from store.db import StoreError
-from store.notices import RUN_COUNTS, Store, check_quiet
+from store.notices import RUN_COUNTS, Store
 from store.sites import list_failed, save_list
 
 logger = logging.getLogger(__name__)
@@ -60,6 +67,24 @@ class ValidatePipeline:
         return item
 
 
+def run_outcome(
+    reason: str, stats: dict[str, Any], store_error: str | None, time_limit: float = 0
+) -> tuple[str, str | None]:
+    """A run's status and error from why Scrapy closed the spider and what it fetched."""
+    if store_error:
+        return "failed", f"cannot write to the database: {store_error}"
+    if reason in ("time_limit", "closespider_timeout"):
+        return "interrupted", f"time limit of {time_limit:g} s reached; crawl stopped"
+    if reason == "shutdown":
+        return "interrupted", "crawl ended: shutdown"
+    if reason != "finished":
+        return "failed", f"crawl ended: {reason}"
+    nothing = no_page_reason(stats)
+    if nothing:
+        return "failed", nothing
+    return "ok", None
+
+
 class StorePipeline:
     """Records notices and page events in the database, and the run's counts at the end."""
 
@@ -73,7 +98,6 @@ class StorePipeline:
         self.counts = dict.fromkeys(RUN_COUNTS, 0)
         self.store: Store | None = None
         self.store_error: str | None = None
-        self.parse_failures = 0
 
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> StorePipeline:
@@ -82,11 +106,16 @@ class StorePipeline:
         crawler.signals.connect(pipeline.spider_closed, signal=signals.spider_closed)
         return pipeline
 
+    def _count(self, name: str, n: int = 1) -> None:
+        self.counts[name] += n
+        if self.crawler.stats is not None:
+            self.crawler.stats.inc_value(COUNT_KEY + name, n)
+
     def open_spider(self) -> None:
         spider = self.crawler.spider
         assert spider is not None
         try:
-            self.store = Store.open(self.path)
+            self.store = acquire_store(self.path)
         except StoreError as exc:
             logger.critical("%s", exc)
             raise
@@ -96,55 +125,36 @@ class StorePipeline:
             )
         else:
             self.store.update_run(self.run_id, pid=os.getpid())
+        if self.crawler.stats is not None:
+            self.crawler.stats.set_value("xunshi/run_id", self.run_id)
 
     def spider_closed(self, spider: Any, reason: str) -> None:
         # Runs after the pipelines have closed, when Scrapy knows why the crawl ended.
         if self.store is None or self.run_id is None:
             return
         stats = self.crawler.stats.get_stats() if self.crawler.stats else {}
-        if self.store_error:
-            status, error = "failed", f"cannot write to the database: {self.store_error}"
-        elif reason == "finished":
-            status, error = "ok", None
-        else:
-            status = "interrupted" if reason == "shutdown" else "failed"
-            error = f"crawl ended: {reason}"
+        status, error = run_outcome(
+            reason, stats, self.store_error, self.crawler.settings.getfloat("XUNSHI_TIME_LIMIT")
+        )
+        if self.crawler.stats is not None:
+            self.crawler.stats.set_value("xunshi/status", status)
+            self.crawler.stats.set_value("xunshi/error", error)
+        if status != "ok":
+            logger.warning("%s: run %s %s: %s", spider.name, self.run_id, status, error)
         try:
-            if not self.store_error:
-                self._check_broken(spider, stats)
-                quiet = self.crawler.settings.getdict("XUNSHI_QUIET_DAYS").get(spider.name)
-                if check_quiet(self.store, spider.name, self.run_id, quiet_days=quiet):
-                    logger.warning(
-                        "site quiet: %s has shown nothing new for longer than usual", spider.name
-                    )
             self.store.finish_run(
                 self.run_id,
                 status,
                 error=error,
-                pages=int(stats.get("downloader/response_count", 0)),
+                pages=site_progress(stats)["pages"],
                 **self.counts,
             )
         except (sqlite3.Error, StoreError) as exc:
             # The runner closes the run from outside when it can; say why here.
             logger.error("cannot record the end of run %s: %s", self.run_id, exc)
         finally:
-            self.store.close()
             self.store = None
-
-    def _check_broken(self, spider: Any, stats: dict[str, Any]) -> None:
-        """A site whose list pages stop yielding notices, or whose articles stop parsing."""
-        assert self.store is not None
-        reason = None
-        if stats.get("xunshi/list_pages", 0) and not stats.get("xunshi/list_links", 0):
-            if any(True for _ in self.store.notices(spider.name)):
-                reason = "the list pages show no notice links any more: has the layout changed?"
-        elif self.parse_failures and not self.counts["notices_seen"]:
-            reason = f"{self.parse_failures} article pages failed to parse and none parsed"
-        if reason:
-            logger.error("site broken: %s: %s", spider.name, reason)
-            self.store.record_event(
-                self.run_id, "site_broken", site=spider.name, detail={"reason": reason}
-            )
+            release_store(self.path)
 
     def process_item(self, item: Any) -> Any:
         assert self.store is not None
@@ -156,6 +166,8 @@ class StorePipeline:
             # Disk full, read-only file, lost lock: every later write would fail the same
             # way. Stop the crawl; what was recorded before stays whole (one transaction each).
             self.store_error = str(exc)
+            if self.crawler.stats is not None:
+                self.crawler.stats.set_value("xunshi/store_error", self.store_error)
             logger.error("cannot write to the database: %s; stopping the crawl", exc)
             engine = self.crawler.engine
             if engine is not None:
@@ -166,9 +178,9 @@ class StorePipeline:
     def _record(self, item: Any) -> None:
         assert self.store is not None
         if isinstance(item, Notice):
-            self.counts["notices_seen"] += 1
+            self._count("notices_seen")
             recorded = self.store.record(item, self.run_id)
-            self.counts[recorded.outcome] += 1
+            self._count(recorded.outcome)
             logger.info(
                 "%s notice %d v%d: %s",
                 recorded.outcome,
@@ -188,29 +200,30 @@ class StorePipeline:
         assert self.store is not None
         detail = {"reason": event.reason, "status": event.status}
         if event.kind == "not_modified":
-            self.counts["not_modified"] += 1
+            self._count("not_modified")
             self.store.touch_not_modified(event.url)
         elif event.kind == "skipped":
             # A link a list page shows that cannot be followed: counted in the run, logged
             # by the spider with the link and the reason.
-            self.counts["skipped"] += 1
+            self._count("skipped")
         elif event.kind == "delisted":
             self.store.mark_removed(event.url, self.run_id, event.reason)
         elif event.kind == "gone":
             if self.store.mark_removed(event.url, self.run_id, event.reason) is None:
-                self.counts["failed"] += 1
+                self._count("failed")
                 self.store.record_event(
                     self.run_id, "fetch_failed", site=event.site, url=event.url, detail=detail
                 )
         elif event.kind == "blocked":
-            self.counts["blocked"] += 1
+            self._count("blocked")
             logger.warning("blocked: %s (%s)", event.url, event.reason)
             self.store.record_event(
                 self.run_id, "blocked", site=event.site, url=event.url, detail=detail
             )
         else:
-            self.counts["failed"] += 1
-            self.parse_failures += event.kind == "parse_failed"
+            self._count("failed")
+            if event.kind == "parse_failed" and self.crawler.stats is not None:
+                self.crawler.stats.inc_value("xunshi/parse_failures")
             logger.warning("%s: %s (%s)", event.kind, event.url, event.reason)
             self.store.record_event(
                 self.run_id, event.kind, site=event.site, url=event.url, detail=detail
@@ -221,8 +234,9 @@ class StorePipeline:
     ) -> None:
         if self.store is None or self.store_error or not isinstance(item, Notice):
             return
-        self.counts["dropped"] += 1
-        self.parse_failures += 1
+        self._count("dropped")
+        if self.crawler.stats is not None:
+            self.crawler.stats.inc_value("xunshi/parse_failures")
         found = self.store.find_notice(item.url)
         self.store.record_event(
             self.run_id,

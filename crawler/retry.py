@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from typing import Any
 
 from scrapy import Request
@@ -49,5 +50,11 @@ class BackoffRetryMiddleware(RetryMiddleware):
     async def _pause(self, retry: Request) -> None:
         attempt = int(retry.meta.get("retry_times", 1))
         delay = min(self.backoff * 2 ** (attempt - 1), self.backoff_max)
+        # Never past the site's time limit (set by crawler.downloader.HostGuard).
+        deadline = getattr(
+            getattr(self, "crawler", None) and self.crawler.spider, "xunshi_deadline", None
+        )
+        if deadline is not None:
+            delay = min(delay, max(deadline - time.monotonic(), 0.0))
         if delay > 0:
             await asyncio.sleep(delay)

@@ -13,8 +13,13 @@ NEWSPIDER_MODULE = "crawler.spiders"
 # -- politeness: one request at a time per host, with adaptive delays ----------------------
 ROBOTSTXT_OBEY = True
 USER_AGENT = "xunshi-watch/0.1 (+https://github.com/xunshi-watch/xunshi-watch; research crawler)"
-CONCURRENT_REQUESTS = 4
+# A crawl of many sites is one process with one crawler per site: CONCURRENT_REQUESTS is
+# how many downloads may be in flight over all its sites together (many hosts at once),
+# CONCURRENT_REQUESTS_PER_DOMAIN how many per host (crawler/downloader.py makes it hold
+# with any delay, including none).
+CONCURRENT_REQUESTS = 16
 CONCURRENT_REQUESTS_PER_DOMAIN = 1
+DOWNLOADER = "crawler.downloader.PoliteDownloader"
 DOWNLOAD_DELAY = 2.0
 # Each delay varies by ±50% so requests do not arrive on a beat.
 DOWNLOAD_DELAY_JITTER = 0.5
@@ -23,6 +28,8 @@ AUTOTHROTTLE_START_DELAY = 3.0
 AUTOTHROTTLE_MAX_DELAY = 30.0
 AUTOTHROTTLE_TARGET_CONCURRENCY = 1.0
 DOWNLOAD_TIMEOUT = 30
+# A host that does not resolve is known in seconds, not after a minute.
+DNS_TIMEOUT = 10
 # A notice page is under 200 KB; 20 MB is a broken or hostile page, not a notice.
 DOWNLOAD_MAXSIZE = 20 * 1024 * 1024
 DOWNLOAD_WARNSIZE = 5 * 1024 * 1024
@@ -45,9 +52,16 @@ LOG_LEVEL = "INFO"
 DOWNLOADER_MIDDLEWARES = {
     "scrapy.downloadermiddlewares.retry.RetryMiddleware": None,
     "crawler.retry.BackoffRetryMiddleware": 550,
+    # After retry (550) in the response direction, before it for exceptions: a host that
+    # never answered is not retried. Sets each request's timeout (first contact, time limit).
+    "crawler.downloader.HostGuard": 595,
     "crawler.middlewares.BlockDetectionMiddleware": 560,
     # After Scrapy's CookiesMiddleware (700), which rewrites the Cookie header from its jar.
     "crawler.middlewares.JsCookieMiddleware": 710,
+}
+EXTENSIONS = {
+    "crawler.extensions.TimeLimit": 100,
+    "crawler.extensions.SiteHealth": 500,
 }
 ITEM_PIPELINES = {
     "crawler.pipelines.NormalisePipeline": 100,
@@ -63,6 +77,20 @@ XUNSHI_RUN_ID = None
 # When every start URL is on the loopback interface (a saved copy served locally, the
 # tests, the demo), politeness delays are pointless: drop them for that crawl only.
 XUNSHI_LOOPBACK_NO_DELAY = True
+# One crawl of many sites: this many sites' crawlers run at once in the process (the
+# others wait their turn),
+XUNSHI_SITES_AT_ONCE = 64
+# and downloads over all of them are capped by this (0: by CONCURRENT_REQUESTS).
+XUNSHI_PROCESS_CONCURRENCY = 0
+# Stop a site's crawl this many seconds after it started (0: no limit); `xunshi crawl
+# --timeout` and the scheduler's time_limit set it per site.
+XUNSHI_TIME_LIMIT = 0
+# Timeout (seconds) of requests to a host that has not answered yet in this crawl: an
+# unreachable host is known in seconds. A host that never answered is not retried, and
+# every later request to it fails at once, saying why (DNS, refused, timeout).
+XUNSHI_FIRST_CONTACT_TIMEOUT = 10.0
+# Check each site's health at the end of its crawl (site_broken, site_quiet events).
+XUNSHI_SITE_HEALTH = True
 # Stop following list pages after this many (a broken pager must not walk forever).
 XUNSHI_MAX_LIST_PAGES = 200
 # A notice text shorter than this (characters) is refused as a broken page.

@@ -6,7 +6,10 @@ import contextlib
 import os
 import sqlite3
 from collections.abc import Iterator
+from datetime import datetime
 from pathlib import Path
+from typing import Any
+from urllib.parse import quote
 
 from sqlite_utils import Database, Migrations
 
@@ -284,38 +287,220 @@ def m007_browse_views(db: Database) -> None:
     datasette.create_views(db)
 
 
-def open_db(path: str | os.PathLike[str] | None = None, *, create: bool = True) -> Database:
-    """Open (creating and migrating) the database at ``path``; raise StoreError if unusable."""
+@migrations()
+def m008_crawls(db: Database) -> None:
+    # A crawl is every run started together (one `xunshi crawl`, one scheduler pass, the
+    # demo's rounds): reports with no option cover the latest crawl, every site in it.
+    db.table("runs").add_column("crawl", str)
+    db.execute("UPDATE runs SET crawl = 'run-' || id WHERE crawl IS NULL")
+    db.table("runs").create_index(["crawl"])
+
+
+@migrations()
+def m009_facts(db: Database) -> None:
+    # What each version of a notice states (crawler/facts.py): one row per version and key,
+    # the value as found (a number or text) and the sentence it came from; a key the text
+    # does not state plainly has no row. notice_facts: one wide row per notice, its latest
+    # version's facts (for Datasette). Versions stored before this migration are read now.
+    from store.facts import create_facts_schema, fill_facts
+
+    create_facts_schema(db)
+    fill_facts(db)
+
+
+RECOVER_HINT = (
+    "To recover: stop every xunshi process, then either restore a backup of the file, or "
+    "salvage what is readable with `sqlite3 {path} .recover | sqlite3 {path}.recovered` and "
+    "use the .recovered file (check it with `sqlite3 FILE 'pragma integrity_check'`)."
+)
+
+
+class Db(Database):
+    """A sqlite-utils Database that knows whether it was opened read-only."""
+
+    read_only: bool = False
+
+
+def process_alive(pid: Any, started_at: str | None = None) -> bool:
+    """Whether the process ``pid`` that started a run at ``started_at`` still runs.
+
+    A pid the system has since given to a newer process (one started after the run) counts
+    as gone. An unknown pid (None) is taken as alive: nothing says it ended.
+    """
+    if pid is None:
+        return True
+    if not isinstance(pid, int) or pid <= 0:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    if started_at:
+        began = _process_start(pid)
+        try:
+            run_start = datetime.fromisoformat(started_at).timestamp()
+        except ValueError:
+            return True
+        if began is not None and began > run_start + 5:
+            return False  # the pid was reused by a later process
+    return True
+
+
+def _process_start(pid: int) -> float | None:
+    """When process ``pid`` started (Linux /proc; None elsewhere or when unreadable)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+        boot = next(
+            float(line.split()[1])
+            for line in Path("/proc/stat").read_text().splitlines()
+            if line.startswith("btime ")
+        )
+        ticks = int(stat.rsplit(")", 1)[1].split()[19])
+        return boot + ticks / os.sysconf("SC_CLK_TCK")
+    except (OSError, ValueError, IndexError, StopIteration):
+        return None
+
+
+def _is_ours(conn: sqlite3.Connection) -> bool | None:
+    """True for a xunshi database, None for an empty one (no tables), False otherwise."""
+    tables = {r[0] for r in conn.execute("select name from sqlite_master where type = 'table'")}
+    if not tables:
+        return None
+    if "_sqlite_migrations" not in tables:
+        return False
+    row = conn.execute(
+        "select count(*) from _sqlite_migrations where migration_set = ?", [migrations.name]
+    ).fetchone()
+    return bool(row and row[0])
+
+
+def _damage(conn: sqlite3.Connection) -> str | None:
+    """What quick_check finds wrong with the file, or None when it is sound."""
+    rows = [r[0] for r in conn.execute("PRAGMA quick_check(5)").fetchall()]
+    return None if rows == ["ok"] else "; ".join(str(r) for r in rows)
+
+
+def open_db(
+    path: str | os.PathLike[str] | None = None, *, create: bool = True, write: bool | None = None
+) -> Database:
+    """Open the database at ``path``; raise StoreError, with what to do, if it is unusable.
+
+    ``create=True`` (crawl, schedule, demo: the writers) creates and migrates it.
+    ``create=False`` (every read command) opens it read-only and changes nothing: a
+    missing, empty or foreign file, or one from an older version, is refused untouched;
+    a read-only file or folder can still be read. ``write=True`` with ``create=False``
+    writes to a database that must exist already (``outbox --retry``).
+    """
     p = Path(path or default_path())
     check_file(p)
-    if not create and not p.exists():
+    if not (create or write):
+        return _open_read_only(p)
+    if not create and (not p.exists() or p.stat().st_size == 0):
         raise StoreError(f"no database at {p}: run `xunshi crawl` first, or pass --db")
     if not p.parent.exists():
         raise StoreError(f"folder {p.parent} does not exist")
-    if create:
-        # SQLite in WAL mode writes the file and creates -wal/-shm beside it.
-        if p.exists() and not os.access(p, os.W_OK):
-            raise StoreError(f"{p} is read-only: cannot record anything in it")
-        if not os.access(p.parent, os.W_OK):
-            raise StoreError(f"folder {p.parent} is read-only: cannot write the database there")
+    # SQLite in WAL mode writes the file and creates -wal/-shm beside it.
+    if p.exists() and not os.access(p, os.W_OK):
+        raise StoreError(f"{p} is read-only: cannot record anything in it")
+    if not os.access(p.parent, os.W_OK):
+        raise StoreError(f"folder {p.parent} is read-only: cannot write the database there")
     try:
         conn = sqlite3.connect(str(p), timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None)
         conn.execute("PRAGMA busy_timeout = 30000")  # = BUSY_TIMEOUT_MS
         register_functions(conn)  # the bigram index's triggers call it (store/fts.py)
+        if _is_ours(conn) is False:
+            conn.close()
+            raise StoreError(
+                f"{p} is a SQLite database of something else (no xunshi tables); it was left "
+                "untouched. Pass --db with another path."
+            )
+        damage = _damage(conn)
+        if damage:
+            conn.close()
+            raise StoreError(
+                f"{p} is damaged ({damage}); nothing was written to it. "
+                + RECOVER_HINT.format(path=p)
+            )
         conn.execute("PRAGMA foreign_keys = ON")
         # With WAL, NORMAL never corrupts the database; a power cut may lose the last
         # commits, which the next crawl fetches again. It halves the cost of a commit.
         conn.execute("PRAGMA synchronous = NORMAL")
-        db = Database(conn)
+        db = Db(conn)
         if db.journal_mode != "wal":
             with contextlib.suppress(sqlite3.OperationalError):
                 db.enable_wal()  # a read-only file keeps its mode
         if migrations.pending(db):
             migrations.apply(db)
-        conn.execute("PRAGMA quick_check(1)").fetchone()
     except sqlite3.DatabaseError as exc:
-        raise StoreError(f"cannot use the database {p}: {exc}") from None
+        raise _db_error(p, exc, "nothing was written to it") from None
     return db
+
+
+def _open_read_only(p: Path) -> Db:
+    if not p.exists():
+        raise StoreError(f"no database at {p}: run `xunshi crawl` first, or pass --db")
+    if p.stat().st_size == 0:
+        raise StoreError(
+            f"{p} is empty (0 bytes), not a xunshi database; it was left untouched. "
+            "`xunshi crawl --db` creates one."
+        )
+    uri = "file:" + quote(str(p.resolve())) + "?mode=ro"
+    last: sqlite3.Error | None = None
+    # mode=ro reads through the WAL; a folder nobody may write (no -shm possible) needs
+    # immutable=1, which reads the main file alone.
+    for suffix in ("", "&immutable=1"):
+        try:
+            conn = sqlite3.connect(uri + suffix, uri=True, timeout=BUSY_TIMEOUT_MS / 1000,
+                                   isolation_level=None)  # fmt: skip
+            conn.execute("PRAGMA busy_timeout = 30000")
+            conn.execute("PRAGMA query_only = 1")
+            register_functions(conn)  # what the search index's SQL calls (store/fts.py)
+            ours = _is_ours(conn)
+            break
+        except sqlite3.OperationalError as exc:
+            last = exc
+            continue
+        except sqlite3.DatabaseError as exc:
+            raise _db_error(p, exc, "it was left untouched") from None
+    else:
+        raise StoreError(f"cannot read the database {p}: {last}")
+    try:
+        if not ours:
+            raise StoreError(
+                f"{p} is not a xunshi database (it holds "
+                f"{'no tables' if ours is None else 'tables of something else'}); "
+                "it was left untouched. Pass --db with another path."
+            )
+        db = Db(conn)
+        db.read_only = True
+        pending = migrations.pending(db)
+        if pending:
+            raise StoreError(
+                f"{p} was made by an older xunshi-watch ({len(pending)} upgrade(s) pending); "
+                "read commands change nothing: run `xunshi crawl` to upgrade it first"
+            )
+        damage = _damage(conn)
+        if damage:
+            raise StoreError(
+                f"{p} is damaged ({damage}); it was left untouched. " + RECOVER_HINT.format(path=p)
+            )
+    except StoreError:
+        conn.close()
+        raise
+    except sqlite3.DatabaseError as exc:
+        conn.close()
+        raise _db_error(p, exc, "it was left untouched") from None
+    return db
+
+
+def _db_error(p: Path, exc: sqlite3.DatabaseError, what: str) -> StoreError:
+    """A database error as the user reads it; a damaged file says how to recover."""
+    message = str(exc)
+    if "malformed" in message or "not a database" in message or "corrupt" in message:
+        return StoreError(f"{p} is damaged ({message}); {what}. " + RECOVER_HINT.format(path=p))
+    return StoreError(f"cannot use the database {p}: {message}")
 
 
 @contextlib.contextmanager

@@ -48,20 +48,16 @@ from urllib.parse import urlsplit, urlunsplit
 from sqlite_utils import Database
 
 from store.db import write_transaction
-from store.notices import EVENT_KINDS, Store
+from store.events import EVENT_KINDS, default_kinds
+from store.notices import Store
 
 logger = logging.getLogger(__name__)
 
 USER_AGENT = "xunshi-watch/0.1 (deliveries)"
 DELIVERY_TYPES = ("webhook", "atom", "txt", "jsonl", "csv")
 FEED_KINDS = ("new_notice", "changed", "removed")
-DEFAULT_KINDS: dict[str, tuple[str, ...]] = {
-    "webhook": EVENT_KINDS,
-    "jsonl": EVENT_KINDS,
-    "atom": FEED_KINDS,
-    "txt": ("new_notice", "changed"),
-    "csv": ("new_notice", "changed", "removed", "new_district"),
-}
+# What each type receives when its config names no kinds: the event-kinds table says.
+DEFAULT_KINDS: dict[str, tuple[str, ...]] = {t: default_kinds(t) for t in DELIVERY_TYPES}
 # Keys a [[deliveries]] table may have, besides name, type, kinds, backoff and max_backoff.
 TYPE_KEYS: dict[str, frozenset[str]] = {
     "webhook": frozenset({"url", "secret_env", "batch_size", "timeout"}),
@@ -379,6 +375,7 @@ def event_payload(store: Store, event: Mapping[str, Any]) -> dict[str, Any]:
         "url": event["url"],
         "detail": json.loads(detail) if isinstance(detail, str) else (detail or {}),
         "notice": None,
+        "facts": None,
     }
     notice = store.notice(event["notice_id"]) if event["notice_id"] else None
     if notice:
@@ -391,6 +388,9 @@ def event_payload(store: Store, event: Mapping[str, Any]) -> dict[str, Any]:
             "removed_at": notice["removed_at"],
             "districts": store.district_refs(notice["id"]),
         }
+        # the facts of the notice's latest version (values and counts; evidence in the db)
+        facts = store.facts(notice["id"]) if store.has_facts() else None
+        payload["facts"] = {k: v for k, v in facts.items() if k != "evidence"} if facts else None
     return payload
 
 
@@ -663,8 +663,16 @@ def notices_csv(rows: Iterable[Mapping[str, Any]]) -> str:
     writer.writeheader()
     for row in rows:
         districts = "; ".join(f"{d['code']} {d['name']}" for d in row.get("districts") or [])
-        writer.writerow({**row, "districts": districts})
+        writer.writerow({k: _csv_safe(v) for k, v in {**row, "districts": districts}.items()})
     return out.getvalue()
+
+
+def _csv_safe(value: Any) -> Any:
+    """A cell a spreadsheet will not run as a formula (= + - @ tab CR first): a leading
+    apostrophe, as OWASP advises for CSV injection."""
+    if isinstance(value, str) and value.startswith(("=", "+", "-", "@", "\t", "\r")):
+        return "'" + value
+    return value
 
 
 _XML_ILLEGAL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")

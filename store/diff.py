@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import difflib
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 from diff_match_patch import diff_match_patch
 
@@ -129,3 +131,96 @@ def render_html_fragment(hunks: list[list[tuple[str, str]]]) -> str:
             parts.append(f'<div class="{cls}">{body}</div>')
         parts.append('<hr class="hunk">')
     return "\n".join(parts[:-1]) if parts else "<p>(no change)</p>"
+
+
+# -- a notice's diff, as `xunshi diff` shows it ------------------------------------------------
+
+
+def paragraph_hunks(old: str, new: str, context: int = 1) -> list[list[dict[str, Any]]]:
+    """The changed paragraphs of two texts, each with ``context`` unchanged paragraphs on
+    either side: hunks of {"context": text} and {"old", "new", "chars"} parts."""
+    a, b = old.split("\n"), new.split("\n")
+    matcher = difflib.SequenceMatcher(a=a, b=b, autojunk=False)
+    hunks: list[list[dict[str, Any]]] = []
+    for group in matcher.get_grouped_opcodes(context):
+        parts: list[dict[str, Any]] = []
+        for tag, i1, i2, j1, j2 in group:
+            if tag == "equal":
+                parts += [{"context": p, "old_line": i1 + k + 1} for k, p in enumerate(a[i1:i2])]
+                continue
+            old_part, new_part = "\n".join(a[i1:i2]), "\n".join(b[j1:j2])
+            parts.append(
+                {
+                    "old": old_part if i2 > i1 else None,
+                    "new": new_part if j2 > j1 else None,
+                    "old_lines": [i1 + 1, i2],
+                    "new_lines": [j1 + 1, j2],
+                    "chars": char_diff(old_part, new_part),
+                }
+            )
+        hunks.append(parts)
+    return hunks
+
+
+def notice_diff(
+    notice: dict[str, Any], old: dict[str, Any], new: dict[str, Any], context: int = 1
+) -> dict[str, Any]:
+    """What `xunshi diff` shows in every format: the notice, both versions, the hunks."""
+
+    def side(v: dict[str, Any]) -> dict[str, Any]:
+        return {"version": v["n"], "fetched_at": v["fetched_at"], "title": v.get("title"),
+                "url": v.get("fetched_url")}  # fmt: skip
+
+    return {
+        "notice_id": notice["id"],
+        "site": notice["site"],
+        "title": notice["title"],
+        "url": notice["url"],
+        "from": side(old),
+        "to": side(new),
+        "hunks": paragraph_hunks(old["text"], new["text"], context),
+    }
+
+
+def render_notice_diff_text(
+    data: dict[str, Any], *, color: bool, shown_time: Callable[[str | None], str]
+) -> str:
+    """The text form of ``notice_diff``: header, then each hunk with its context."""
+    f, t = data["from"], data["to"]
+    out = [
+        f"notice {data['notice_id']} · {data['title']}",
+        str(data["url"]),
+        f"version {f['version']} (fetched {shown_time(f['fetched_at'])}) → "
+        f"version {t['version']} (fetched {shown_time(t['fetched_at'])}), Asia/Shanghai",
+    ]
+    if not data["hunks"]:
+        return "\n".join([*out, "(no change)"])
+    for hunk in data["hunks"]:
+        out.append(_DIM + "~" * 20 + _RESET if color else "~" * 20)
+        for part in hunk:
+            if "context" in part:
+                out.append(
+                    ("  " + part["context"])
+                    if not color
+                    else _DIM + "  " + part["context"] + _RESET
+                )
+            else:
+                out.append(render_text([[tuple(x) for x in part["chars"]]], color=color))
+    return "\n".join(out)
+
+
+def render_notice_diff_html(data: dict[str, Any]) -> str:
+    """The hunks of ``notice_diff`` as an HTML fragment (escaped): context paragraphs and
+    changed paragraphs with <del>/<ins> characters."""
+    from html import escape
+
+    parts: list[str] = []
+    for i, hunk in enumerate(data["hunks"]):
+        if i:
+            parts.append('<hr class="hunk">')
+        for part in hunk:
+            if "context" in part:
+                parts.append(f'<div class="ctx">{escape(part["context"])}</div>')
+            else:
+                parts.append(render_html_fragment([[(op, s) for op, s in part["chars"]]]))
+    return "\n".join(parts) if parts else "<p>(no change)</p>"

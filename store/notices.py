@@ -5,12 +5,15 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import sqlite3
 import sys
 import zlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from sqlite_utils import Database
 
@@ -20,23 +23,16 @@ else:
     from backports import zstd
 from sqlite_utils.db import Table
 
+from crawler.facts import LABELS as FACT_LABELS
+from crawler.facts import change_line, extract_facts
+from crawler.facts import changes as fact_changes
 from crawler.items import Notice, canonical_url
-from store.db import open_db, write_transaction
+from store import events as event_table
+from store.db import default_path, open_db, process_alive, write_transaction
 from store.diff import diff_texts
 from store.districts import UnitMatch, match_notice
-
-EVENT_KINDS = (
-    "new_notice",
-    "changed",
-    "removed",
-    "blocked",
-    "fetch_failed",
-    "parse_failed",
-    "site_broken",
-    "site_quiet",
-    "new_district",
-)
-
+from store.events import EVENT_KINDS  # noqa: F401  (the kinds live in one table, store/events.py)
+from store.facts import has_facts_table, read_facts, write_facts
 
 _ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
 
@@ -90,17 +86,38 @@ class Store:
     def __init__(self, db: Database, clock: Callable[[], str] = utcnow) -> None:
         self.db = db
         self.clock = clock
+        self._has_facts: bool | None = None
 
     @classmethod
-    def open(cls, path: str | os.PathLike[str] | None = None, *, create: bool = True) -> Store:
-        return cls(open_db(path, create=create))
+    def open(
+        cls,
+        path: str | os.PathLike[str] | None = None,
+        *,
+        create: bool = True,
+        write: bool | None = None,
+    ) -> Store:
+        """The store at ``path``; ``create=False`` opens it read-only (see store.db.open_db)."""
+        return cls(open_db(path, create=create, write=write))
 
     def close(self) -> None:
         self.db.close()
 
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    @property
+    def writable(self) -> bool:
+        return not getattr(self.db, "read_only", False)
+
     # -- runs ---------------------------------------------------------------------------
 
-    def start_run(self, site: str, options: dict[str, Any] | None = None) -> int:
+    def start_run(
+        self, site: str, options: dict[str, Any] | None = None, *, crawl: str | None = None
+    ) -> int:
+        """A new "running" row; ``crawl`` groups the runs of one crawl (one per site)."""
         with write_transaction(self.db):
             table = self.db.table("runs")
             table.insert(
@@ -110,9 +127,14 @@ class Store:
                     "status": "running",
                     "options": json.dumps(options or {}, ensure_ascii=False),
                     "pid": os.getpid(),
+                    # (a database not yet migrated has no crawl column: tests of migrations)
+                    **({"crawl": crawl} if "crawl" in table.columns_dict else {}),
                 }
             )
-            return _last_pk(table)
+            run_id = _last_pk(table)
+            if crawl is None and "crawl" in table.columns_dict:
+                table.update(run_id, {"crawl": f"run-{run_id}"})
+            return run_id
 
     def update_run(self, run_id: int, **fields: Any) -> None:
         with write_transaction(self.db):
@@ -127,11 +149,49 @@ class Store:
         self.update_run(run_id, **fields)
 
     def run(self, run_id: int) -> dict[str, Any] | None:
+        """The run's row as stored (the crawl that started it reads it to close it)."""
         rows = list(self.db.table("runs").rows_where("id = ?", [run_id]))
         return rows[0] if rows else None
 
     def runs(self, limit: int = 20) -> list[dict[str, Any]]:
-        return list(self.db.table("runs").rows_where(order_by="id desc", limit=limit))
+        rows = list(self.db.table("runs").rows_where(order_by="id desc", limit=limit))
+        return self.settled(rows)
+
+    def close_abandoned_runs(self) -> list[dict[str, Any]]:
+        """Every run left "running" whose process is gone, closed (a writer calls this)."""
+        rows = list(self.db.table("runs").rows_where("status = 'running'", order_by="id"))
+        return [r for r in self.settled(rows) if r["status"] == "interrupted"]
+
+    def crawl_runs(self, crawl: str | None = None) -> list[dict[str, Any]]:
+        """The runs of one crawl (default: the latest crawl), oldest first."""
+        if crawl is None:
+            latest = self.runs(limit=1)
+            if not latest:
+                return []
+            crawl = latest[0]["crawl"] or f"run-{latest[0]['id']}"
+        rows = list(
+            self.db.table("runs").rows_where(
+                "coalesce(crawl, 'run-' || id) = ?", [crawl], order_by="id"
+            )
+        )
+        return self.settled(rows)
+
+    def settled(self, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """Runs left "running" by a process that is gone (kill -9, a failed start) are
+        closed as "interrupted": in the database when it is writable, else as shown."""
+        for row in rows:
+            if row.get("status") != "running" or process_alive(row.get("pid"), row["started_at"]):
+                continue
+            why = "the process that ran it ended without recording an outcome"
+            if self.writable:
+                with write_transaction(self.db):
+                    self.db.execute(
+                        "update runs set status = 'interrupted', error = ?, finished_at = ? "
+                        "where id = ? and status = 'running'",
+                        [why, self.clock(), row["id"]],
+                    )
+            row.update(status="interrupted", error=why)
+        return rows
 
     # -- events -------------------------------------------------------------------------
 
@@ -145,8 +205,8 @@ class Store:
         url: str | None = None,
         detail: dict[str, Any] | None = None,
     ) -> int:
-        if kind not in EVENT_KINDS:
-            raise ValueError(f"unknown event kind {kind!r}")
+        if kind not in event_table.BY_NAME:
+            raise ValueError(f"unknown event kind {kind!r}; store/events.py lists the kinds")
         table = self.db.table("events")
         table.insert(
             {
@@ -180,6 +240,7 @@ class Store:
         sha = hashlib.sha256(text.encode("utf-8")).hexdigest()
         now = self.clock()
         key = notice.key
+        facts = extract_facts(text, notice.title, notice.published_at)
         with write_transaction(self.db):
             rows = list(self.db.table("notices").rows_where("key = ?", [key]))
             validators = {
@@ -209,6 +270,8 @@ class Store:
                 )
                 notice_id = _last_pk(notices)
                 self._insert_version(notice, notice_id, 1, sha, run_id, now, None)
+                if self.has_facts():
+                    write_facts(self.db, notice_id, 1, facts)
                 self._event(
                     run_id,
                     "new_notice",
@@ -231,6 +294,8 @@ class Store:
             diff = diff_texts(old_text, text, old_label=f"v{n - 1}", new_label=f"v{n}")
             match, unit_columns = self._unit(notice, now)
             self._insert_version(notice, notice_id, n, sha, run_id, now, diff)
+            if self.has_facts():
+                write_facts(self.db, notice_id, n, facts)
             self.db.table("notices").update(
                 notice_id,
                 {
@@ -258,8 +323,41 @@ class Store:
                     "removed_lines": diff.removed_lines,
                 },
             )
+            if latest is not None and self.has_facts():
+                old_facts = read_facts(self.db, notice_id, latest["n"])
+                self._facts_changed(notice, notice_id, run_id, n, old_facts, facts)
             self._store_districts(match, notice, notice_id, run_id, now)
             return Recorded("changed", notice_id, n)
+
+    def has_facts(self) -> bool:
+        """Whether the facts table exists (a database opened before its migration has none:
+        the migration reads those versions when it runs)."""
+        if self._has_facts is None:
+            self._has_facts = has_facts_table(self.db)
+        return self._has_facts
+
+    def _facts_changed(
+        self,
+        notice: Notice,
+        notice_id: int,
+        run_id: int | None,
+        n: int,
+        old: dict[str, Any],
+        new: dict[str, Any],
+    ) -> None:
+        """One facts_changed event per fact a new version changes: key, old and new value."""
+        for change in fact_changes(old, new):
+            key = change["key"]
+            self._event(
+                run_id,
+                "facts_changed",
+                site=notice.site,
+                notice_id=notice_id,
+                url=notice.url,
+                detail={"title": notice.title, "from_version": n - 1, "to_version": n,
+                        **change, "label": FACT_LABELS.get(key, key), "summary": change_line(change),
+                        "evidence": new["evidence"].get(key) or old["evidence"].get(key)},
+            )  # fmt: skip
 
     def _unit(self, notice: Notice, now: str) -> tuple[UnitMatch, dict[str, Any]]:
         """The unit and districts of a text, and the notice columns that hold them."""
@@ -387,6 +485,11 @@ class Store:
         rows = list(self.db.table("versions").rows_where("notice_id = ? and n = ?", [notice_id, n]))
         return rows[0] if rows else None
 
+    def facts(self, notice_id: int, n: int | None = None) -> dict[str, Any] | None:
+        """The facts of a version (default: the latest), or None if there is no such version."""
+        row = self.version(notice_id, n)
+        return read_facts(self.db, notice_id, row["n"]) if row else None
+
     def notice(self, notice_id: int) -> dict[str, Any] | None:
         rows = list(self.db.table("notices").rows_where("id = ?", [notice_id]))
         return rows[0] if rows else None
@@ -410,6 +513,9 @@ class Store:
                 "unit": row["unit"],
                 "districts": self.district_refs(row["id"]),
                 "text": latest["text"] if latest else None,
+                "facts": _plain(read_facts(self.db, row["id"], latest["n"]))
+                if latest and self.has_facts()
+                else None,
                 "versions": row["version_count"],
                 "first_seen": row["first_seen"],
                 "last_changed": row["last_changed"],
@@ -422,13 +528,25 @@ class Store:
         run_id: int | None = None,
         since_run: int | None = None,
         since: str | None = None,
+        until: str | None = None,
         kind: str | None = None,
+        run_ids: list[int] | None = None,
+        site: str | None = None,
     ) -> list[dict[str, Any]]:
         where: list[str] = []
         params: list[Any] = []
         if run_id is not None:
             where.append("run_id = ?")
             params.append(run_id)
+        if run_ids is not None:
+            where.append(f"run_id in ({', '.join('?' * len(run_ids)) or 'null'})")
+            params.extend(run_ids)
+        if until is not None:
+            where.append("created_at < ?")
+            params.append(until)
+        if site is not None:
+            where.append("site = ?")
+            params.append(site)
         if since_run is not None:
             where.append("run_id >= ?")
             params.append(since_run)
@@ -448,20 +566,36 @@ class Store:
         return out
 
 
-def load_known(path: str | os.PathLike[str] | None, site: str) -> dict[str, dict[str, Any]]:
-    """What a crawl needs to know of a site's stored notices, by canonical URL (read only)."""
-    store = Store.open(path)
+def _plain(facts: dict[str, Any]) -> dict[str, Any]:
+    """Facts as exports carry them: the values and counts, without the evidence."""
+    return {k: v for k, v in facts.items() if k != "evidence"}
+
+
+def load_known(
+    source: Store | str | os.PathLike[str] | None, site: str
+) -> dict[str, dict[str, Any]]:
+    """What a crawl needs to know of a site's stored notices, by canonical URL.
+
+    Read only: given a path, the database is opened read-only and never created or
+    migrated (no database yet: nothing is known).
+    """
+    sql = (
+        "select key, url, published_at, first_seen, last_checked, etag, last_modified, removed_at "
+        "from notices where site = ?"
+    )
+    if isinstance(source, Store):
+        return {row["key"]: row for row in source.db.query(sql, [site])}
+    path = Path(source or default_path())
+    if not path.exists():
+        return {}
+    conn = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)
+    conn.row_factory = sqlite3.Row
     try:
-        return {
-            row["key"]: row
-            for row in store.db.query(
-                "select key, url, published_at, first_seen, last_checked, etag, last_modified, removed_at "
-                "from notices where site = ?",
-                [site],
-            )
-        }
+        return {row["key"]: dict(row) for row in conn.execute(sql, [site])}
+    except sqlite3.OperationalError:
+        return {}  # a database without our tables yet
     finally:
-        store.close()
+        conn.close()
 
 
 def district_rows(
@@ -469,9 +603,12 @@ def district_rows(
     *,
     province: str | None = None,
     since: str | None = None,
-    first_run: int | None = None,
+    first_runs: list[int] | None = None,
 ) -> list[dict[str, Any]]:
-    """Districts seen in notices: first seen, notice count, latest notice (newest publish first)."""
+    """Districts seen in notices: first seen, notice count, latest notice (newest publish first).
+
+    ``first_runs``: only districts first seen in one of these runs (a crawl's runs).
+    """
     rows = store.db.query(
         """
         select d.code, d.full_name as name, d.province, d.city, d.level, d.first_seen,
@@ -482,13 +619,19 @@ def district_rows(
         left join notices n on n.id = nd.notice_id
         where (:province is null or d.province = :province)
           and (:since is null or d.first_seen >= :since)
-          and (:first_run is null or exists (
-                select 1 from versions v
-                where v.notice_id = d.first_notice_id and v.n = 1 and v.run_id = :first_run))
+          and (:first_runs is null or exists (
+                select 1 from events e
+                where e.kind = 'new_district' and e.notice_id = d.first_notice_id
+                  and json_extract(e.detail, '$.district_code') = d.code
+                  and e.run_id in (select value from json_each(:first_runs))))
         group by d.code
         order by d.first_seen desc, d.code
         """,
-        {"province": province, "since": since, "first_run": first_run},
+        {
+            "province": province,
+            "since": since,
+            "first_runs": None if first_runs is None else json.dumps(first_runs),
+        },  # fmt: skip
     )
     out = []
     for row in rows:
@@ -535,12 +678,25 @@ def coverage_rows(
                 "published": latest["published_at"][:10]
                 if latest and latest["published_at"]
                 else None,
-                "first_seen": latest["first_seen"][:10] if latest else None,
+                "first_seen": _local_date(latest["first_seen"]) if latest else None,
                 "notice_id": latest["id"] if latest else None,
                 "title": latest["title"] if latest else None,
             }
         )
     return out
+
+
+def _local_date(iso: str | None) -> str | None:
+    """The Asia/Shanghai date of an ISO time (the sites' own calendar)."""
+    if not iso or len(iso) <= 10:
+        return iso
+    try:
+        moment = datetime.fromisoformat(iso)
+    except ValueError:
+        return iso[:10]
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return moment.astimezone(ZoneInfo("Asia/Shanghai")).date().isoformat()
 
 
 def usual_gap_days(dates: list[datetime]) -> float | None:

@@ -60,6 +60,7 @@ def test_changes_between_two_crawls(serve, tmp_path: Path) -> None:
     assert got == sorted(
         [
             ("changed", notices[0].path),
+            ("facts_changed", notices[0].path),
             ("new_notice", added.path),
             ("new_district", added.path),
             ("removed", notices[1].path),
@@ -91,5 +92,5 @@ def test_changes_between_two_crawls(serve, tmp_path: Path) -> None:
     report = xunshi("report", "--db", str(db), "--run", str(run_id)).stdout
     for heading in ("## New notices", "## Changed notices", "## Removed notices", "## Failures", "## Blocked pages"):
         assert heading in report
-    assert "1 new, 1 changed, 1 removed, 1 failed, 1 blocked" in report
+    assert "FAILURES: 1 failed, 1 blocked, 1 new, 1 changed, 1 removed" in report
     assert (db.parent / "reports" / f"run-{run_id}-zjsjw.html").is_file()

@@ -65,7 +65,7 @@ def test_html_report_renders_and_escapes(tmp_path: Path) -> None:
     assert doc.get("data-pwned") is None and doc.find("body").get("data-pwned") is None
     text = doc.text_content()
     assert "<script>document.title='pwned'</script>" in text  # shown as text
-    assert "1 new, 1 changed, 0 removed, 0 failed, 1 blocked" in text
+    assert "0 failed, 1 blocked, 1 new, 1 changed, 0 removed" in text
     # the change is shown character by character
     assert [d.text for d in doc.xpath("//div[@class='diff']//del")] == ["8"]
     assert [i.text for i in doc.xpath("//div[@class='diff']//ins")] == ["9"]

@@ -343,8 +343,19 @@ def test_port_in_use_is_a_clear_error(demo_db: Path, tmp_path: Path) -> None:
 def test_metadata_follows_the_file_name_and_adds_facts_when_they_exist(
     demo_db: Path, tmp_path: Path
 ) -> None:
+    # the facts migration's table and view get facets
+    assert metadata(demo_db)["databases"]["journal"]["tables"]["notice_facts"]["facets"] == [
+        "site",
+        "kind",
+        "round",
+    ]
     copy = tmp_path / "my data.v2.db"
     shutil.copy(demo_db, copy)
+    conn = sqlite3.connect(copy)  # a database without them: no facts settings
+    conn.execute("drop view notice_facts")
+    conn.execute("drop table facts")
+    conn.commit()
+    conn.close()
     meta = metadata(copy)
     assert list(meta["databases"]) == ["my data.v2"]
     assert (

@@ -61,7 +61,7 @@ def test_new_unchanged_changed(db_path: Path) -> None:
         "-给予党纪处分8人次" in versions[1]["diff"] and "+给予党纪处分9人次" in versions[1]["diff"]
     )
     kinds = [e["kind"] for e in store.events()]
-    assert kinds == ["new_notice", "new_district", "changed"]
+    assert kinds == ["new_notice", "new_district", "changed", "facts_changed"]
     assert store.events(kind="new_district")[0]["detail"]["district_code"] == "330105"
     assert [d["code"] for d in store.notice_districts(first.notice_id)] == ["330105"]
     assert store.notice(first.notice_id)["unit"] == "杭州市拱墅区"

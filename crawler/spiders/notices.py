@@ -8,8 +8,9 @@ parsing is in crawler.extract, all writing in the store pipeline.
 from __future__ import annotations
 
 import ipaddress
+import re
 from collections.abc import AsyncIterator, Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -21,6 +22,7 @@ from scrapy.http import Response
 from twisted.python.failure import Failure
 
 from crawler.discover import MAX_HOPS, adopt_family, next_step, recognise_family
+from crawler.downloader import HostUnreachable, TimeLimitReached, connection_problem
 from crawler.extract import (
     BadLink,
     PageError,
@@ -40,6 +42,7 @@ from store.sites import load_site_state
 # Statuses the callbacks handle themselves instead of Scrapy dropping them.
 HANDLED_STATUSES = [301, 302, 303, 304, 307, 308, 403, 404, 410, 412, 420, 429]
 REDIRECTS = frozenset({301, 302, 303, 307, 308})
+SHANGHAI = timezone(timedelta(hours=8))
 
 
 def is_loopback(url: str) -> bool:
@@ -65,6 +68,50 @@ def _parse_iso(value: str | None) -> datetime | None:
 def _content_type(response: Response) -> str:
     value = response.headers.get("Content-Type")
     return value.decode("latin-1") if value else ""
+
+
+def is_due(
+    row: dict[str, Any], *, now: datetime, full: bool, recent_days: float, old_recheck_days: float
+) -> bool:
+    """Whether a stored notice should be re-checked: recent notices (published within
+    ``recent_days``) every run, older ones when their last check is ``old_recheck_days``
+    old; everything in a full crawl."""
+    if full:
+        return True
+    published = _parse_iso(row.get("published_at")) or _parse_iso(row.get("first_seen"))
+    if published is not None and now - published <= timedelta(days=recent_days):
+        return True
+    checked = _parse_iso(row.get("last_checked"))
+    return checked is None or now - checked >= timedelta(days=old_recheck_days)
+
+
+_HEADER_TIME = re.compile(r"^\s*(\d{4})-(\d{1,2})-(\d{1,2})[ T]+(\d{1,2}):(\d{2})(?!\d)")
+
+
+def publish_time(
+    article_published: datetime | None, lines: list[str | None], list_date: str | None
+) -> tuple[str | None, str | None]:
+    """The notice's publish time (ISO 8601, +08:00) and the rule that gave it (None: the
+    extractor's own).
+
+    The page's own time wins: its extracted date, else the time of a date line at the top
+    of its text (``2023-07-03 16:30 …``, in ``lines``: the header and first paragraphs);
+    the list page's date, at 00:00, only when the page shows none.
+    """
+    if article_published is not None:
+        return article_published.isoformat(), None
+    for line in lines:
+        m = _HEADER_TIME.match(line or "")
+        if not m:
+            continue
+        y, mo, d, h, mi = (int(x) for x in m.groups())
+        try:
+            return datetime(y, mo, d, h, mi, tzinfo=SHANGHAI).isoformat(), "date_line"
+        except ValueError:
+            continue
+    if list_date:
+        return f"{list_date}T00:00:00+08:00", "list"
+    return None, None
 
 
 class NoticeSpider(scrapy.Spider):
@@ -202,23 +249,14 @@ class NoticeSpider(scrapy.Spider):
     # -- incremental re-checks ----------------------------------------------------------------
 
     def is_due(self, row: dict[str, Any], now: datetime | None = None) -> bool:
-        """Whether a stored notice should be re-checked in this run.
-
-        Recent notices (published within XUNSHI_RECENT_DAYS) every run, older ones when
-        their last check is older than XUNSHI_OLD_RECHECK_DAYS; everything with --full.
-        """
-        if self.full:
-            return True
+        """Whether a stored notice should be re-checked in this run (see ``is_due``)."""
         settings = self.crawler.settings
-        now = now or datetime.now(UTC)
-        published = _parse_iso(row.get("published_at")) or _parse_iso(row.get("first_seen"))
-        if published is not None and now - published <= timedelta(
-            days=settings.getfloat("XUNSHI_RECENT_DAYS")
-        ):
-            return True
-        checked = _parse_iso(row.get("last_checked"))
-        return checked is None or now - checked >= timedelta(
-            days=settings.getfloat("XUNSHI_OLD_RECHECK_DAYS")
+        return is_due(
+            row,
+            now=now or datetime.now(UTC),
+            full=self.full,
+            recent_days=settings.getfloat("XUNSHI_RECENT_DAYS"),
+            old_recheck_days=settings.getfloat("XUNSHI_OLD_RECHECK_DAYS"),
         )
 
     def on_idle(self) -> None:
@@ -396,11 +434,13 @@ class NoticeSpider(scrapy.Spider):
         if article.title and classify_title(article.title) == "no":
             self.logger.info("not a rectification notice: %s (%s)", article.title, response.url)
             return
-        published = article.published_at.isoformat() if article.published_at else None
-        if published is None and response.meta.get("list_date"):
-            # The article shows no date; the list page showed one beside the link.
-            published = f"{response.meta['list_date']}T00:00:00+08:00"
-            article.methods["published"] = "list"
+        published, rule = publish_time(
+            article.published_at,
+            [article.header, *article.paragraphs[:3]],
+            response.meta.get("list_date"),
+        )
+        if rule:
+            article.methods["published"] = rule
         secrets = user_cookie_values(self.profile)
         headers = stored_headers(
             {
@@ -496,13 +536,20 @@ class NoticeSpider(scrapy.Spider):
 
     def on_error(self, failure: Failure) -> Iterator[PageEvent]:
         request = failure.request  # type: ignore[attr-defined]
+        if failure.check(TimeLimitReached):
+            return  # not a failure of the page: the crawl stopped before fetching it
         response = getattr(failure.value, "response", None)
         status = getattr(response, "status", None)
-        reason = (
-            f"HTTP {status}"
-            if status
-            else f"{failure.value.__class__.__name__}: {failure.getErrorMessage()}"
-        )
+        problem = connection_problem(failure.value) if failure.value else None
+        if status:
+            reason = f"HTTP {status}"
+        elif failure.check(HostUnreachable):
+            reason = failure.getErrorMessage()
+        elif problem:
+            host = urlsplit(request.url).hostname
+            reason = f"{host}: {problem} ({failure.value.__class__.__name__})"
+        else:
+            reason = f"{failure.value.__class__.__name__}: {failure.getErrorMessage()}"
         self.logger.warning("fetch failed: %s (%s)", request.url, reason)
         if request.meta.get("page_kind") == "list":
             self.list_trouble = True
@@ -524,3 +571,24 @@ def _spider_class(profile: SiteProfile) -> type[NoticeSpider]:
 for _profile in SITES.values():
     if not _profile.custom_spider:  # crawler/spiders/<name>.py defines that one
         globals()[f"{_profile.name.capitalize()}Spider"] = _spider_class(_profile)
+
+
+def spider_class(profile: SiteProfile) -> type[NoticeSpider]:
+    """The spider that crawls ``profile``'s site: its own module's (crawler/spiders/<name>.py)
+    when the profile says so, else a generic one made from the profile."""
+    if profile.custom_spider:
+        import importlib
+
+        module = importlib.import_module(f"crawler.spiders.{profile.name}")
+        for value in vars(module).values():
+            if (
+                isinstance(value, type)
+                and issubclass(value, NoticeSpider)
+                and getattr(value, "name", None) == profile.name
+            ):
+                return value
+        raise LookupError(f"crawler/spiders/{profile.name}.py defines no spider {profile.name!r}")
+    made = globals().get(f"{profile.name.capitalize()}Spider")
+    if isinstance(made, type) and issubclass(made, NoticeSpider) and made.profile == profile:
+        return made
+    return _spider_class(profile)

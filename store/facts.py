@@ -1,0 +1,213 @@
+"""The facts table: what each stored version of a notice states (see crawler/facts.py).
+
+``facts``: one row per notice version and key — the value as found (a number or text),
+and the sentence it came from. A key the text does not state plainly has no row.
+``notice_facts``: a view with one wide row per notice, the facts of its latest version.
+"""
+
+from __future__ import annotations
+
+import statistics
+from collections.abc import Callable, Iterable
+from datetime import date
+from typing import Any
+
+from sqlite_utils import Database
+
+from crawler.facts import COUNT_KEYS, SCALAR_KEYS, empty_facts, extract_facts, flat
+
+FACT_KEYS = (*SCALAR_KEYS, *COUNT_KEYS)
+
+
+def create_facts_schema(db: Database) -> None:
+    db.execute(
+        """CREATE TABLE IF NOT EXISTS facts (
+            notice_id INTEGER NOT NULL REFERENCES notices(id) ON DELETE CASCADE,
+            version INTEGER NOT NULL,
+            key TEXT NOT NULL,
+            value,
+            evidence TEXT,
+            PRIMARY KEY (notice_id, version, key)
+        )"""
+    )
+    db.execute("CREATE INDEX IF NOT EXISTS facts_key_value ON facts (key, value)")
+    columns = ",\n            ".join(
+        f"max(CASE WHEN f.key = '{k}' THEN f.value END) AS \"{k}\"" for k in FACT_KEYS
+    )
+    db.execute("DROP VIEW IF EXISTS notice_facts")
+    db.execute(
+        f"""CREATE VIEW notice_facts AS
+        SELECT n.id AS notice_id, n.site, n.title, n.url, n.published_at, v.n AS version,
+            {columns}
+        FROM notices n
+        JOIN versions v ON v.notice_id = n.id
+            AND v.n = (SELECT max(n) FROM versions WHERE notice_id = n.id)
+        LEFT JOIN facts f ON f.notice_id = n.id AND f.version = v.n
+        GROUP BY n.id"""
+    )
+
+
+def has_facts_table(db: Database) -> bool:
+    return (
+        db.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'facts'").fetchone()
+        is not None
+    )
+
+
+def fact_rows(notice_id: int, version: int, facts: dict[str, Any]) -> list[tuple[Any, ...]]:
+    evidence = facts.get("evidence") or {}
+    return [
+        (notice_id, version, key, value, evidence.get(key))
+        for key, value in flat(facts).items()
+        if value is not None
+    ]
+
+
+def write_facts(db: Database, notice_id: int, version: int, facts: dict[str, Any]) -> None:
+    db.conn.execute("DELETE FROM facts WHERE notice_id = ? AND version = ?", [notice_id, version])
+    db.conn.executemany(
+        "INSERT INTO facts (notice_id, version, key, value, evidence) VALUES (?, ?, ?, ?, ?)",
+        fact_rows(notice_id, version, facts),
+    )
+
+
+def from_rows(rows: Iterable[Any]) -> dict[str, Any]:
+    """The facts (extract_facts shape) of ``(key, value, evidence)`` rows."""
+    facts = empty_facts()
+    for key, value, evidence in rows:
+        if key in COUNT_KEYS:
+            facts["counts"][key] = value
+        elif key in SCALAR_KEYS:
+            facts[key] = value
+        else:
+            continue
+        if evidence is not None:
+            facts["evidence"][key] = evidence
+    facts["counts"] = {k: facts["counts"][k] for k in COUNT_KEYS if k in facts["counts"]}
+    return facts
+
+
+def read_facts(db: Database, notice_id: int, version: int) -> dict[str, Any]:
+    return from_rows(
+        db.execute(
+            "SELECT key, value, evidence FROM facts WHERE notice_id = ? AND version = ?",
+            [notice_id, version],
+        ).fetchall()
+    )
+
+
+def fill_facts(
+    db: Database,
+    *,
+    rebuild: bool = False,
+    progress: Callable[[int, int], None] | None = None,
+    batch: int = 200,
+) -> int:
+    """Compute the facts of stored versions: those without any (or all, with ``rebuild``).
+
+    Returns how many versions were read; ``progress(done, total)`` after each batch. The
+    caller holds the transaction (a migration, or `xunshi facts --rebuild`).
+    """
+    if rebuild:
+        db.execute("DELETE FROM facts")
+        ids = [r[0] for r in db.execute("SELECT id FROM versions ORDER BY id").fetchall()]
+    else:
+        ids = [
+            r[0]
+            for r in db.execute(
+                """SELECT v.id FROM versions v WHERE NOT EXISTS (
+                    SELECT 1 FROM facts f WHERE f.notice_id = v.notice_id AND f.version = v.n)
+                ORDER BY v.id"""
+            ).fetchall()
+        ]
+    for start in range(0, len(ids), batch):
+        chunk = ids[start : start + batch]
+        marks = ",".join("?" * len(chunk))
+        rows = db.execute(
+            f"""SELECT v.notice_id, v.n, v.text, coalesce(v.title, n.title),
+                       coalesce(v.published_at, n.published_at)
+                FROM versions v JOIN notices n ON n.id = v.notice_id
+                WHERE v.id IN ({marks})""",
+            chunk,
+        ).fetchall()
+        for notice_id, n, text, title, published in rows:
+            write_facts(db, notice_id, n, extract_facts(text or "", title, published))
+        if progress:
+            progress(min(start + batch, len(ids)), len(ids))
+    return len(ids)
+
+
+def _day(value: str | None) -> date | None:
+    if not value or len(value) < 10:
+        return None
+    try:
+        return date.fromisoformat(value[:10])
+    except ValueError:
+        return None
+
+
+def days_to_notice(feedback: str | None, published: str | None) -> int | None:
+    """Days from the feedback to the notice's publication (both full dates), else None."""
+    a, b = _day(feedback), _day(published)
+    return (b - a).days if a and b else None
+
+
+def latest_facts(db: Database, notice_ids: Iterable[int] | None = None) -> list[dict[str, Any]]:
+    """The notice_facts rows (one per notice, latest version), optionally of some notices."""
+    ids = list(notice_ids) if notice_ids is not None else None
+    if ids is not None and not ids:
+        return []
+    where = f" WHERE notice_id IN ({','.join('?' * len(ids))})" if ids else ""
+    cursor = db.execute(f"SELECT * FROM notice_facts{where} ORDER BY notice_id", ids or [])
+    names = [d[0] for d in cursor.description]
+    return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
+
+
+def timeline(db: Database, unit: str | None = None) -> list[dict[str, Any]]:
+    """Per inspected unit: its inspections (round, group, period, feedback) and its notices
+    (published, days from feedback to notice), units in name order."""
+    units: dict[str, dict[str, Any]] = {}
+    for row in latest_facts(db):
+        name = row["inspected_unit"]
+        if not name or (unit and unit not in name):
+            continue
+        entry = units.setdefault(name, {"unit": name, "inspections": [], "notices": []})
+        inspection = {
+            k: row[k]
+            for k in ("kind", "level", "round", "group", "inspection_start", "inspection_end",
+                      "feedback_date")
+        }  # fmt: skip
+        if inspection not in entry["inspections"]:
+            entry["inspections"].append(inspection)
+        entry["notices"].append(
+            {
+                "notice_id": row["notice_id"],
+                "site": row["site"],
+                "title": row["title"],
+                "published": (row["published_at"] or "")[:10] or None,
+                "round": row["round"],
+                "feedback_date": row["feedback_date"],
+                "days_from_feedback": days_to_notice(row["feedback_date"], row["published_at"]),
+            }
+        )
+    for entry in units.values():
+        entry["inspections"].sort(key=lambda i: (i["inspection_start"] or "", i["group"] or ""))
+        entry["notices"].sort(key=lambda n: (n["published"] or "", n["notice_id"]))
+    return [units[k] for k in sorted(units)]
+
+
+def median_days(db: Database, sites: Iterable[str] | None = None) -> list[dict[str, Any]]:
+    """Median days from feedback to notice, per site and round (notices with both dates)."""
+    wanted = set(sites) if sites is not None else None
+    groups: dict[tuple[str, str], list[int]] = {}
+    for row in latest_facts(db):
+        if wanted is not None and row["site"] not in wanted:
+            continue
+        days = days_to_notice(row["feedback_date"], row["published_at"])
+        if days is None:
+            continue
+        groups.setdefault((row["site"], row["round"] or ""), []).append(days)
+    return [
+        {"site": site, "round": rnd or None, "notices": len(v), "median_days": statistics.median(v)}
+        for (site, rnd), v in sorted(groups.items())
+    ]
