@@ -54,12 +54,16 @@ def list_failed(store: Store, site: str, reason: str, at: str | None = None) -> 
 
 
 def site_state(store: Store, site: str) -> dict[str, Any] | None:
-    rows = list(store.db.table("site_state").rows_where("site = ?", [site]))
+    table = store.db.table("site_state")
+    if not table.exists():  # an older database opened read-only, not migrated yet
+        return None
+    rows = list(table.rows_where("site = ?", [site]))
     return rows[0] if rows else None
 
 
 def site_states(store: Store) -> dict[str, dict[str, Any]]:
-    return {row["site"]: row for row in store.db.table("site_state").rows}
+    table = store.db.table("site_state")
+    return {row["site"]: row for row in table.rows} if table.exists() else {}
 
 
 def load_site_state(path: str | os.PathLike[str] | None, site: str) -> dict[str, Any] | None:

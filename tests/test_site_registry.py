@@ -15,7 +15,7 @@ from crawler.sites import (
     parse_site_file,
     read_site_file,
 )
-from store.db import m007_query_in_notice_keys
+from store.db import m011_query_in_notice_keys
 from store.notices import Store
 from tests.conftest import xunshi
 from tests.test_store import make_notice
@@ -235,7 +235,7 @@ def test_migration_rekeys_stored_notices(db_path: Path) -> None:
     plain = store.record(make_notice("乙"))
     # What an older version stored: the query dropped from the key.
     store.db.execute("update notices set key = 'www.x.gov.cn/show.asp' where id = ?", [legacy.notice_id])  # fmt: skip
-    m007_query_in_notice_keys(store.db)
+    m011_query_in_notice_keys(store.db)
     keys = {r["id"]: r["key"] for r in store.db.query("select id, key from notices")}
     assert keys[legacy.notice_id] == "www.x.gov.cn/show.asp?id=1"
     assert keys[plain.notice_id] == "www.zjsjw.gov.cn/a/202306/t20230626_1_ext.html"
