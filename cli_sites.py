@@ -218,7 +218,9 @@ class Checker:
             )
             return None
         try:
-            text, encoding = decode_page(page.body, page.header("Content-Type"))
+            # As the crawl does: a NUL refuses an article, not a list page.
+            nul_ok = what != "article page"
+            text, encoding = decode_page(page.body, page.header("Content-Type"), nul_ok=nul_ok)
         except PageError as exc:
             add(what, "fail", f"{page.url}: {exc}", url=page.url, http_status=page.status)
             return None
@@ -301,7 +303,13 @@ class Checker:
         elif used is None:
             add("list selector", "warn" if profile.list_links else "info",
                 "no list selector matched: every link of the page is a candidate")  # fmt: skip
-        result = parse_list(text, url, profile)
+        try:
+            result = parse_list(text, url, profile)
+        except PageError as exc:
+            add("list links", "fail", f"the list page cannot be read: {exc}")
+            return None
+        for bad in result.skipped:  # a crawl skips these too, and counts them
+            add("list links", "warn", f"skipped a link: {bad.href} ({bad.reason})", href=bad.href)
         verdicts = [link.verdict for link in result.links]
         links = [{"url": x.url, "title": x.title, "date": x.date, "verdict": x.verdict} for x in result.links]  # fmt: skip
         if not result.links:
@@ -395,14 +403,10 @@ def _print(report: Report) -> None:
     "--start-url", help="Check this list page (a copy of the site) instead of the real one."
 )
 @click.option("--timeout", type=float, default=20.0, show_default=True, help="Seconds to wait for each page.")  # fmt: skip
-@click.option("--json", "as_json", is_flag=True, help="Print the findings as JSON.")
+@format_option("text", "json", json_alias=True)
 @sites_option
 def check(
-    sites: tuple[str, ...],
-    start_url: str | None,
-    timeout: float,
-    as_json: bool,
-    sites_file: str | None,
+    sites: tuple[str, ...], start_url: str | None, timeout: float, fmt: str, sites_file: str | None
 ) -> None:
     """Check that a site's selectors and rules still find what they should.
 
@@ -418,10 +422,11 @@ def check(
     \b
     Example:
         xunshi check zjsjw
-        xunshi check ccdi --timeout 30 --json
+        xunshi check ccdi --timeout 30 --format json
         xunshi check zjsjw --start-url http://127.0.0.1:8000/gongzuodongtai/xunshixuncha/index.shtml
     """
     apply_sites_file(sites_file)
+    as_json = fmt == "json"
     names = list(sites) or list(SITES)
     if start_url and len(names) != 1:
         raise click.UsageError("--start-url needs exactly one site")

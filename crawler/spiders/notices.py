@@ -36,7 +36,6 @@ from crawler.families import query_next_page
 from crawler.items import Notice, PageEvent, SiteList, canonical_url
 from crawler.middlewares import redact_article, redact_bytes, stored_headers, user_cookie_values
 from crawler.sites import SITES, SiteProfile
-from store.notices import load_known
 from store.sites import load_site_state
 
 # Statuses the callbacks handle themselves instead of Scrapy dropping them.
@@ -157,7 +156,8 @@ class NoticeSpider(scrapy.Spider):
             settings.set("DOWNLOAD_DELAY_JITTER", 0, priority="spider")
             settings.set("AUTOTHROTTLE_START_DELAY", 0, priority="spider")
             settings.set("AUTOTHROTTLE_ENABLED", False, priority="spider")
-        spider.known = load_known(settings.get("XUNSHI_DB"), spider.name)
+        # spider.known (the stored notices, by canonical URL) is filled by the store
+        # pipeline when it opens, from its own connection (store.notices.load_known).
         crawler.signals.connect(spider.on_idle, signal=signals.spider_idle)
         return spider
 
@@ -343,7 +343,7 @@ class NoticeSpider(scrapy.Spider):
             yield problem
             return
         try:
-            text, _ = decode_page(response.body, _content_type(response))
+            text, _ = decode_page(response.body, _content_type(response), nul_ok=True)
             page = parse_list(
                 text,
                 response.url,
