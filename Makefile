@@ -22,8 +22,8 @@ demo: $(STAMP)
 	$(BIN)/xunshi demo
 
 lint: $(STAMP)
-	$(BIN)/ruff check crawler store scheduler.py cli.py cli_common.py cli_deliver.py cli_facts.py cli_serve.py cli_sites.py tests bench tools
-	$(BIN)/ruff format --check crawler store scheduler.py cli.py cli_common.py cli_deliver.py cli_facts.py cli_serve.py cli_sites.py
+	$(BIN)/ruff check crawler store scheduler.py cli.py cli_common.py cli_deliver.py cli_facts.py cli_serve.py cli_sites.py cli_worker.py tests bench tools
+	$(BIN)/ruff format --check crawler store scheduler.py cli.py cli_common.py cli_deliver.py cli_facts.py cli_serve.py cli_sites.py cli_worker.py
 	$(BIN)/mypy crawler store scheduler.py
 
 # The tests: lint, types, then the whole suite (local servers on 127.0.0.1 only).

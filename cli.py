@@ -125,6 +125,13 @@ def _time_limit(ctx: click.Context, param: click.Parameter, value: float | None)
     help="Where each run's report goes (default: reports/ beside the database).",
 )
 @click.option(
+    "--sites",
+    "sites_file",
+    type=click.Path(dir_okay=False),
+    help="A TOML site file added to the built-in sites (or XUNSHI_SITES, or sites_file in "
+    "xunshi.toml); with no SITES named, every site of the file is crawled.",
+)
+@click.option(
     "--redis",
     "redis_url",
     envvar="XUNSHI_REDIS_URL",
@@ -148,6 +155,7 @@ def crawl(
     overrides: tuple[str, ...],
     full: bool,
     reports_dir: str | None,
+    sites_file: str | None = None,
     redis_url: str | None = None,
     workers: int | None = None,
 ) -> None:
@@ -167,15 +175,19 @@ def crawl(
         xunshi crawl zjsjw
         xunshi crawl zjsjw shjjjc --timeout 600 --json
         xunshi crawl zjsjw --start-url http://127.0.0.1:8000/gongzuodongtai/xunshixuncha/index.shtml
+        xunshi crawl --sites my-sites.toml      # every site of my-sites.toml
         xunshi crawl zjsjw shjjjc --redis redis://10.0.0.5:6379/0 --workers 3
 
     With --redis, the frontier is in Redis (scrapy-redis): --workers processes here and
     any `xunshi worker` elsewhere share it, one request at a time per host across all of
     them; this process is the only one that writes the database (see the README).
     """
-    names = list(dict.fromkeys(sites)) or sorted(SITES)
     if workers is not None and not redis_url:
         raise click.UsageError("--workers needs --redis URL (or $XUNSHI_REDIS_URL)")
+    from cli_sites import apply_sites_file
+
+    own = apply_sites_file(sites_file)  # a bad site file stops here: nothing fetched or stored
+    names = list(dict.fromkeys(sites)) or (sorted(own) if sites_file else sorted(SITES))
     for name in names:
         if name not in SITES:
             raise click.BadParameter(
@@ -216,6 +228,8 @@ def crawl(
                     crawls, db_path=db_path, redis_url=redis_url,
                     workers=1 if workers is None else workers, settings=settings,
                     on_progress=progress.update,
+                    # a user's sites travel with the plan: a worker elsewhere has no file
+                    profiles={n: SITES[n] for n in names if SITES[n].origin != "built-in"},
                 )  # fmt: skip
             except RedisUnavailable as exc:
                 raise click.ClickException(str(exc)) from None
@@ -244,18 +258,6 @@ def crawl(
         sys.exit(1)
     if len(crawled) < len(results):
         sys.exit(3)
-
-
-@main.command("sites")
-def sites_cmd() -> None:
-    """List the registered sites.
-
-    \b
-    Example:
-        xunshi sites
-    """
-    for profile in SITES.values():
-        click.echo(f"{profile.name:10} {profile.label}  {profile.start_urls[0]}")
 
 
 NOTICE = IdType("notice id")
@@ -696,7 +698,7 @@ def _register_commands() -> None:
     import cli_sites
 
     for command in (cli_deliver.schedule, cli_deliver.outbox, cli_deliver.demo, cli_deliver.search,
-                    cli_sites.check, cli_sites.record):  # fmt: skip
+                    cli_sites.check, cli_sites.record, cli_sites.sites):  # fmt: skip
         main.add_command(command)
     main.add_command(cli_facts.facts)
     main.add_command(cli_facts.timeline_cmd)

@@ -224,6 +224,12 @@ class LeasedScheduler(Scheduler):
         return self._mine
 
     def enqueue_request(self, request: Any) -> bool:
+        if request.meta.get("is_start_request"):
+            # Every worker runs the spider's start(); a start request that is not filtered
+            # (discovery's) goes into the frontier once, from the first worker.
+            starts = key(self._crawl(), self.spider.name, "starts")
+            if not self.server.sadd(starts, request.url):
+                return False
         if not request.dont_filter and self.df.request_seen(request):
             self.df.log(request, self.spider)
             return False
@@ -339,6 +345,7 @@ def run_distributed(
             runs[run_id] = _Run(c, run_id, pipeline)
         plan = {
             "crawl": crawl_id,
+            "db": db,
             "workers": workers,
             "settings": dict(settings or {}),
             "profiles": {n: _profile_dict(p) for n, p in (profiles or {}).items()},

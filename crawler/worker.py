@@ -62,6 +62,10 @@ def run_worker(url: str, crawl: str) -> int:
         {
             "REDIS_URL": url,
             "XUNSHI_REDIS_CRAWL": crawl,
+            # Read only, for a site's kept 巡视整改 list (store.sites.load_site_state): a
+            # worker on the writer's machine starts there; elsewhere the path does not
+            # exist and the site's list is found again from its home page.
+            "XUNSHI_DB": plan.get("db"),
             "XUNSHI_REDIS_SITES": sites,
             "XUNSHI_REDIS_WORKERS": int(plan.get("workers") or 0),
             "XUNSHI_WORKER_ID": worker,
