@@ -285,7 +285,7 @@ def show(notice_id: int, db_path: str, version_n: int | None, raw: bool) -> None
 
 @main.command()
 @db_option
-@format_option("jsonl", "csv", "atom", "txt")
+@format_option("jsonl", "csv", "atom", "txt", "warc", "wacz")
 @click.option("--site", help="Only this site's notices.")
 @click.option(
     "-o",
@@ -294,7 +294,13 @@ def show(notice_id: int, db_path: str, version_n: int | None, raw: bool) -> None
     help="A file (jsonl, csv, atom) or, for txt, a folder (default: export/); default: standard output.",
 )
 @click.option("--bom", is_flag=True, help="csv: start with a UTF-8 byte-order mark (for Excel).")
-def export(db_path: str, fmt: str, site: str | None, output: str | None, bom: bool) -> None:
+@click.option(
+    "--since",
+    help="warc, wacz: only pages fetched since this date or ISO 8601 time (Asia/Shanghai).",
+)
+def export(
+    db_path: str, fmt: str, site: str | None, output: str | None, bom: bool, since: str | None
+) -> None:
     """Export the notices: one record per notice with its latest text, a feed, or text files.
 
     jsonl and csv fields: id, site, url, title, published_at (ISO 8601, Asia/Shanghai,
@@ -302,20 +308,25 @@ def export(db_path: str, fmt: str, site: str | None, output: str | None, bom: bo
     removed_at; jsonl also facts (what the notice states, see `xunshi facts`). csv
     cells that a spreadsheet would run as a formula (= + - @) start with
     an apostrophe. atom: a feed of new, changed and removed notices. txt: every version as
-    seed-format text, <folder>/<site>/<published date>_<unit>_<id>.v<N>.txt.
+    seed-format text, <folder>/<site>/<published date>_<unit>_<id>.v<N>.txt. warc: every
+    stored page as fetched (bytes, status, headers, fetch time; -o FILE.warc.gz), for
+    web-archive tools; wacz: the same packaged for ReplayWeb.page (-o FILE.wacz).
 
     \b
     Example:
         xunshi export --format jsonl > notices.jsonl
         xunshi export --format csv --bom -o notices.csv
         xunshi export --format txt -o texts/
+        xunshi export --format warc -o evidence.warc.gz --site zjsjw --since 2026-11-01
     """
+    if since and fmt not in ("warc", "wacz"):
+        raise click.UsageError("--since goes with --format warc or wacz")
     with open_store(db_path) as store:
         check_site(store, site)
-    if fmt in ("atom", "txt"):
+    if fmt in ("atom", "txt", "warc", "wacz"):
         from cli_deliver import export_files
 
-        export_files(db_path, fmt, output, site)
+        export_files(db_path, fmt, output, site, since)
         return
     from store.deliver import notices_csv
 

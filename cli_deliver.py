@@ -106,7 +106,9 @@ def outbox(
 
     Rows wait (pending) while their delivery retries with backoff, or were refused
     (failed: the receiver answered 4xx); the last error says why. Without --all only
-    rows not yet delivered are listed. jsonl and csv print one line per row.
+    rows not yet delivered are listed. --retry --config delivers within the config's
+    deliver_time_limit; what is left waits for the next pass. jsonl and csv print one
+    line per row.
 
     \b
     Example:
@@ -117,9 +119,11 @@ def outbox(
     from store.deliver import Outbox, deliver_pending
 
     deliveries: tuple[Any, ...] = ()
+    time_limit = None
     if config:
         cfg = _load_config(config)
         deliveries = cfg.deliveries
+        time_limit = cfg.deliver_time_limit  # a slow receiver cannot hold the command
         db_path = db_path or str(cfg.db)
     with open_store(db_path or default_path(), write=retry) as store:
         box = Outbox(store.db)
@@ -128,7 +132,7 @@ def outbox(
         rows = [r for r in box.rows(limit=1000) if show_all or r["status"] != "sent"][:200]
     results = []
     if retry and deliveries:
-        results = deliver_pending(db_path or default_path(), deliveries)
+        results = deliver_pending(db_path or default_path(), deliveries, time_limit=time_limit)
     if fmt == "json":
         click.echo(json.dumps({"deliveries": summary, "rows": rows, "retried": retried,
                                "delivered": [r.line() for r in results]},
@@ -167,14 +171,23 @@ def _load_config(path: str) -> Any:
 # -- export -------------------------------------------------------------------------------
 
 
-def export_files(db_path: str, fmt: str, output: str | None, site: str | None = None) -> None:
-    """`xunshi export --format atom|txt`: the Atom feed, or every version as a seed-format file.
+def export_files(
+    db_path: str, fmt: str, output: str | None, site: str | None = None, since: str | None = None
+) -> None:
+    """`xunshi export --format atom|txt|warc|wacz`: the Atom feed, every version as a
+    seed-format file, or every stored page as web-archive evidence.
 
     atom: to ``output`` (a file), else to standard output. txt: into the folder ``output``
-    (default ``export``) as ``<site>/<published date>_<unit>_<id>.v<N>.txt``.
+    (default ``export``) as ``<site>/<published date>_<unit>_<id>.v<N>.txt``. warc, wacz:
+    to the file ``output`` (store/warc.py).
     """
     from store.deliver import write_atom, write_seed_files
 
+    if fmt in ("warc", "wacz"):
+        _export_archive(db_path, fmt, output, site, since)
+        return
+    if since:
+        raise click.UsageError("--since goes with --format warc or wacz")
     with open_store(db_path) as store:
         if fmt == "atom":
             data = write_atom(store, Path(output) if output else None, site=site)
@@ -214,6 +227,42 @@ def _refuse_links_out(folder: Path) -> None:
                     f"{child} is a link to {target}, outside {folder}: nothing was written. "
                     "Remove the link or choose another folder (-o DIR)."
                 )
+
+
+def _export_archive(
+    db_path: str, fmt: str, output: str | None, site: str | None, since: str | None
+) -> None:
+    from store import warc
+
+    suffix = ".warc.gz" if fmt == "warc" else ".wacz"
+    if not output:
+        raise click.UsageError(f"--format {fmt} writes a file: give -o FILE{suffix}")
+    path = Path(output)
+    if path.is_dir():
+        raise click.UsageError(f"{path} is a folder: give -o FILE{suffix}")
+    if not path.name.endswith(suffix):
+        raise click.UsageError(f"-o {output}: a {fmt} file's name ends in {suffix}")
+    try:
+        after = warc.parse_since(since)
+    except warc.WarcError as exc:
+        raise click.BadParameter(str(exc), param_hint="--since") from None
+
+    def progress(n: int) -> None:
+        if n % 500 == 0:
+            click.echo(f"  {n} pages…", err=True)
+
+    try:
+        with open_store(db_path) as store:
+            if fmt == "warc":
+                done = warc.export_warc(store, path, site=site, since=after, progress=progress)
+            else:
+                done = warc.export_wacz(store, path, site=site, since=after, progress=progress)
+    except warc.WarcError as exc:
+        raise click.ClickException(str(exc)) from None
+    except OSError as exc:
+        raise click.ClickException(f"cannot write {path}: {exc.strerror or exc}") from None
+    skipped = f" ({done.skipped} versions without stored bytes left out)" if done.skipped else ""
+    click.echo(f"wrote {done.records} pages as {fmt.upper()} to {path}{skipped}", err=True)
 
 
 # -- search -------------------------------------------------------------------------------

@@ -203,7 +203,9 @@ class Checker:
             )
             return None
         try:
-            text, encoding = decode_page(page.body, page.header("Content-Type"))
+            # As the crawl does: a NUL refuses an article, not a list page.
+            nul_ok = what != "article page"
+            text, encoding = decode_page(page.body, page.header("Content-Type"), nul_ok=nul_ok)
         except PageError as exc:
             add(what, "fail", f"{page.url}: {exc}", url=page.url, http_status=page.status)
             return None
@@ -250,7 +252,13 @@ class Checker:
         elif used is None:
             add("list selector", "warn" if profile.list_links else "info",
                 "no list selector matched: every link of the page is a candidate")  # fmt: skip
-        result = parse_list(text, url, profile)
+        try:
+            result = parse_list(text, url, profile)
+        except PageError as exc:
+            add("list links", "fail", f"the list page cannot be read: {exc}")
+            return None
+        for bad in result.skipped:  # a crawl skips these too, and counts them
+            add("list links", "warn", f"skipped a link: {bad.href} ({bad.reason})", href=bad.href)
         verdicts = [link.verdict for link in result.links]
         links = [{"url": x.url, "title": x.title, "date": x.date, "verdict": x.verdict} for x in result.links]  # fmt: skip
         if not result.links:

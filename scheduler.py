@@ -10,12 +10,16 @@ each site with its own time limit and run row), so it is in the ``runs`` table w
 outcome; then ``crawler.run.after_crawl``: its report goes to ``reports/``, its events into
 the outbox, and the outbox to the deliveries (store/deliver.py).
 
+Deliveries never delay a crawl: each delivery pass runs in its own process, beside the
+crawls, and ends by ``deliver_time_limit`` (every HTTP request also has a deadline for
+the whole exchange). ``--once`` waits for the last pass, so it is bounded too.
+
 Jobs run one at a time in the main thread (APScheduler's DebugExecutor), which is what
 makes stopping clean: SIGINT or SIGTERM during a crawl reaches ``run_crawl`` as
 KeyboardInterrupt, exactly like Ctrl-C in ``xunshi crawl``, so the crawl is stopped and its
 run recorded "interrupted"; a signal between crawls stops the scheduler at once; a signal
-while a report or delivery is written lets it finish first (deliveries stop between
-batches; what is left stays in the outbox). A run whose process died without closing it
+while a report is written lets it finish first. A delivery pass is stopped at once (a
+request in flight is cut; what is left stays in the outbox, due). A run whose process died without closing it
 (kill -9) is recorded "interrupted" when the scheduler next starts.
 """
 
@@ -24,10 +28,12 @@ from __future__ import annotations
 import argparse
 import contextlib
 import logging
+import multiprocessing
 import os
 import signal
 import sys
 import threading
+import time
 import tomllib
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -44,11 +50,20 @@ from apscheduler.schedulers.blocking import BlockingScheduler
 from apscheduler.triggers.base import BaseTrigger
 from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from crawler.run import CrawlResult, SiteCrawl, after_crawl, run_crawls, summary_line
 from crawler.sites import SITES
 from store.db import StoreError
-from store.deliver import ConfigError, Delivery, Outbox, PassResult, deliver_pending
+from store.deliver import (
+    ConfigError,
+    Delivery,
+    Outbox,
+    PassResult,
+    check_http_url,
+    config_errors,
+    deliver_pending,
+)
 from store.deliver import parse_deliveries as _parse_deliveries
 from store.notices import Store
 
@@ -59,9 +74,8 @@ TIMEZONE = "Asia/Shanghai"
 DEFAULT_TIME_LIMIT = 3600.0
 DEFAULT_MISFIRE_GRACE = 3600
 DEFAULT_RETRY_EVERY = 300.0
-TOP_KEYS = {"db", "timezone", "reports_dir", "time_limit", "misfire_grace_time", "retry_every",
-            "sites", "deliveries"}  # fmt: skip
-SITE_KEYS = {"cron", "start_url", "full", "time_limit"}
+DEFAULT_DELIVER_TIME_LIMIT = 120.0
+MAX_TIME_LIMIT = 7 * 86400.0
 
 
 @dataclass(frozen=True)
@@ -82,6 +96,7 @@ class Config:
     reports_dir: Path | None = None
     misfire_grace_time: int = DEFAULT_MISFIRE_GRACE
     retry_every: float = DEFAULT_RETRY_EVERY
+    deliver_time_limit: float = DEFAULT_DELIVER_TIME_LIMIT
     path: Path | None = None
 
 
@@ -96,69 +111,121 @@ def load_config(path: str | os.PathLike[str]) -> Config:
         ) from None
     except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
         raise ConfigError(f"{p}: {exc}") from None
-    return parse_config(data, base=p.resolve().parent, path=p)
+    try:
+        return parse_config(data, base=p.resolve().parent, path=p)
+    except ConfigError as exc:
+        raise ConfigError(f"{p}: {exc}") from None
+
+
+class SiteTable(BaseModel):
+    """A [sites.<name>] table."""
+
+    model_config = ConfigDict(strict=True, extra="forbid", allow_inf_nan=False)
+
+    cron: str = Field(min_length=1, max_length=200)
+    start_url: str | None = Field(None, min_length=1, max_length=4096)
+    full: bool = False
+    time_limit: float | None = Field(None, gt=0, le=MAX_TIME_LIMIT)
+
+    @field_validator("start_url")
+    @classmethod
+    def _http(cls, url: str | None) -> str | None:
+        return check_http_url(url) if url else url
+
+
+class ConfigFile(BaseModel):
+    """The top level of the config: its keys, types, ranges and defaults, in one place."""
+
+    model_config = ConfigDict(strict=True, extra="forbid", allow_inf_nan=False)
+
+    db: str | None = Field(None, min_length=1, max_length=4096)
+    timezone: str = TIMEZONE
+    reports_dir: str | None = Field(None, min_length=1, max_length=4096)
+    time_limit: float = Field(DEFAULT_TIME_LIMIT, gt=0, le=MAX_TIME_LIMIT)
+    misfire_grace_time: int = Field(DEFAULT_MISFIRE_GRACE, gt=0, le=int(MAX_TIME_LIMIT))
+    retry_every: float = Field(DEFAULT_RETRY_EVERY, gt=0, le=MAX_TIME_LIMIT)
+    deliver_time_limit: float = Field(DEFAULT_DELIVER_TIME_LIMIT, gt=0, le=MAX_TIME_LIMIT)
+    sites: dict[str, SiteTable] = Field(min_length=1)
+    # checked by store.deliver, each by its target type's own Options
+    deliveries: list[Any] = Field(default_factory=list)
+
+
+def _where(loc: tuple[int | str, ...]) -> tuple[tuple[int | str, ...], str]:
+    """A pydantic error location as the config reads: ``[sites.zjsjw] full``."""
+    if len(loc) >= 2 and loc[0] == "sites":
+        return loc[2:], f"[sites.{loc[1]}]"
+    return loc, ""
 
 
 def parse_config(data: Mapping[str, Any], *, base: Path, path: Path | None = None) -> Config:
-    """Check a parsed config; relative paths are relative to ``base`` (the config's folder)."""
-    unknown = set(data) - TOP_KEYS
-    if unknown:
-        raise ConfigError(f"unknown key(s) {', '.join(sorted(unknown))}; known: {sorted(TOP_KEYS)}")
-    try:
-        tz = ZoneInfo(str(data.get("timezone", TIMEZONE)))
-    except (ZoneInfoNotFoundError, ValueError):
-        raise ConfigError(f"timezone {data.get('timezone')!r} is not an IANA time zone") from None
-    time_limit = _number(data, "time_limit", DEFAULT_TIME_LIMIT, "time_limit")
-    sites_table = data.get("sites")
-    if not isinstance(sites_table, dict) or not sites_table:
+    """Check a parsed config; relative paths are relative to ``base`` (the config's folder).
+
+    Every key is checked for its type and range before anything runs (pydantic, strict:
+    ``full = "no"`` is not a boolean, ``inf``, ``nan`` and ``1e30`` are not numbers of
+    seconds or counts); the error names the table, the key and the reason.
+    """
+    if "sites" not in data:
         raise ConfigError("no [sites.<name>] table: name at least one site and its cron schedule")
+    try:
+        checked = ConfigFile.model_validate(dict(data))
+    except ValidationError as exc:
+        raise ConfigError(_config_errors(exc)) from None
+    try:
+        tz = ZoneInfo(checked.timezone)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ConfigError(f"timezone {checked.timezone!r} is not an IANA time zone") from None
     sites = []
-    for name, table in sites_table.items():
+    for name, table in checked.sites.items():
         where = f"[sites.{name}]"
         if name not in SITES:
             raise ConfigError(f"{where}: unknown site; known: {', '.join(sorted(SITES))}")
-        if not isinstance(table, dict) or "cron" not in table:
-            raise ConfigError(f'{where}: needs cron = "minute hour day month weekday"')
-        bad = set(table) - SITE_KEYS
-        if bad:
-            raise ConfigError(
-                f"{where}: unknown key(s) {', '.join(sorted(bad))}; known: {sorted(SITE_KEYS)}"
-            )
         try:
-            CronTrigger.from_crontab(str(table["cron"]), timezone=tz)
+            CronTrigger.from_crontab(table.cron, timezone=tz)
         except ValueError as exc:
-            raise ConfigError(f"{where}: cron {table['cron']!r}: {exc}") from None
+            raise ConfigError(f"{where}: cron {table.cron!r}: {exc}") from None
         sites.append(
             SiteSchedule(
                 site=name,
-                cron=str(table["cron"]),
-                start_url=str(table["start_url"]) if table.get("start_url") else None,
-                full=bool(table.get("full", False)),
-                time_limit=_number(table, "time_limit", time_limit, f"{where} time_limit"),
+                cron=table.cron,
+                start_url=table.start_url,
+                full=table.full,
+                time_limit=table.time_limit or checked.time_limit,
             )
         )
-    deliveries = data.get("deliveries", [])
-    if not isinstance(deliveries, list):
-        raise ConfigError("deliveries must be [[deliveries]] tables")
-    db = Path(str(data.get("db") or os.environ.get("XUNSHI_DB") or "xunshi.db")).expanduser()
-    reports = data.get("reports_dir")
+    db = Path(checked.db or os.environ.get("XUNSHI_DB") or "xunshi.db").expanduser()
+    reports = checked.reports_dir
     return Config(
         db=db if db.is_absolute() else base / db,
         timezone=tz,
         sites=tuple(sites),
-        deliveries=tuple(_parse_deliveries(deliveries, base)),
-        reports_dir=(base / Path(str(reports)).expanduser()) if reports else None,
-        misfire_grace_time=int(_number(data, "misfire_grace_time", DEFAULT_MISFIRE_GRACE, "misfire_grace_time")),
-        retry_every=_number(data, "retry_every", DEFAULT_RETRY_EVERY, "retry_every"),
+        deliveries=tuple(_parse_deliveries(checked.deliveries, base)),
+        reports_dir=(base / Path(reports).expanduser()) if reports else None,
+        misfire_grace_time=checked.misfire_grace_time,
+        retry_every=checked.retry_every,
+        deliver_time_limit=checked.deliver_time_limit,
         path=path,
-    )  # fmt: skip
+    )
 
 
-def _number(table: Mapping[str, Any], key: str, default: float, label: str) -> float:
-    value = table.get(key, default)
-    if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
-        raise ConfigError(f"{label} must be a positive number of seconds")
-    return float(value)
+def _config_errors(exc: ValidationError) -> str:
+    """pydantic's errors said as the config says them: ``[sites.zjsjw]: full must be…``."""
+    by_table: dict[str, list[Mapping[str, Any]]] = {}
+    for error in exc.errors(include_url=False):
+        loc, where = _where(tuple(error["loc"]))
+        shown: Mapping[str, Any] = {**error, "loc": loc}
+        if where and not loc and error["type"] == "model_type":
+            got = repr(error.get("input"))[:40]
+            shown = {**shown, "type": "value_error",
+                     "msg": f'must be a table with cron = "…", not {got}'}  # fmt: skip
+        elif where and loc == ("cron",) and error["type"] == "missing":
+            shown = {**shown, "loc": (), "type": "value_error",
+                     "msg": 'needs cron = "minute hour day month weekday"'}  # fmt: skip
+        by_table.setdefault(where, []).append(shown)
+    lines = []
+    for where, errors in by_table.items():
+        text = config_errors(errors)
+        lines.append(f"{where}: {text}" if where else text)
+    return "; ".join(lines)
 
 
 TriggerFactory = Callable[[SiteSchedule, ZoneInfo], BaseTrigger]
@@ -166,6 +233,88 @@ TriggerFactory = Callable[[SiteSchedule, ZoneInfo], BaseTrigger]
 
 def cron_trigger(site: SiteSchedule, tz: ZoneInfo) -> BaseTrigger:
     return CronTrigger.from_crontab(site.cron, timezone=tz)
+
+
+def delivery_pass(config: Config, should_stop: Callable[[], bool]) -> list[PassResult]:
+    """Queue runs a crash kept from the outbox, then one delivery pass, within its time limit."""
+    if not config.deliveries:
+        return []
+    try:
+        store = Store.open(config.db)
+        try:
+            Outbox(store.db).enqueue_missed(config.deliveries)
+        finally:
+            store.close()
+        results = deliver_pending(
+            config.db,
+            config.deliveries,
+            should_stop=should_stop,
+            time_limit=config.deliver_time_limit,
+        )
+    except StoreError as exc:
+        logger.error("deliveries: %s", exc)
+        return []
+    for r in results:
+        if r.sent or r.refused or r.error:
+            (logger.warning if r.error or r.refused else logger.info)("delivery %s", r.line())
+    return results
+
+
+def _child_pass(config: Config) -> None:
+    """The delivery process: one pass; SIGTERM or SIGINT cuts it at once (rows stay due)."""
+    stop = threading.Event()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, lambda *_: stop.set())
+    _setup_logging(False)
+    delivery_pass(config, stop.is_set)
+
+
+class DeliveryWorker:
+    """Delivery passes beside the crawls, so that a slow receiver never holds one up.
+
+    ``kick`` asks for a pass (kicks while one runs fold into one more pass); ``close``
+    lets the passes asked for finish, then ends the thread. The thread only waits:
+    each pass runs in its own process (see ``_delivery_pass_in_child``).
+    """
+
+    def __init__(self, run_pass: Callable[[], object]) -> None:
+        self._run_pass = run_pass
+        self._cond = threading.Condition()
+        self._asked = 0
+        self._done = 0
+        self._closing = False
+        self._thread = threading.Thread(target=self._loop, name="deliveries", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def kick(self) -> None:
+        with self._cond:
+            self._asked += 1
+            self._cond.notify_all()
+
+    def _loop(self) -> None:
+        while True:
+            with self._cond:
+                self._cond.wait_for(lambda: self._asked > self._done or self._closing)
+                if self._asked == self._done:
+                    return  # closing, nothing asked for
+                upto = self._asked
+            try:
+                self._run_pass()
+            except Exception:  # a bug must not kill the thread: the rows stay queued
+                logger.exception("deliveries: the pass failed")
+            with self._cond:
+                self._done = upto
+                self._cond.notify_all()
+
+    def close(self, timeout: float) -> bool:
+        """Finish the passes asked for, then stop; False if the thread is still busy."""
+        with self._cond:
+            self._closing = True
+            self._cond.notify_all()
+        self._thread.join(timeout)
+        return not self._thread.is_alive()
 
 
 class CrawlScheduler:
@@ -191,6 +340,7 @@ class CrawlScheduler:
         self._phase = "idle"
         self._scheduler: BlockingScheduler | None = None
         self._thread: threading.Thread | None = None
+        self._worker: DeliveryWorker | None = None
 
     # -- one run ------------------------------------------------------------------------
 
@@ -236,7 +386,8 @@ class CrawlScheduler:
             try:
                 done, passes = after_crawl(
                     cfg.db, results, reports_dir=cfg.reports_dir, deliveries=cfg.deliveries,
-                    should_stop=lambda: self.stopped,
+                    should_stop=lambda: self.stopped, time_limit=cfg.deliver_time_limit,
+                    deliver=self._worker is None,  # else the worker delivers, beside crawls
                 )  # fmt: skip
             except StoreError as exc:
                 logger.error("%s: after the crawl: %s", names, exc)
@@ -248,6 +399,8 @@ class CrawlScheduler:
                 else:
                     logger.error("%s: %s", item.result.site, item.error)
             self._log_passes(passes)
+            if cfg.deliveries and self._worker is not None:
+                self._worker.kick()
             if self.on_result:
                 for result in results:
                     self.on_result(result)
@@ -255,24 +408,70 @@ class CrawlScheduler:
         finally:
             self._phase = previous
 
+    def kick_deliveries(self) -> None:
+        """Deliver what is due: beside the crawls when the worker runs, else now."""
+        if self._worker is not None:
+            self._worker.kick()
+        else:
+            self.deliver()
+
     def deliver(self) -> list[PassResult]:
-        """One delivery pass over every delivery's due rows (stops between batches on a signal)."""
-        if not self.config.deliveries or self.stopped:
-            return []
+        """One delivery pass over every delivery's due rows, in this thread.
+
+        It ends by ``deliver_time_limit``; a signal ends it at once (a request in flight is
+        cut and re-sent later); what is left stays in the outbox.
+        """
         previous, self._phase = self._phase, "work"
         try:
-            with Store.open(self.config.db) as store:
-                Outbox(store.db).enqueue_missed(self.config.deliveries)
-            results = deliver_pending(
-                self.config.db, self.config.deliveries, should_stop=lambda: self.stopped
-            )
-        except StoreError as exc:
-            logger.error("deliveries: %s", exc)
-            return []
+            return self._delivery_pass()
         finally:
             self._phase = previous
-        self._log_passes(results)
-        return results
+
+    def _delivery_pass(self) -> list[PassResult]:
+        if self.stopped:
+            return []
+        return delivery_pass(self.config, lambda: self.stopped)
+
+    def _delivery_pass_in_child(self) -> None:
+        """One delivery pass in a child process; a signal to this one stops it at once.
+
+        A process, not a thread: SQLite's POSIX locks belong to the process, and opening
+        the database file anywhere in it (Store.open checks the file's header) would
+        drop the locks of a connection another thread holds, which corrupts what that
+        connection sees while the crawl's process writes.
+        """
+        ctx = multiprocessing.get_context("spawn")
+        proc = ctx.Process(target=_child_pass, args=(self.config,), name="xunshi-deliveries")
+        proc.start()
+        asked_to_stop: float | None = None
+        while proc.is_alive():
+            proc.join(0.1)
+            if self.stopped and asked_to_stop is None:
+                proc.terminate()  # SIGTERM: the child cuts its request and exits
+                asked_to_stop = time.monotonic()
+            elif asked_to_stop is not None and time.monotonic() - asked_to_stop > 10:
+                proc.kill()  # the outbox is transactional: nothing is lost
+                proc.join(5)
+                break
+        if proc.exitcode not in (0, -signal.SIGTERM, None) and not self.stopped:
+            logger.error("deliveries: the delivery process ended with status %s", proc.exitcode)
+
+    @contextlib.contextmanager
+    def _deliveries_beside(self) -> Iterator[None]:
+        """Run delivery passes in a worker thread while this one crawls (see DeliveryWorker)."""
+        if not self.config.deliveries:
+            yield
+            return
+        worker = DeliveryWorker(self._delivery_pass_in_child)
+        self._worker = worker
+        worker.start()
+        try:
+            yield
+        finally:
+            self._worker = None
+            # A pass in flight ends by its time limit, or at once after a signal.
+            if not worker.close(self.config.deliver_time_limit + 10):
+                logger.error("deliveries: the worker did not stop; what is left stays queued")
 
     @staticmethod
     def _log_passes(results: Sequence[PassResult]) -> None:
@@ -364,7 +563,8 @@ class CrawlScheduler:
             )  # fmt: skip
         if cfg.deliveries:
             sched.add_job(
-                self.deliver, IntervalTrigger(seconds=cfg.retry_every, timezone=cfg.timezone),
+                self.kick_deliveries,
+                IntervalTrigger(seconds=cfg.retry_every, timezone=cfg.timezone),
                 id="deliveries", name="retry deliveries", **options,
             )  # fmt: skip
         sched.add_listener(self._after_submit, EVENT_JOB_SUBMITTED | EVENT_JOB_MAX_INSTANCES)
@@ -378,9 +578,9 @@ class CrawlScheduler:
         cfg = self.config
         self._phase = "work"
         # Each firing is one crawl (crawler.run.run_crawls): the sites whose cron fired.
-        with self._signals():
+        with self._signals(), self._deliveries_beside():
             self.close_abandoned_runs()
-            self.deliver()  # what a previous process left in the outbox
+            self.kick_deliveries()  # what a previous process left in the outbox
             logger.info(
                 "scheduler started: %d sites, %d deliveries, database %s",
                 len(cfg.sites), len(cfg.deliveries), cfg.db,
@@ -409,9 +609,12 @@ class CrawlScheduler:
         self._phase = "work"
         could_not_run = False
         with self._signals():  # one crawl of every site (run_crawls): one report covers them
-            self.close_abandoned_runs()
-            results = self.run_sites(self.config.sites, how="once")
-            could_not_run = results is None or not any(r.ran for r in results)
+            with self._deliveries_beside():
+                self.close_abandoned_runs()
+                results = self.run_sites(self.config.sites, how="once")
+                could_not_run = results is None or not any(r.ran for r in results)
+                # the last pass: bounded by deliver_time_limit, cut by a signal
+                self.kick_deliveries()
             if self.stopped:
                 return 128 + (self.stop_signal or signal.SIGTERM)
         return 1 if could_not_run else 0

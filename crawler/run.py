@@ -459,6 +459,8 @@ def after_crawl(
     reports_dir: str | os.PathLike[str] | None = None,
     deliveries: Sequence[Any] = (),
     should_stop: Callable[[], bool] | None = None,
+    deliver: bool = True,
+    time_limit: float | None = None,
 ) -> tuple[list[AfterCrawl], list[Any]]:
     """After a crawl (CLI, scheduler, demo alike): each run's report, then its events into
     the deliveries' outbox, then one delivery pass. Returns what was written per run and
@@ -490,8 +492,12 @@ def after_crawl(
             outbox.enqueue_missed(list(deliveries))
         finally:
             store.close()
-        if not (should_stop and should_stop()):
-            passes = deliver_pending(db_path, list(deliveries), should_stop=should_stop)
+        # deliver=False: the caller delivers beside the next crawl (the scheduler);
+        # time_limit: the pass ends by then, what is left waits in the outbox
+        if deliver and not (should_stop and should_stop()):
+            passes = deliver_pending(
+                db_path, list(deliveries), should_stop=should_stop, time_limit=time_limit
+            )
     return done, passes
 
 

@@ -308,6 +308,26 @@ def m009_facts(db: Database) -> None:
     fill_facts(db)
 
 
+@migrations()
+def m010_notice_places(db: Database) -> None:
+    # notice_places (districts, provinces, cities per notice, kept by triggers) and an index
+    # on notices.published_at, so that the views page, count and facet tens of thousands of
+    # notices quickly; recreates the views of m007 on them.
+    from store import datasette
+
+    datasette.create_views(db)
+
+
+@migrations()
+def m011_outbox_uid(db: Database) -> None:
+    # Each outbox row gets its own random id: what file targets write beside each event
+    # to know, after a crash, what they already wrote. Event ids are not enough: a
+    # database recreated or restored from a backup gives its new events the same ids.
+    db.execute("ALTER TABLE outbox ADD COLUMN uid TEXT")
+    db.execute("UPDATE outbox SET uid = lower(hex(randomblob(16)))")
+    db.execute("CREATE UNIQUE INDEX idx_outbox_uid ON outbox (uid)")
+
+
 RECOVER_HINT = (
     "To recover: stop every xunshi process, then either restore a backup of the file, or "
     "salvage what is readable with `sqlite3 {path} .recover | sqlite3 {path}.recovered` and "

@@ -9,42 +9,66 @@ acknowledged them, so a crash or a receiver that is down loses nothing:
   backoff (``backoff`` seconds, doubling up to ``max_backoff``); later rows of the same
   delivery wait behind it, so order holds;
 * a crash between sending and marking re-sends on the next pass: receivers dedupe by the
-  event id (``Idempotency-Key`` header, ``id`` field);
+  ``delivery_id`` (``Idempotency-Key`` header, ``delivery_id`` field), a random id per
+  outbox row, never the event id, which a recreated or restored database reuses;
 * a webhook that refuses an event (HTTP 4xx other than 408/425/429) marks it ``failed``
   and the queue moves on; ``xunshi outbox --retry`` queues failed rows again.
 
-Targets (``type`` of a ``[[deliveries]]`` table): ``webhook`` (POST JSON, optionally signed
-with HMAC-SHA256), ``atom`` (a feed file of new, changed and removed notices), ``txt``
-(seed-format files ``<dir>/<site>/<published date>_<unit>_<id>.v<N>.txt``), ``jsonl``
-(one line per event, appended) and ``csv`` (every notice, rewritten). Files are replaced
-atomically. This module writes only outbox rows, files and HTTP requests; everything
-else in the database is written by store.notices.
+Targets (``type`` of a ``[[deliveries]]`` table) are a registry: each is one class that
+declares its type name, its keys (types, ranges, defaults) and its default event kinds
+(see "targets" below): ``webhook`` (POST JSON, optionally signed with HMAC-SHA256; user and
+password in the URL are sent as Basic auth and never shown), ``atom`` (a feed file of new,
+changed and removed notices), ``txt`` (seed-format files
+``<dir>/<site>/<published date>_<unit>_<id>.v<N>.txt``), ``jsonl`` (one line per event,
+appended) and ``csv`` (every notice, rewritten). Files are replaced atomically.
+
+Nothing here waits without a bound: an HTTP request has a deadline for the whole
+exchange (a receiver trickling its answer is cut), a delivery pass can be given a time
+limit, and a stop request (SIGTERM) cuts a request in flight; what was not delivered
+stays in the outbox. This module writes only outbox rows, files and HTTP requests;
+everything else in the database is written by store.notices.
 """
 
 from __future__ import annotations
 
+import base64
+import builtins
 import contextlib
 import csv
+import dataclasses
 import hashlib
 import hmac
 import http.client
 import io
+import itertools
 import json
 import logging
 import os
 import re
+import socket
 import tempfile
+import threading
+import time
 import unicodedata
 import urllib.error
 import urllib.request
+import uuid
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from email.message import Message
 from pathlib import Path
-from typing import Any, Protocol
-from urllib.parse import urlsplit, urlunsplit
+from typing import Any, ClassVar, TypeVar
+from urllib.parse import unquote, urlsplit, urlunsplit
 
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 from sqlite_utils import Database
 
 from store.db import write_transaction
@@ -54,25 +78,14 @@ from store.notices import Store
 logger = logging.getLogger(__name__)
 
 USER_AGENT = "xunshi-watch/0.1 (deliveries)"
-DELIVERY_TYPES = ("webhook", "atom", "txt", "jsonl", "csv")
 FEED_KINDS = ("new_notice", "changed", "removed")
-# What each type receives when its config names no kinds: the event-kinds table says.
-DEFAULT_KINDS: dict[str, tuple[str, ...]] = {t: default_kinds(t) for t in DELIVERY_TYPES}
-# Keys a [[deliveries]] table may have, besides name, type, kinds, backoff and max_backoff.
-TYPE_KEYS: dict[str, frozenset[str]] = {
-    "webhook": frozenset({"url", "secret_env", "batch_size", "timeout"}),
-    "atom": frozenset({"path", "title", "feed_id", "link", "max_entries"}),
-    "txt": frozenset({"dir"}),
-    "jsonl": frozenset({"path"}),
-    "csv": frozenset({"path"}),
-}
-COMMON_KEYS = frozenset({"name", "type", "kinds", "backoff", "max_backoff"})
 FEED_TITLE = "xunshi-watch: 巡视整改 notices"
 FEED_CONTENT_CHARS = 3000  # an entry carries the start of the text or diff, not megabytes
 RETRY_STATUSES = frozenset({408, 425, 429})
 FILE_BATCH = 500  # rows handed to a file target at once
 CSV_FIELDS = ["id", "site", "url", "title", "published_at", "source", "unit", "districts", "text",
               "versions", "first_seen", "last_changed", "removed_at"]  # fmt: skip
+DAY = 86400.0
 
 
 class ConfigError(ValueError):
@@ -94,110 +107,206 @@ def utc(moment: datetime | None = None) -> str:
 
 
 # -- configuration ----------------------------------------------------------------------
+#
+# Each target type is one class (see "targets" below) that declares, in one place, its
+# type name, its keys (a pydantic model: types, ranges, defaults) and its default event
+# kinds; ``register`` adds it to TARGETS. The config is checked strictly, up front:
+# ``full = "no"`` is not a boolean, ``timeout = inf`` and ``backoff = nan`` are not
+# numbers of seconds, ``batch_size = 1e30`` is not an integer (pydantic, strict mode).
+
+
+class DeliveryOptions(BaseModel):
+    """The keys every [[deliveries]] table takes; each target's Options adds its own."""
+
+    model_config = ConfigDict(strict=True, extra="forbid", frozen=True, allow_inf_nan=False)
+
+    name: str | None = Field(None, min_length=1, max_length=100)
+    type: str
+    kinds: list[str] | None = Field(None, min_length=1)
+    backoff: float = Field(60.0, gt=0, le=7 * DAY)  # first wait after a failure; doubles
+    max_backoff: float = Field(6 * 3600.0, gt=0, le=30 * DAY)
+
+    @field_validator("kinds")
+    @classmethod
+    def _known_kinds(cls, kinds: list[str] | None) -> list[str] | None:
+        bad = [k for k in kinds or [] if k not in EVENT_KINDS]
+        if bad:
+            raise ValueError(f"unknown event kind(s) {bad}; known: {', '.join(EVENT_KINDS)}")
+        return kinds
+
+
+class FileOptions(DeliveryOptions):
+    """A target that writes one file (``path``), relative to the config's folder."""
+
+    path: str = Field(min_length=1, max_length=4096)
 
 
 @dataclass(frozen=True)
 class Delivery:
-    """One [[deliveries]] table of the scheduler's config, checked."""
+    """One [[deliveries]] table of the scheduler's config, checked.
+
+    The keys of its target type are on ``options`` and readable as attributes
+    (``d.url``, ``d.batch_size``, ``d.title``…); ``path`` is the file or folder, resolved.
+    """
 
     name: str
     type: str
     kinds: tuple[str, ...]
-    path: Path | None = None  # atom, jsonl, csv: the file; txt: the folder
-    url: str | None = None
-    secret_env: str | None = None  # the NAME of the variable holding the HMAC secret
-    batch_size: int = 1
-    timeout: float = 10.0
-    backoff: float = 60.0
-    max_backoff: float = 6 * 3600.0
-    title: str = FEED_TITLE
-    feed_id: str | None = None
-    link: str | None = None
-    max_entries: int = 100
+    options: DeliveryOptions
+    path: Path | None = None  # file targets: the file; txt: the folder
+
+    @property
+    def backoff(self) -> float:
+        return self.options.backoff
+
+    @property
+    def max_backoff(self) -> float:
+        return self.options.max_backoff
+
+    @property
+    def target(self) -> builtins.type[Target]:
+        return TARGETS[self.type]
+
+    def __getattr__(self, key: str) -> Any:
+        if key.startswith("_") or key == "options":
+            raise AttributeError(key)
+        return getattr(self.options, key)
 
     @classmethod
-    def from_config(cls, table: Mapping[str, Any], base: Path | None = None) -> Delivery:
+    def from_config(cls, table: Any, base: Path | None = None, where: str = "") -> Delivery:
         """Check one [[deliveries]] table; relative paths are relative to ``base``."""
-        kind = table.get("type")
-        name = str(table.get("name") or kind or "")
-        where = f"[[deliveries]] {name or '(no name)'}"
-        if kind not in DELIVERY_TYPES:
-            raise ConfigError(f"{where}: type must be one of {', '.join(DELIVERY_TYPES)}")
-        unknown = set(table) - COMMON_KEYS - TYPE_KEYS[kind]
-        if unknown:
-            allowed = ", ".join(sorted(COMMON_KEYS | TYPE_KEYS[kind]))
-            raise ConfigError(f"{where}: unknown key(s) {', '.join(sorted(unknown))}; "
-                              f"a {kind} delivery takes {allowed}")  # fmt: skip
-        kinds = tuple(table.get("kinds") or DEFAULT_KINDS[kind])
-        bad = [k for k in kinds if k not in EVENT_KINDS]
-        if bad:
-            raise ConfigError(f"{where}: unknown event kind(s) {bad}; known: {EVENT_KINDS}")
-        options: dict[str, Any] = {"name": name, "type": kind, "kinds": kinds}
-        for key in ("backoff", "max_backoff", "timeout"):
-            if key in table:
-                options[key] = _positive(table[key], where, key)
-        if kind == "webhook":
-            url = str(table.get("url") or "")
-            if urlsplit(url).scheme not in ("http", "https") or not urlsplit(url).hostname:
-                raise ConfigError(f"{where}: url must be an http:// or https:// URL")
-            options["url"] = url
-            if table.get("secret_env"):
-                options["secret_env"] = str(table["secret_env"])
-            if "batch_size" in table:
-                options["batch_size"] = int(_positive(table["batch_size"], where, "batch_size"))
-        else:
-            key = "dir" if kind == "txt" else "path"
-            if not table.get(key):
-                raise ConfigError(f"{where}: a {kind} delivery needs {key}")
-            p = Path(str(table[key])).expanduser()
-            options["path"] = p if p.is_absolute() or base is None else base / p
-        if kind == "atom":
-            for key in ("title", "feed_id", "link"):
-                if key in table:
-                    options[key] = str(table[key])
-            if "max_entries" in table:
-                options["max_entries"] = int(_positive(table["max_entries"], where, "max_entries"))
-        return cls(**options)
+        kind = table.get("type") if isinstance(table, Mapping) else None
+        label = table.get("name") if isinstance(table, Mapping) else None
+        where = where or "[[deliveries]]"
+        where += f" {label or kind or '(no name)'}" if isinstance(label or kind, str) else ""
+        if not isinstance(table, Mapping):
+            raise ConfigError(f"{where}: must be a table ([[deliveries]]), not {_shown(table)}")
+        if not isinstance(kind, str) or kind not in TARGETS:
+            raise ConfigError(f"{where}: type must be one of {', '.join(TARGETS)}"
+                              + (f", not {_shown(kind)}" if "type" in table else ""))  # fmt: skip
+        target = TARGETS[kind]
+        try:
+            options = target.Options.model_validate(dict(table))
+        except ValidationError as exc:
+            raise ConfigError(f"{where}: {config_errors(exc, target)}") from None
+        path = None
+        if target.path_key:
+            p = Path(str(getattr(options, target.path_key))).expanduser()
+            path = p if p.is_absolute() or base is None else base / p
+        return cls(
+            name=options.name or kind,
+            type=kind,
+            kinds=tuple(options.kinds or target.kinds_by_default()),
+            options=options,
+            path=path,
+        )
 
     def describe(self) -> str:
         """What a log line or `--list` may say about this delivery: never a secret."""
-        if self.type == "webhook":
-            signed = f", signed with ${self.secret_env}" if self.secret_env else ""
-            batch = f", {self.batch_size} events a request" if self.batch_size > 1 else ""
-            return f"webhook {redact_url(self.url or '')}{signed}{batch}"
-        return f"{self.type} {self.path}"
+        return self.target(self).describe()
 
 
-def _positive(value: Any, where: str, key: str) -> float:
-    try:
-        number = float(value)
-    except (TypeError, ValueError):
-        number = 0.0
-    if number <= 0:
-        raise ConfigError(f"{where}: {key} must be a positive number")
-    return number
+def _shown(value: Any, limit: int = 60) -> str:
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
-def parse_deliveries(
-    tables: Iterable[Mapping[str, Any]], base: Path | None = None
-) -> list[Delivery]:
-    deliveries = [Delivery.from_config(t, base) for t in tables]
+# Keys whose values may hold a token: never echoed in an error message.
+SECRET_KEYS = frozenset({"url", "urls"})
+
+
+def config_errors(
+    errors: ValidationError | Iterable[Mapping[str, Any]], target: type[Target] | None = None
+) -> str:
+    """pydantic's errors as one line a user can act on: the key, the reason, the value."""
+    if isinstance(errors, ValidationError):
+        errors = errors.errors(include_url=False)
+    parts: list[str] = []
+    unknown = []
+    for error in errors:
+        loc = [str(x) for x in error["loc"]]
+        key = ".".join(loc)
+        kind = error["type"]
+        value = "" if set(loc) & SECRET_KEYS else f", not {_shown(error.get('input'))}"
+        ctx = error.get("ctx") or {}
+        if kind == "extra_forbidden":
+            unknown.append(key)
+        elif kind == "missing":
+            parts.append(f"needs {key}")
+        elif kind == "greater_than" and ctx.get("gt") == 0:
+            parts.append(f"{key} must be a positive number{value}")
+        elif kind == "value_error":
+            msg = str(error["msg"]).removeprefix("Value error, ")
+            parts.append(f"{key}: {msg}" if key else msg)
+        else:
+            msg = re.sub(r"^\w+ should ", "must ", str(error["msg"]))
+            parts.append(f"{key or 'the table'} {msg}{value}")
+    if unknown:
+        allowed = (
+            f"; a {target.type} delivery takes {', '.join(sorted(target.Options.model_fields))}"
+            if target
+            else ""
+        )
+        parts.insert(0, f"unknown key(s) {', '.join(unknown)}{allowed}")
+    return "; ".join(parts)
+
+
+def parse_deliveries(tables: Any, base: Path | None = None) -> list[Delivery]:
+    if not isinstance(tables, list):
+        raise ConfigError(f"deliveries must be [[deliveries]] tables, not {_shown(tables)}")
+    deliveries = [
+        part
+        for i, t in enumerate(tables, 1)
+        for part in _expand(Delivery.from_config(t, base, where=f"[[deliveries]] #{i}"))
+    ]
     names = [d.name for d in deliveries]
     dupes = sorted({n for n in names if names.count(n) > 1})
     if dupes:
         raise ConfigError(f"[[deliveries]]: names must be unique; repeated: {', '.join(dupes)}")
+    paths = [d.path.resolve() for d in deliveries if d.path is not None]
+    shared = sorted({str(p) for p in paths if paths.count(p) > 1})
+    if shared:
+        raise ConfigError(
+            f"[[deliveries]]: two deliveries write {', '.join(shared)}: each needs its own file "
+            "(they would overwrite or interleave each other's lines)"
+        )
     return deliveries
+
+
+def _expand(d: Delivery) -> list[Delivery]:
+    try:
+        return d.target.expand(d)
+    except DeliveryError as exc:
+        raise ConfigError(f"[[deliveries]] {d.name}: {exc}") from None
 
 
 def redact_url(url: str) -> str:
     """A URL without user info or query, which may carry tokens."""
-    parts = urlsplit(url)
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError:
+        return "(a malformed URL)"
     host = parts.hostname or ""
     if ":" in host:
         host = f"[{host}]"  # IPv6
-    if parts.port:
-        host = f"{host}:{parts.port}"
+    if port:
+        host = f"{host}:{port}"
     return urlunsplit((parts.scheme, host, parts.path, "", ""))
+
+
+def check_http_url(url: str) -> str:
+    """An http(s) URL with a host and a valid port, or ValueError saying what is wrong."""
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 (raises ValueError for a port out of range)
+    except ValueError:
+        raise ValueError("must be an http:// or https:// URL with a valid host and port") from None
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValueError("must be an http:// or https:// URL")
+    if any(c.isspace() or ord(c) < 32 for c in url):
+        raise ValueError("must not contain spaces or control characters")
+    return url
 
 
 # -- the outbox -------------------------------------------------------------------------
@@ -222,9 +331,11 @@ class Outbox:
             for d in deliveries:
                 if marks.count_where("delivery = ? and run_id = ?", [d.name, run_id]):
                     continue
+                # uid: this row's own id, random, so never reused by a recreated database
                 rows = [
                     {"delivery": d.name, "event_id": e["id"], "run_id": run_id, "status": "pending",
-                     "attempts": 0, "created_at": now, "next_attempt_at": now}
+                     "attempts": 0, "created_at": now, "next_attempt_at": now,
+                     "uid": uuid.uuid4().hex}
                     for e in events if e["kind"] in d.kinds
                 ]  # fmt: skip
                 before = self.db.conn.total_changes
@@ -400,6 +511,63 @@ def _events(store: Store, ids: Sequence[int]) -> list[dict[str, Any]]:
 
 
 # -- targets ----------------------------------------------------------------------------
+#
+# A target type is one class: its ``type`` name, its ``Options`` (keys, types, ranges,
+# defaults), its ``default_kinds``, and ``send``. ``register`` adds it to TARGETS, which
+# the config check, the scheduler and `xunshi outbox` all read. A new target is one class.
+
+
+class Target:
+    """The base of every target: what the outbox hands rows to."""
+
+    type: ClassVar[str]
+    Options: ClassVar[builtins.type[DeliveryOptions]] = DeliveryOptions
+    # None: the event-kinds table (store/events.py) says which kinds this type receives
+    default_kinds: ClassVar[tuple[str, ...] | None] = None
+    path_key: ClassVar[str | None] = None  # the key naming a file or folder, if any
+
+    def __init__(self, delivery: Delivery) -> None:
+        self.d = delivery
+        # Set by the delivery pass: when it must end (time.monotonic()), and whether it
+        # was asked to stop (SIGTERM). A target that waits on the network honours both.
+        self.pass_deadline: float | None = None
+        self.cancelled: Callable[[], bool] = lambda: False
+
+    @property
+    def batch_size(self) -> int:
+        """How many outbox rows one ``send`` takes."""
+        return FILE_BATCH
+
+    @classmethod
+    def kinds_by_default(cls) -> tuple[str, ...]:
+        """What a delivery of this type receives when its config names no kinds."""
+        return cls.default_kinds if cls.default_kinds is not None else default_kinds(cls.type)
+
+    def take(self, rows: Sequence[Mapping[str, Any]]) -> Sequence[Mapping[str, Any]]:
+        """The rows (a prefix of the due ones) that the next ``send`` handles at once."""
+        return rows
+
+    def send(self, store: Store, rows: Sequence[Mapping[str, Any]]) -> None:
+        raise NotImplementedError
+
+    def describe(self) -> str:
+        """One line for logs and `schedule --list`: never a secret."""
+        return f"{self.type} {self.d.path}"
+
+    @classmethod
+    def expand(cls, delivery: Delivery) -> list[Delivery]:
+        """The deliveries the outbox keeps apart (one per receiver, where there are many)."""
+        return [delivery]
+
+
+TARGETS: dict[str, type[Target]] = {}
+T = TypeVar("T", bound=type[Target])
+
+
+def register(cls: T) -> T:
+    """Make a target type known to the config (its ``type`` name) and the outbox."""
+    TARGETS[cls.type] = cls
+    return cls
 
 
 class _NoRedirect(urllib.request.HTTPRedirectHandler):
@@ -419,13 +587,210 @@ def _retry_after(headers: Message | None) -> float | None:
     return float(value) if value.strip().isdigit() else None
 
 
-class WebhookTarget:
-    def __init__(self, delivery: Delivery) -> None:
-        self.d = delivery
-        self.opener = urllib.request.build_opener(_NoRedirect)
+class Deadline:
+    """A deadline for a whole HTTP exchange, not for each read.
+
+    Socket timeouts apply to each read, so a receiver that answers one byte a second
+    never trips them. A watcher thread shuts down every socket the request opened when
+    the deadline passes or ``cancelled()`` becomes true (SIGTERM); the blocked read then
+    returns at once and the request fails. ``fired`` says why, if it did.
+    """
+
+    POLL = 0.1
+
+    def __init__(self, seconds: float, cancelled: Callable[[], bool] = lambda: False) -> None:
+        self.seconds = seconds
+        self.end = time.monotonic() + seconds
+        self.cancelled = cancelled
+        self.fired: str | None = None
+        self._socks: list[socket.socket] = []
+        self._lock = threading.Lock()
+        self._done = threading.Event()
+        self._thread = threading.Thread(target=self._watch, name="delivery-deadline", daemon=True)
+
+    def remaining(self) -> float:
+        return max(0.0, self.end - time.monotonic())
+
+    def attach(self, sock: socket.socket) -> None:
+        with self._lock:
+            self._socks.append(sock)
+            fired = self.fired
+        if fired:
+            _shutdown(sock)
+
+    def _watch(self) -> None:
+        while not self._done.wait(min(self.POLL, self.remaining())):
+            why = None
+            if self.cancelled():
+                why = "stopped"
+            elif self.remaining() <= 0:
+                why = "deadline"
+            if why:
+                with self._lock:
+                    self.fired = why
+                    socks = list(self._socks)
+                for sock in socks:
+                    _shutdown(sock)
+                return
+
+    def __enter__(self) -> Deadline:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._done.set()
+        self._thread.join()
+
+
+def _shutdown(sock: socket.socket) -> None:
+    with contextlib.suppress(OSError):
+        sock.shutdown(socket.SHUT_RDWR)
+
+
+def _watched(base: type[http.client.HTTPConnection], deadline: Deadline) -> Any:
+    """``base`` whose sockets (to the receiver or a proxy) are handed to ``deadline``."""
+
+    class Watched(base):  # type: ignore[valid-type,misc]
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            super().__init__(*args, **kwargs)
+            self._create_connection = self._connect_watched
+
+        def _connect_watched(self, *args: Any, **kwargs: Any) -> socket.socket:
+            sock = socket.create_connection(*args, **kwargs)
+            deadline.attach(sock)
+            return sock
+
+    return Watched
+
+
+class _HTTPHandler(urllib.request.HTTPHandler):
+    def __init__(self, deadline: Deadline) -> None:
+        super().__init__()
+        self.deadline = deadline
+
+    def http_open(self, req: urllib.request.Request) -> Any:
+        return self.do_open(_watched(http.client.HTTPConnection, self.deadline), req)
+
+
+class _HTTPSHandler(urllib.request.HTTPSHandler):
+    def __init__(self, deadline: Deadline) -> None:
+        super().__init__()
+        self.deadline = deadline
+
+    def https_open(self, req: urllib.request.Request) -> Any:
+        return self.do_open(
+            _watched(http.client.HTTPSConnection, self.deadline),
+            req,
+            context=self._context,  # type: ignore[attr-defined]
+        )
+
+
+def post(
+    url: str,
+    body: bytes,
+    headers: Mapping[str, str],
+    deadline: Deadline,
+    *,
+    auth: tuple[str, str] | None = None,
+) -> None:
+    """POST ``body``; return when the receiver answered 2xx, else raise DeliveryError.
+
+    The whole exchange (connect, send, the answer's status line and headers) must end
+    by the deadline. Credentials in the URL are sent as HTTP Basic auth, never shown:
+    every message names the URL without user info or query.
+    """
+    shown = redact_url(url)
+    request = urllib.request.Request(url, data=body, headers=dict(headers), method="POST")
+    if auth:
+        token = base64.b64encode(f"{auth[0]}:{auth[1]}".encode()).decode("ascii")
+        request.add_unredirected_header("Authorization", f"Basic {token}")
+    opener = urllib.request.build_opener(
+        _NoRedirect, _HTTPHandler(deadline), _HTTPSHandler(deadline)
+    )
+
+    def cut() -> DeliveryError:
+        if deadline.fired == "stopped":
+            return DeliveryError(f"stopped before {shown} answered")
+        return DeliveryError(f"no answer from {shown} within {deadline.seconds:g} s")
+
+    try:
+        with deadline, opener.open(request, timeout=max(deadline.remaining(), 0.01)) as response:
+            if deadline.fired:  # cut mid-headers: http.client takes EOF for their end
+                raise cut()
+            with contextlib.suppress(OSError, http.client.HTTPException, ValueError):
+                response.read(1 << 16)  # the answer was 2xx: its body does not matter
+    except urllib.error.HTTPError as exc:
+        if deadline.fired:
+            raise cut() from None
+        code = exc.code
+        if 300 <= code < 400:
+            where = redact_url(exc.headers.get("Location", "") if exc.headers else "")
+            raise DeliveryError(
+                f"HTTP {code} from {shown}: redirected to {where or '?'}; "
+                "point the delivery at the new URL",
+                retry=False,
+            ) from None
+        if code == 401 and auth:
+            raise DeliveryError(f"HTTP 401 from {shown}: the URL's user or password was refused",
+                                retry=False) from None  # fmt: skip
+        retry = code >= 500 or code in RETRY_STATUSES
+        raise DeliveryError(
+            f"HTTP {code} from {shown}", retry=retry, retry_after=_retry_after(exc.headers)
+        ) from None
+    except (urllib.error.URLError, OSError, http.client.HTTPException, ValueError) as exc:
+        if deadline.fired:
+            raise cut() from None
+        reason = getattr(exc, "reason", exc)
+        raise DeliveryError(f"cannot reach {shown}: {_scrub(str(reason), url)}") from None
+
+
+def _scrub(text: str, url: str) -> str:
+    """``text`` without the URL's password or query, whatever a library put in it."""
+    parts = urlsplit(url)
+    for secret in (parts.password, parts.username, parts.query):
+        if secret:
+            text = text.replace(secret, "***")
+    return text
+
+
+def split_credentials(url: str) -> tuple[str, tuple[str, str] | None]:
+    """``http://user:pw@host/p`` -> (``http://host/p``, (user, pw)), percent-decoded."""
+    parts = urlsplit(url)
+    if parts.username is None and parts.password is None:
+        return url, None
+    host = parts.netloc.rpartition("@")[2]
+    bare = urlunsplit((parts.scheme, host, parts.path, parts.query, parts.fragment))
+    return bare, (unquote(parts.username or ""), unquote(parts.password or ""))
+
+
+@register
+class WebhookTarget(Target):
+    """POST each event (or a batch) as JSON, optionally signed with HMAC-SHA256."""
+
+    type = "webhook"
+
+    class Options(DeliveryOptions):
+        # the URL may hold a token or user:password (sent as Basic auth): never shown
+        url: str = Field(min_length=1, max_length=4096, repr=False)
+        secret_env: str | None = Field(None, pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")
+        batch_size: int = Field(1, ge=1, le=1000)
+        timeout: float = Field(10.0, gt=0, le=600)  # for the whole request, not per read
+
+        @field_validator("url")
+        @classmethod
+        def _http(cls, url: str) -> str:
+            return check_http_url(url)
+
+    @property
+    def batch_size(self) -> int:
+        return int(self.d.batch_size)
 
     def send(self, store: Store, rows: Sequence[Mapping[str, Any]]) -> None:
-        payloads = [event_payload(store, e) for e in _events(store, [r["event_id"] for r in rows])]
+        uids = {r["event_id"]: r["uid"] for r in rows}
+        payloads = [
+            {**event_payload(store, e), "delivery_id": uids[e["id"]]}
+            for e in _events(store, list(uids))
+        ]
         batched = self.d.batch_size > 1
         body = json.dumps(
             {"events": payloads} if batched else payloads[0], ensure_ascii=False
@@ -433,8 +798,10 @@ class WebhookTarget:
         headers = {
             "Content-Type": "application/json; charset=utf-8",
             "User-Agent": USER_AGENT,
-            # One id, or in batch mode every id of the body, comma-separated.
-            "Idempotency-Key": ",".join(str(p["id"]) for p in payloads),
+            # The delivery_id (the outbox row's random id: the same on every resend, never
+            # reused, unlike event ids after a database is recreated or restored); in
+            # batch mode every delivery_id of the body, comma-separated.
+            "Idempotency-Key": ",".join(p["delivery_id"] for p in payloads),
             "X-Xunshi-Event": "batch" if batched else payloads[0]["kind"],
         }
         if self.d.secret_env:
@@ -442,36 +809,40 @@ class WebhookTarget:
             if not secret:
                 raise DeliveryError(f"environment variable {self.d.secret_env} is not set")
             headers["X-Xunshi-Signature"] = sign(secret, body)
-        shown = redact_url(self.d.url or "")
-        request = urllib.request.Request(
-            self.d.url or "", data=body, headers=headers, method="POST"
-        )
-        try:
-            with self.opener.open(request, timeout=self.d.timeout) as response:
-                response.read(1 << 20)
-        except urllib.error.HTTPError as exc:
-            code = exc.code
-            if 300 <= code < 400:
-                where = redact_url(exc.headers.get("Location", "") if exc.headers else "")
-                raise DeliveryError(
-                    f"HTTP {code} from {shown}: redirected to {where or '?'}; "
-                    "point the delivery at the new URL",
-                    retry=False,
-                ) from None
-            retry = code >= 500 or code in RETRY_STATUSES
-            raise DeliveryError(
-                f"HTTP {code} from {shown}", retry=retry, retry_after=_retry_after(exc.headers)
-            ) from None
-        except (urllib.error.URLError, OSError, http.client.HTTPException, ValueError) as exc:
-            reason = getattr(exc, "reason", exc)
-            raise DeliveryError(f"cannot reach {shown}: {reason}") from None
+        url, auth = split_credentials(self.d.url)
+        post(url, body, headers, self.deadline(), auth=auth)
+
+    def deadline(self) -> Deadline:
+        """The request's deadline: its timeout, or less if the pass must end sooner."""
+        seconds = float(self.d.timeout)
+        if self.pass_deadline is not None:
+            seconds = min(seconds, max(self.pass_deadline - time.monotonic(), 0.01))
+        return Deadline(seconds, self.cancelled)
+
+    def describe(self) -> str:
+        signed = f", signed with ${self.d.secret_env}" if self.d.secret_env else ""
+        batch = f", {self.d.batch_size} events a request" if self.d.batch_size > 1 else ""
+        auth = ", Basic auth" if split_credentials(self.d.url)[1] else ""
+        return f"webhook {redact_url(self.d.url)}{auth}{signed}{batch}"
 
 
-class AtomTarget:
+@register
+class AtomTarget(Target):
     """Rewrites the whole feed (the newest ``max_entries`` feed events) whenever rows arrive."""
 
-    def __init__(self, delivery: Delivery) -> None:
-        self.d = delivery
+    type = "atom"
+    path_key = "path"
+
+    class Options(FileOptions):
+        title: str = Field(FEED_TITLE, max_length=500)
+        feed_id: str | None = Field(None, min_length=1, max_length=500)
+        link: str | None = Field(None, max_length=4096)
+        max_entries: int = Field(100, ge=1, le=10000)
+
+        @field_validator("link")
+        @classmethod
+        def _http(cls, url: str | None) -> str | None:
+            return check_http_url(url) if url else url
 
     def send(self, store: Store, rows: Sequence[Mapping[str, Any]]) -> None:
         with _io_errors():
@@ -482,11 +853,15 @@ class AtomTarget:
             )  # fmt: skip
 
 
-class TxtTarget:
+@register
+class TxtTarget(Target):
     """Writes the seed-format text of each new version to ``<dir>/<site>/…v<N>.txt``."""
 
-    def __init__(self, delivery: Delivery) -> None:
-        self.d = delivery
+    type = "txt"
+    path_key = "dir"
+
+    class Options(DeliveryOptions):
+        dir: str = Field(min_length=1, max_length=4096)
 
     def send(self, store: Store, rows: Sequence[Mapping[str, Any]]) -> None:
         assert self.d.path is not None
@@ -502,52 +877,292 @@ class TxtTarget:
                     _write_seed(self.d.path, notice, n, version["text"])
 
 
-class JsonLinesTarget:
-    """Appends one JSON object per event; after a crash, lines already written are skipped."""
+@register
+class JsonLinesTarget(Target):
+    """Appends one JSON object per event, with ``delivery_id``: the outbox row's own id.
 
-    def __init__(self, delivery: Delivery) -> None:
-        self.d = delivery
+    After a crash between writing and marking, rows whose ``delivery_id`` is already in
+    the file's tail are not written again. The ``delivery_id`` is random, never reused:
+    a database recreated or restored from a backup reuses event ids, and a file kept
+    from before must not make its new events look written.
+    """
+
+    type = "jsonl"
+    path_key = "path"
+
+    class Options(FileOptions):
+        pass
 
     def send(self, store: Store, rows: Sequence[Mapping[str, Any]]) -> None:
         assert self.d.path is not None
         path = self.d.path
+        uids = {r["event_id"]: r["uid"] for r in rows}
         with _io_errors():
             path.parent.mkdir(parents=True, exist_ok=True)
-            last = _last_jsonl_id(path)
+            written = _jsonl_delivery_ids(path)
             lines = [
-                json.dumps(event_payload(store, e), ensure_ascii=False) + "\n"
-                for e in _events(store, [r["event_id"] for r in rows])
-                if last is None or e["id"] > last
-            ]
+                json.dumps({**event_payload(store, e), "delivery_id": uids[e["id"]]},
+                           ensure_ascii=False) + "\n"
+                for e in _events(store, list(uids))
+                if uids[e["id"]] not in written
+            ]  # fmt: skip
             with path.open("a", encoding="utf-8") as fh:
                 fh.write("".join(lines))
                 fh.flush()
                 os.fsync(fh.fileno())
 
 
-class CsvTarget:
+@register
+class CsvTarget(Target):
     """Rewrites a CSV of every notice (its latest text, unit and districts)."""
 
-    def __init__(self, delivery: Delivery) -> None:
-        self.d = delivery
+    type = "csv"
+    path_key = "path"
+
+    class Options(FileOptions):
+        bom: bool = False  # start with a UTF-8 BOM, so Excel reads the Chinese as UTF-8
 
     def send(self, store: Store, rows: Sequence[Mapping[str, Any]]) -> None:
         assert self.d.path is not None
+        text = ("\ufeff" if self.d.bom else "") + notices_csv(store.export_rows())
         with _io_errors():
-            atomic_write(self.d.path, notices_csv(store.export_rows()).encode("utf-8"))
+            atomic_write(self.d.path, text.encode("utf-8"))
 
 
-class Target(Protocol):
-    def send(self, store: Store, rows: Sequence[Mapping[str, Any]]) -> None: ...
+# -- Apprise: chat and e-mail --------------------------------------------------------------
+
+_LABELS = {"new_notice": "新通报", "changed": "内容变更", "removed": "已撤下",
+           "new_district": "新地区", "blocked": "被拦截", "fetch_failed": "抓取失败",
+           "parse_failed": "解析失败", "site_broken": "网站异常", "site_quiet": "网站沉寂"}  # fmt: skip
+MESSAGE_CHANGES = 5  # changed passages quoted in a message
+MESSAGE_CONTEXT = 12  # characters of unchanged text around each
 
 
-TARGETS: dict[str, Callable[[Delivery], Target]] = {
-    "webhook": WebhookTarget,
-    "atom": AtomTarget,
-    "txt": TxtTarget,
-    "jsonl": JsonLinesTarget,
-    "csv": CsvTarget,
-}
+def changed_passages(
+    hunks: Sequence[Sequence[Sequence[str]]], limit: int = MESSAGE_CHANGES
+) -> list[str]:
+    """The changed characters of a version's character diff, each with a little context:
+    ``…给予党纪处分[-11-]{+12+}人次…``."""
+    out: list[str] = []
+    for hunk in hunks:
+        ops = [(str(op), str(text)) for op, text in hunk]
+        for i, (op, _text) in enumerate(ops):
+            if op == "equal" or (i and ops[i - 1][0] != "equal"):
+                continue  # a run of changes starts here only after an equal piece
+            before = ops[i - 1][1][-MESSAGE_CONTEXT:] if i else ""
+            parts, j = [], i
+            while j < len(ops) and ops[j][0] != "equal":
+                mark = ("[-", "-]") if ops[j][0] == "delete" else ("{+", "+}")
+                parts.append(mark[0] + ops[j][1] + mark[1])
+                j += 1
+            after = ops[j][1][:MESSAGE_CONTEXT] if j < len(ops) else ""
+            text = (
+                ("…" if before else "") + before + "".join(parts) + after + ("…" if after else "")
+            )
+            out.append(" ".join(text.split()))
+            if len(out) >= limit:
+                return out
+    return out
+
+
+def event_message(store: Store, event: Mapping[str, Any]) -> tuple[str, str]:
+    """One event as a chat or e-mail message: its title and its body (plain text)."""
+    detail = event["detail"]
+    detail = json.loads(detail) if isinstance(detail, str) else (detail or {})
+    notice = store.notice(event["notice_id"]) if event["notice_id"] else None
+    kind = event["kind"]
+    label = _LABELS.get(kind, kind)
+    title = (notice or {}).get("title") or detail.get("title") or event["url"] or event["site"]
+    lines = []
+    if kind == "changed":
+        label += f" v{detail.get('from_version')}→v{detail.get('to_version')}"
+    if kind == "new_district":
+        title = f"{detail.get('name')}（{detail.get('district_code')}）"
+        lines.append(f"首次出现的地区：{detail.get('name')}，{detail.get('province') or ''}")
+        lines.append(f"通报：{detail.get('title') or (notice or {}).get('title') or ''}")
+    if notice:
+        if notice.get("unit"):
+            lines.append(f"单位：{notice['unit']}")
+        published = str(notice.get("published_at") or "")[:16].replace("T", " ")
+        when = " · ".join(str(x) for x in (published, event["site"]) if x)
+        lines.append(f"发布：{when}")
+    if kind == "new_notice":
+        lines.append("新发布的巡视整改通报")
+    elif kind == "changed":
+        version = store.version(event["notice_id"], detail.get("to_version")) or {}
+        hunks = json.loads(version.get("char_diff") or "[]")
+        passages = changed_passages(hunks)
+        lines.append(f"内容有变化（{len(hunks)} 处）：" if passages else "内容有变化")
+        lines += [f"  {p}" for p in passages]
+    elif kind == "removed":
+        lines.append(f"已从网站撤下：{detail.get('reason') or ''}")
+    elif kind != "new_district":
+        lines.append(str(detail.get("reason") or detail.get("error") or kind))
+    url = event["url"] or (notice or {}).get("url")
+    if url:
+        lines.append(f"链接：{url}")
+    return f"【{label}】{_xml(str(title))}", "\n".join(_xml(x) for x in lines)
+
+
+def digest_message(store: Store, events: Sequence[Mapping[str, Any]]) -> tuple[str, str]:
+    """A run's events as one message: a line per event, then the link."""
+    counts: dict[str, int] = {}
+    for e in events:
+        counts[e["kind"]] = counts.get(e["kind"], 0) + 1
+    summary = "，".join(f"{_LABELS.get(k, k)} {n}" for k, n in counts.items())
+    sites = ", ".join(sorted({str(e["site"]) for e in events if e["site"]}))
+    title = f"巡视整改通报动态（{sites}）：{summary}"
+    blocks = []
+    for e in events:
+        head, body = event_message(store, e)
+        blocks.append(head + "\n" + body)
+    return title, "\n\n".join(blocks)
+
+
+@register
+class AppriseTarget(Target):
+    """Chat and e-mail through Apprise (WeCom, DingTalk, Feishu, Telegram, Slack, SMTP…).
+
+    One message per event, or with ``digest = true`` one per run. Each URL is its own
+    delivery in the outbox (``<name>#<hash>``): a receiver that was down gets what it
+    missed, one that took a message never gets it again. URLs hold tokens: they come
+    from the config or the environment variable ``urls_env`` names, and are never
+    written to a log, a report or the database (messages name the service only).
+    """
+
+    type = "apprise"
+
+    class Options(DeliveryOptions):
+        urls: list[str] | None = Field(None, min_length=1, max_length=50, repr=False)
+        urls_env: str | None = Field(None, pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")
+        digest: bool = False
+        timeout: float = Field(30.0, gt=0, le=600)  # for one message
+
+        @model_validator(mode="after")
+        def _one_source(self) -> AppriseTarget.Options:
+            if (self.urls is None) == (self.urls_env is None):
+                raise ValueError('give urls = [...] or urls_env = "VARIABLE" (one of them)')
+            for url in self.urls or []:
+                _apprise_check(url)
+            return self
+
+    @property
+    def batch_size(self) -> int:
+        return FILE_BATCH if self.d.digest else 1
+
+    def take(self, rows: Sequence[Mapping[str, Any]]) -> Sequence[Mapping[str, Any]]:
+        if not self.d.digest:
+            return rows[:1]
+        run = rows[0]["run_id"]
+        return [r for r in itertools.takewhile(lambda r: r["run_id"] == run, rows)]
+
+    @classmethod
+    def urls_of(cls, d: Delivery) -> list[str]:
+        if d.urls is not None:
+            return list(d.urls)
+        value = os.environ.get(d.urls_env or "", "")
+        urls = value.split()
+        if not urls:
+            raise DeliveryError(f"environment variable {d.urls_env} is not set")
+        for url in urls:
+            try:
+                _apprise_check(url)
+            except ValueError as exc:
+                raise DeliveryError(f"${d.urls_env}: {exc}", retry=False) from None
+        return urls
+
+    @classmethod
+    def expand(cls, delivery: Delivery) -> list[Delivery]:
+        urls = cls.urls_of(delivery)
+        if len(urls) == 1 and delivery.urls_env is None:
+            return [_one_url(delivery, urls[0], delivery.name)]
+        return [
+            _one_url(
+                delivery, url, f"{delivery.name}#{hashlib.sha256(url.encode()).hexdigest()[:8]}"
+            )
+            for url in urls
+        ]
+
+    def send(self, store: Store, rows: Sequence[Mapping[str, Any]]) -> None:
+        import apprise
+
+        _quiet_apprise()
+        events = _events(store, [r["event_id"] for r in rows])
+        title, body = (
+            digest_message(store, events) if self.d.digest else event_message(store, events[0])
+        )
+        urls = self.urls_of(self.d)
+        seconds = float(self.d.timeout)
+        if self.pass_deadline is not None:
+            seconds = min(seconds, max(self.pass_deadline - time.monotonic(), 0.5))
+        for url in urls:
+            box = apprise.Apprise()
+            if not box.add(url):
+                raise DeliveryError(f"{_service(url)}: Apprise cannot use this URL", retry=False)
+            result = box.notify(
+                body=body, title=title, body_format=apprise.NotifyFormat.TEXT, timeout=seconds
+            )
+            if not result:
+                why = (
+                    "; ".join(
+                        _scrub_all(str(getattr(e, "message", e)), url)
+                        for e in result.logs()
+                        if str(getattr(e, "level", "")) in ("WARNING", "ERROR")
+                    )
+                    or f"status {result.status.name}"
+                )
+                raise DeliveryError(f"{_service(url)} did not take the message: {why}"[:500])
+
+    def describe(self) -> str:
+        try:
+            urls = self.urls_of(self.d)
+        except DeliveryError as exc:
+            return f"apprise ({exc})"
+        digest = ", a digest per run" if self.d.digest else ""
+        return f"apprise {', '.join(_service(u) for u in urls)}{digest}"
+
+
+def _one_url(d: Delivery, url: str, name: str) -> Delivery:
+    options = d.options.model_copy(update={"urls": [url], "urls_env": None, "name": name})
+    return dataclasses.replace(d, name=name, options=options)
+
+
+def _quiet_apprise() -> None:
+    """Keep Apprise's own log lines (its debug lines print service URLs, tokens and all)
+    out of ours; a failure's reason is taken from its result, scrubbed (_scrub_all)."""
+    logging.getLogger("apprise").propagate = False
+
+
+def _apprise_check(url: str) -> None:
+    import apprise
+
+    _quiet_apprise()
+
+    if apprise.Apprise.instantiate(url, suppress_exceptions=True) is None:
+        raise ValueError(f"Apprise does not know the URL {_service(url)}")
+
+
+def _service(url: str) -> str:
+    """What a message may say about an Apprise URL: its service, never its tokens."""
+    import apprise
+
+    plugin = apprise.Apprise.instantiate(url, suppress_exceptions=True)
+    scheme = url.partition("://")[0][:20] or "?"
+    name = getattr(plugin, "service_name", None) or "unknown service"
+    return f"{name} ({scheme}://…)"
+
+
+def _scrub_all(text: str, url: str) -> str:
+    """``text`` without any piece of ``url`` that could be a token."""
+    pieces = [p for p in re.split(r"[/:@?&=#]+", url.partition("://")[2]) if len(p) >= 4]
+    for piece in sorted(set(pieces) | {unquote(p) for p in pieces}, key=len, reverse=True):
+        text = text.replace(piece, "***")
+    return text
+
+
+# The registered types, and what each receives by default (the event-kinds table).
+DELIVERY_TYPES: tuple[str, ...] = tuple(TARGETS)
+DEFAULT_KINDS: dict[str, tuple[str, ...]] = {t: default_kinds(t) for t in DELIVERY_TYPES}
 
 
 @contextlib.contextmanager
@@ -635,25 +1250,37 @@ def write_seed_files(store: Store, root: Path, *, site: str | None = None) -> li
     return written
 
 
-def _last_jsonl_id(path: Path) -> int | None:
-    """The id on the last complete line of a JSON Lines file; a torn last line is cut off."""
+JSONL_TAIL = 8 << 20  # bytes of a JSON Lines file searched for rows already written
+
+
+def _jsonl_delivery_ids(path: Path) -> set[str]:
+    """The ``delivery_id`` of the lines at the end of a JSON Lines file.
+
+    A torn last line (a crash mid-write) is cut off first. Rows pending after a crash
+    were written last, so the tail is where they are.
+    """
     if not path.exists():
-        return None
+        return set()
     with path.open("rb+") as fh:
         size = fh.seek(0, os.SEEK_END)
-        chunk = min(size, 1 << 20)
+        chunk = min(size, JSONL_TAIL)
         fh.seek(size - chunk)
         tail = fh.read(chunk)
         if tail and not tail.endswith(b"\n"):
             cut = tail.rfind(b"\n") + 1  # 0 when the whole tail is one torn line
             fh.truncate(size - chunk + cut)
             tail = tail[:cut]
-    lines = tail.rstrip(b"\n").rsplit(b"\n", 1)
-    try:
-        value = json.loads(lines[-1]).get("id") if lines[-1] else None
-    except (ValueError, AttributeError):
-        return None
-    return int(value) if isinstance(value, int) else None
+    found = set()
+    for line in tail.splitlines():
+        if b'"delivery_id"' not in line:
+            continue
+        try:
+            value = json.loads(line).get("delivery_id")
+        except (ValueError, AttributeError):
+            continue
+        if isinstance(value, str):
+            found.add(value)
+    return found
 
 
 def notices_csv(rows: Iterable[Mapping[str, Any]]) -> str:
@@ -797,18 +1424,28 @@ def deliver_pending(
     now: datetime | None = None,
     should_stop: Callable[[], bool] | None = None,
     after_send: AfterSend | None = None,
+    time_limit: float | None = None,
 ) -> list[PassResult]:
     """Hand every delivery its due rows, in event order; return what happened per delivery.
+
+    With ``time_limit`` (seconds) the pass ends by then: each delivery gets an equal share
+    of the time left (what one does not use goes to the next), no request outlives it,
+    and what is left stays in the outbox for the next pass. ``should_stop()`` becoming
+    true (SIGTERM) ends the pass at once, cutting a request in flight (it is re-sent).
 
     ``after_send(delivery, event_ids)`` runs after a target took events and before they are
     marked sent (tests pause there to kill the process).
     """
     store = Store.open(db_path)
     outbox = Outbox(store.db, clock=(lambda: now) if now else None)
+    end = time.monotonic() + time_limit if time_limit is not None else None
     results = []
     try:
-        for d in deliveries:
-            results.append(_deliver_one(store, outbox, d, should_stop, after_send))
+        for i, d in enumerate(deliveries):
+            share = None
+            if end is not None:
+                share = time.monotonic() + max(end - time.monotonic(), 0) / (len(deliveries) - i)
+            results.append(_deliver_one(store, outbox, d, should_stop, after_send, share))
     finally:
         store.close()
     return results
@@ -820,17 +1457,25 @@ def _deliver_one(
     d: Delivery,
     should_stop: Callable[[], bool] | None,
     after_send: AfterSend | None,
+    deadline: float | None = None,
 ) -> PassResult:
     result = PassResult(d.name)
-    target = TARGETS[d.type](d)
-    limit = d.batch_size if d.type == "webhook" else FILE_BATCH
+    target = d.target(d)
+    target.pass_deadline = deadline
+    if should_stop:
+        target.cancelled = should_stop
+    limit = target.batch_size
     while True:
         if should_stop and should_stop():
             result.stopped = True
             break
+        if deadline is not None and time.monotonic() >= deadline:
+            result.stopped = True  # out of time for this pass: the rest waits for the next
+            break
         rows = outbox.due(d.name, limit)
         if not rows:
             break
+        rows = [dict(r) for r in target.take(rows)]
         ids = [r["event_id"] for r in rows]
         try:
             try:
@@ -841,6 +1486,13 @@ def _deliver_one(
                 logger.exception("%s: delivering events %s failed", d.name, ids)
                 raise DeliveryError(f"internal error: {exc!r}") from exc
         except DeliveryError as exc:
+            if (should_stop and should_stop()) or (
+                deadline is not None and time.monotonic() >= deadline
+            ):
+                # cut by SIGTERM or the pass's end, not the receiver's fault: still due
+                result.stopped = True
+                logger.info("%s: events %s wait for the next pass: %s", d.name, ids, exc)
+                break
             if exc.retry:
                 result.error = str(exc)
                 result.next_attempt_at = outbox.mark_retry(

@@ -31,15 +31,15 @@ SECTIONS: tuple[tuple[str, str], ...] = (
 
 _ALL = ("webhook", "jsonl")
 KINDS: tuple[EventKind, ...] = (
-    EventKind("new_notice", "new notice", "new", (*_ALL, "atom", "txt", "csv")),
-    EventKind("changed", "changed", "changed", (*_ALL, "atom", "txt", "csv")),
-    EventKind("removed", "removed", "removed", (*_ALL, "atom", "csv")),
+    EventKind("new_notice", "new notice", "new", (*_ALL, "atom", "txt", "csv", "apprise")),
+    EventKind("changed", "changed", "changed", (*_ALL, "atom", "txt", "csv", "apprise")),
+    EventKind("removed", "removed", "removed", (*_ALL, "atom", "csv", "apprise")),
     EventKind("blocked", "blocked page", "blocked", _ALL),
     EventKind("fetch_failed", "fetch failed", "failures", _ALL),
     EventKind("parse_failed", "page not understood", "failures", _ALL),
     EventKind("site_broken", "site layout broken", "failures", _ALL),
     EventKind("site_quiet", "site quiet", "failures", _ALL),
-    EventKind("new_district", "new district", "new_districts", (*_ALL, "csv")),
+    EventKind("new_district", "new district", "new_districts", (*_ALL, "csv", "apprise")),
     EventKind("facts_changed", "facts changed", "changed", _ALL),  # above the notice's diff
 )
 

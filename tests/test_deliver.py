@@ -146,6 +146,12 @@ def enqueue(db_path: Path, run: int, *deliveries: Delivery) -> int:
         store.close()
 
 
+def delivery_keys(db_path: Path, events: list[int]) -> list[str]:
+    """The Idempotency-Keys of these events: their outbox rows' delivery_id (one delivery)."""
+    uid = {r["event_id"]: r["uid"] for r in outbox_rows(db_path)}
+    return [uid[e] for e in events]
+
+
 def outbox_rows(db_path: Path) -> list[dict[str, Any]]:
     store = Store.open(db_path)
     try:
@@ -173,7 +179,7 @@ def test_receiver_down_twice_gets_every_event_once_in_order(
     first = deliver_pending(db_path, [d], now=T0)[0]
     assert (first.sent, first.error) == (0, f"HTTP 503 from {receiver.url}")
     assert first.next_attempt_at == (T0 + timedelta(seconds=60)).isoformat()
-    assert receiver.keys() == [str(events[0])]  # the queue waits behind its head: order
+    assert receiver.keys() == delivery_keys(db_path, events[:1])  # waits behind its head: order
     assert deliver_pending(db_path, [d], now=T0 + timedelta(seconds=59))[0].sent == 0
     assert len(receiver.requests) == 1  # not before its time
 
@@ -182,11 +188,13 @@ def test_receiver_down_twice_gets_every_event_once_in_order(
     third = deliver_pending(db_path, [d], now=T0 + timedelta(seconds=180))[0]
     assert (third.sent, third.error, third.sent_ids) == (3, None, events)
 
-    assert receiver.accepted == [str(e) for e in events]
-    assert receiver.keys() == [str(events[0])] * 3 + [str(e) for e in events[1:]]
+    assert receiver.accepted == delivery_keys(db_path, events)
+    keys = delivery_keys(db_path, events)
+    assert receiver.keys() == keys[:1] * 3 + keys[1:]
     for req in receiver.requests:
         body = json.loads(req["body"])
-        assert str(body["id"]) == req["key"] and body["kind"] == "new_notice"
+        assert body["delivery_id"] == req["key"] and body["kind"] == "new_notice"
+        assert body["id"] == events[keys.index(req["key"])]  # the event id, beside it
         assert body["notice"]["title"] and body["notice"]["unit"]
         expected = hmac.new(SECRET.encode(), req["body"], hashlib.sha256).hexdigest()
         assert req["headers"]["x-xunshi-signature"] == f"sha256={expected}"
@@ -209,10 +217,11 @@ def test_batches_refusals_redirects_and_a_missing_secret(
     assert result.error == f"environment variable {SECRET_ENV} is not set" and not receiver.requests
 
     monkeypatch.setenv(SECRET_ENV, SECRET)
-    receiver.answer = lambda req: (400, {}) if req["key"] == f"{events[0]},{events[1]}" else None
+    first_two = ",".join(delivery_keys(db_path, events[:2]))
+    receiver.answer = lambda req: (400, {}) if req["key"] == first_two else None
     result = deliver_pending(db_path, [d], now=T0 + timedelta(hours=1))[0]
     assert (result.refused, result.sent) == (2, 1)  # refused for good; the queue moved on
-    assert receiver.keys() == [f"{events[0]},{events[1]}", str(events[2])]
+    assert receiver.keys() == [first_two, *delivery_keys(db_path, events[2:])]
     assert [e["id"] for e in json.loads(receiver.requests[0]["body"])["events"]] == events[:2]
     assert receiver.requests[0]["headers"]["x-xunshi-event"] == "batch"
 
@@ -257,7 +266,8 @@ def test_kill_9_between_send_and_acknowledgement_resends_with_the_same_key(
     proc.send_signal(signal.SIGKILL)
     proc.wait(timeout=10)
     assert proc.returncode == -signal.SIGKILL
-    assert receiver.keys() == [str(events[0])]
+    keys = delivery_keys(db_path, events)
+    assert receiver.keys() == keys[:1]
     assert outbox_rows(db_path)[0]["status"] == "pending"  # never acknowledged
 
     os.environ[SECRET_ENV] = SECRET
@@ -266,9 +276,9 @@ def test_kill_9_between_send_and_acknowledgement_resends_with_the_same_key(
     finally:
         del os.environ[SECRET_ENV]
     assert result.sent == 3
-    assert receiver.keys() == [str(events[0]), str(events[0]), str(events[1]), str(events[2])]
+    assert receiver.keys() == [keys[0], *keys]
     assert receiver.requests[0]["body"] == receiver.requests[1]["body"]
-    assert receiver.accepted == [str(e) for e in events]  # deduped by the key: each once
+    assert receiver.accepted == keys  # deduped by the key: each once
 
 
 def _deliver_main(argv: list[str]) -> None:
@@ -450,7 +460,7 @@ def test_outbox_command(db_path: Path, receiver: Receiver, tmp_path: Path) -> No
     retried = runner.invoke(outbox_cmd, ["--config", str(config), "--retry", "--format", "json"])
     assert retried.exit_code == 0, retried.output
     assert json.loads(retried.output)["delivered"] == ["hook: 3 sent"]
-    assert receiver.accepted == [str(e) for e in events]
+    assert receiver.accepted == delivery_keys(db_path, events)
 
 
 def test_export_on_demand(
@@ -506,7 +516,7 @@ def test_delivery_config_errors(table: dict[str, Any], message: str) -> None:
 def test_describe_never_shows_secrets() -> None:
     d = Delivery.from_config({"type": "webhook", "url": "https://user:pw@hooks.example/x?token=abc",
                               "secret_env": "HOOK_SECRET"})  # fmt: skip
-    assert d.describe() == "webhook https://hooks.example/x, signed with $HOOK_SECRET"
+    assert d.describe() == "webhook https://hooks.example/x, Basic auth, signed with $HOOK_SECRET"
 
 
 if __name__ == "__main__":
