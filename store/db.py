@@ -29,21 +29,38 @@ def default_path() -> str:
 
 
 def check_file(path: Path) -> None:
-    """Refuse, without touching it, a path that exists but is not a SQLite database."""
+    """Refuse, without touching it, a path that exists but is not a SQLite database.
+
+    The file is read through SQLite, never with ``open()``: closing a descriptor of a
+    database file drops every POSIX lock that this process's SQLite connections hold on
+    it (sqlite.org/howtocorrupt.html, 2.2), which lets another process checkpoint and
+    reset the WAL under them and corrupts the database. Only a file that SQLite has just
+    called "not a database" (so no connection of ours can hold it) is read directly.
+    """
     if path.is_dir():
         raise StoreError(f"{path} is a directory, not a database file")
     if not path.exists() or path.stat().st_size == 0:
         return
+    if not os.access(path, os.R_OK):
+        raise StoreError(f"cannot read {path}: permission denied")
     try:
-        with path.open("rb") as fh:
-            head = fh.read(len(SQLITE_MAGIC))
-    except OSError as exc:
-        raise StoreError(f"cannot read {path}: {exc.strerror}") from None
-    if head != SQLITE_MAGIC:
+        conn = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)
+        try:
+            conn.execute("PRAGMA schema_version").fetchone()
+        finally:
+            conn.close()
+    except sqlite3.DatabaseError as exc:
+        if getattr(exc, "sqlite_errorname", "") != "SQLITE_NOTADB":
+            return  # locked, busy, unreadable WAL…: the real open reports it
+        try:
+            with path.open("rb") as fh:
+                head = fh.read(len(SQLITE_MAGIC))
+        except OSError as err:
+            raise StoreError(f"cannot read {path}: {err.strerror}") from None
         raise StoreError(
             f"{path} is not a SQLite database (it starts with {head[:8]!r}); "
             "it was left untouched. Pass --db with another path."
-        )
+        ) from None
 
 
 migrations = Migrations("xunshi")
