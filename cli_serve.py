@@ -52,7 +52,7 @@ def _upgrade(path: Path) -> str | None:
     from store.db import open_db
 
     open_db(path, create=False, write=True).close()  # upgrade, never create
-    click.echo(f"upgraded {path}: {', '.join(str(m) for m in pending)}", err=True)
+    click.echo(f"upgraded {path}: {', '.join(m.name for m in pending)}", err=True)
     return None
 
 

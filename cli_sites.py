@@ -22,6 +22,7 @@ from urllib.parse import unquote, urlsplit
 import click
 from parsel import Selector
 
+from cli_common import format_option
 from crawler import settings as crawler_settings
 from crawler.extract import (
     ListLink,
@@ -202,7 +203,9 @@ class Checker:
             )
             return None
         try:
-            text, encoding = decode_page(page.body, page.header("Content-Type"))
+            # As the crawl does: a NUL refuses an article, not a list page.
+            nul_ok = what != "article page"
+            text, encoding = decode_page(page.body, page.header("Content-Type"), nul_ok=nul_ok)
         except PageError as exc:
             add(what, "fail", f"{page.url}: {exc}", url=page.url, http_status=page.status)
             return None
@@ -249,7 +252,13 @@ class Checker:
         elif used is None:
             add("list selector", "warn" if profile.list_links else "info",
                 "no list selector matched: every link of the page is a candidate")  # fmt: skip
-        result = parse_list(text, url, profile)
+        try:
+            result = parse_list(text, url, profile)
+        except PageError as exc:
+            add("list links", "fail", f"the list page cannot be read: {exc}")
+            return None
+        for bad in result.skipped:  # a crawl skips these too, and counts them
+            add("list links", "warn", f"skipped a link: {bad.href} ({bad.reason})", href=bad.href)
         verdicts = [link.verdict for link in result.links]
         links = [{"url": x.url, "title": x.title, "date": x.date, "verdict": x.verdict} for x in result.links]  # fmt: skip
         if not result.links:
@@ -343,8 +352,8 @@ def _print(report: Report) -> None:
     "--start-url", help="Check this list page (a copy of the site) instead of the real one."
 )
 @click.option("--timeout", type=float, default=20.0, show_default=True, help="Seconds to wait for each page.")  # fmt: skip
-@click.option("--json", "as_json", is_flag=True, help="Print the findings as JSON.")
-def check(sites: tuple[str, ...], start_url: str | None, timeout: float, as_json: bool) -> None:
+@format_option("text", "json", json_alias=True)
+def check(sites: tuple[str, ...], start_url: str | None, timeout: float, fmt: str) -> None:
     """Check that a site's selectors and rules still find what they should.
 
     Fetches each site's list page (following the column link when the profile has one)
@@ -359,9 +368,10 @@ def check(sites: tuple[str, ...], start_url: str | None, timeout: float, as_json
     \b
     Example:
         xunshi check zjsjw
-        xunshi check ccdi --timeout 30 --json
+        xunshi check ccdi --timeout 30 --format json
         xunshi check zjsjw --start-url http://127.0.0.1:8000/gongzuodongtai/xunshixuncha/index.shtml
     """
+    as_json = fmt == "json"
     names = list(sites) or list(SITES)
     if start_url and len(names) != 1:
         raise click.UsageError("--start-url needs exactly one site")

@@ -82,14 +82,18 @@ def declared_encoding(body: bytes, content_type: str | None) -> str | None:
     return None
 
 
-def decode_page(body: bytes, content_type: str | None = None) -> tuple[str, str]:
+def decode_page(
+    body: bytes, content_type: str | None = None, *, nul_ok: bool = False
+) -> tuple[str, str]:
     """Decode page bytes to text, returning ``(text, encoding)``.
 
     Declarations are often wrong on these sites (GBK pages that say UTF-8, GB18030 text
     declared as gb2312), so a declaration is a hint: bytes that are valid UTF-8 and not
     plain ASCII are UTF-8 whatever they claim, then the declared codec (widened to
     GB18030) must decode strictly, then GB18030. Anything that only decodes with
-    replacement characters is refused rather than stored as mojibake.
+    replacement characters is refused rather than stored as mojibake, and so is a NUL
+    byte (named as such: the parser would turn it into U+FFFD) unless ``nul_ok`` (a list
+    page, whose text is not stored: one NUL must not stop a site's walk).
     """
     if not body.strip():
         raise PageError("empty page")
@@ -108,7 +112,7 @@ def decode_page(body: bytes, content_type: str | None = None) -> tuple[str, str]
             continue
         # Bytes that decode cleanly but read as mojibake were garbled before they reached
         # us (or by the site's own CMS): another codec would only garble them further.
-        problem = text_problem(text)
+        problem = text_problem(text.replace("\x00", "") if nul_ok else text, controls=False)
         if problem is not None:
             raise PageError(f"the page decodes as {encoding} but holds {problem}")
         return text, encoding
@@ -147,17 +151,32 @@ def gb_mojibake(text: str) -> bool:
     return _UTF8_RUN.search(text.encode("gb18030", "ignore")) is not None
 
 
-def text_problem(text: str) -> str | None:
+def control_problem(text: str, pattern: re.Pattern[str] | None = None) -> str | None:
+    """The control characters ``text`` holds, named (``a NUL byte (U+0000) at character 12``)."""
+    pattern = pattern or _CONTROL_CHAR
+    control = pattern.search(text)
+    if control is None:
+        return None
+    code = ord(control.group())
+    name = _CONTROL_NAMES.get(code, "a control character")
+    count = len(pattern.findall(text))
+    more = f" and {count - 1:,} more" if count > 1 else ""
+    return f"{name} (U+{code:04X}) at character {control.start():,}{more}"
+
+
+_NUL = re.compile("\x00")
+
+
+def text_problem(text: str, *, controls: bool = True) -> str | None:
     """Why ``text`` cannot be right (control characters, replacement characters,
     mojibake), or None. Control characters are named first: parsers turn a NUL into
-    U+FFFD, and "U+FFFD" would not tell the user what the page held."""
-    control = _CONTROL_CHAR.search(text)
+    U+FFFD, and "U+FFFD" would not tell the user what the page held. With
+    ``controls=False`` only a NUL counts (a whole page: a stray control character in
+    a script is no reason to refuse it; the article's own text is checked by
+    :func:`extract_article`)."""
+    control = control_problem(text, None if controls else _NUL)
     if control:
-        code = ord(control.group())
-        name = _CONTROL_NAMES.get(code, "a control character")
-        count = len(_CONTROL_CHAR.findall(text))
-        more = f" and {count - 1:,} more" if count > 1 else ""
-        return f"{name} (U+{code:04X}) at character {control.start():,}{more}"
+        return control
     if "\ufffd" in text:
         return "replacement characters (U+FFFD) in the text"
     if _MOJIBAKE.search(text):
@@ -283,6 +302,7 @@ class ListPage:
 URL_LENGTH_LIMIT = 2083
 # Links that lead to no page at all: never candidates, never counted.
 _NOT_A_PAGE = ("javascript:", "#", "mailto:")
+_HREF_PARTS = re.compile(r"[\s'\"(),;]+")
 _URL_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f]")
 _HOST = re.compile(
     r"[a-z0-9_](?:[a-z0-9_-]*[a-z0-9_])?(?:\.[a-z0-9_](?:[a-z0-9_-]*[a-z0-9_])?)*\.?"
@@ -621,7 +641,13 @@ def parse_list(
         record_anchors = fragment.css("a[href]")
     if not anchors and not record_anchors:
         anchors = sel.css("a[href]")
-    article_shaped = re.compile(profile.article_path)
+    article_path = re.compile(profile.article_path)
+
+    def article_shaped(href: str) -> bool:
+        """Whether a link, or a path quoted inside it (``javascript:open('/…/t1.html')``),
+        looks like an article's: such a link was meant to be followed."""
+        return any(article_path.search(part) for part in _HREF_PARTS.split(href) if part)
+
     rows = _Rows()
     seen: dict[str, int] = {}
     for a in [*anchors, *record_anchors]:
@@ -629,11 +655,11 @@ def parse_list(
         try:
             link = resolve_link(url, href, max_length=None)
         except BadLink as exc:
-            if exc.web or article_shaped.search(href):
+            if exc.web or article_shaped(href):
                 _skip(page, href, str(exc))
             continue
         if link is None:
-            if article_shaped.search(href):  # javascript:openArticle('/…/t2024_1.html')
+            if article_shaped(href):  # javascript:openArticle('/…/t2024_1.html')
                 _skip(page, href, "an article link that leads to no page (script or anchor)")
             continue
         if _DOC_EXT.search(urlsplit(link).path) or not profile.is_article_url(link):
@@ -777,17 +803,7 @@ def _first_text(sel: Selector, selectors: tuple[str, ...]) -> str | None:
     return None
 
 
-def _inline_text(el: etree._Element) -> str:
-    """Text an element shows itself, outside its block-level children (``<br>`` runs, spans)."""
-    parts = [el.text or ""]
-    for child in el:
-        tag = child.tag.lower() if isinstance(child.tag, str) else ""
-        if tag and tag not in BLOCK_TAGS and tag not in SKIP_TAGS:
-            parts.append("".join(child.itertext()))
-        parts.append(child.tail or "")
-    return "".join(parts)
-
-
+_SPACES = re.compile(r"\s+")
 _SENTENCE_MARKS = re.compile(r"[。,，;；!！?？、]")
 
 
@@ -798,24 +814,70 @@ def _density_root(root: etree._Element) -> etree._Element | None:
     readability does with commas) to its container and half to the one above; link
     lists, navigation and furniture score nothing.
     """
+    # Everything is worked out once per element, parents before children (children first
+    # for sums), so a page nested 2,000 deep costs O(n), not O(n x depth) (1,900 <span>s
+    # took 15 s). Texts are never joined: a paragraph's score only needs its number of
+    # non-space characters and of sentence marks, and both add up over its text nodes.
+    elements = list(root.iter())
+    junk: dict[etree._Element, bool] = {}
+    for el in elements:
+        parent = el.getparent()
+        inherited = junk.get(parent, False) if parent is not None else False
+        junk[el] = inherited or (isinstance(el.tag, str) and is_junk(el))
+
+    def count(text: str | None) -> tuple[int, int]:
+        if not text:
+            return 0, 0
+        return len(_SPACES.sub("", text)), len(_SENTENCE_MARKS.findall(text))
+
+    full: dict[etree._Element, tuple[int, int]] = {}  # all its text, as itertext() gives it
+    inline: dict[etree._Element, tuple[int, int]] = {}  # outside block-level children
+    links: dict[etree._Element, int] = {}  # non-space characters inside links
+    for el in reversed(elements):
+        is_tag = isinstance(el.tag, str)
+        own = count(el.text) if is_tag else (0, 0)
+        f_chars, f_marks = own
+        i_chars, i_marks = own
+        link_chars = 0
+        for child in el:
+            tail = count(child.tail)
+            c_chars, c_marks = full[child]
+            f_chars, f_marks = f_chars + c_chars + tail[0], f_marks + c_marks + tail[1]
+            tag = child.tag.lower() if isinstance(child.tag, str) else ""
+            if tag and tag not in BLOCK_TAGS and tag not in SKIP_TAGS:
+                i_chars, i_marks = i_chars + c_chars, i_marks + c_marks
+            i_chars, i_marks = i_chars + tail[0], i_marks + tail[1]
+            link_chars += links[child]
+        full[el], inline[el] = (f_chars, f_marks), (i_chars, i_marks)
+        links[el] = f_chars if el.tag == "a" else link_chars
+    outer: dict[etree._Element, etree._Element | None] = {}  # nearest non-inline ancestor
+
+    def container_of(el: etree._Element) -> etree._Element | None:
+        node = el.getparent() if el.tag in ("p", "span", "font") else el
+        chain = []
+        while node is not None and node.tag in ("span", "font", "p"):
+            if node in outer:
+                node = outer[node]
+                break
+            chain.append(node)
+            node = node.getparent()
+        for inline_el in chain:
+            outer[inline_el] = node
+        return node
+
     scores: dict[etree._Element, float] = {}
     for el in root.iter("p", "div", "td", "section", "article", "font", "span"):
-        if is_junk(el) or any(is_junk(a) for a in el.iterancestors()):
+        if junk[el]:
             continue
-        text = "".join(el.itertext()) if el.tag == "p" else _inline_text(el)
-        text = re.sub(r"\s+", "", text)
-        if len(text) < 5:
+        chars, marks = full[el] if el.tag == "p" else inline[el]
+        if chars < 5:
             continue
-        link_len = sum(len(re.sub(r"\s+", "", "".join(a.itertext()))) for a in el.iter("a"))
-        if link_len > len(text) / 2:
+        if links[el] > chars / 2:
             continue
-        marks = len(_SENTENCE_MARKS.findall(text))
         if el.tag != "p" and marks == 0:
             continue  # a line of labels (date, source, menu), not prose
-        score = len(text) + 5 * marks
-        container = el.getparent() if el.tag in ("p", "span", "font") else el
-        while container is not None and container.tag in ("span", "font", "p"):
-            container = container.getparent()
+        score = chars + 5 * marks
+        container = container_of(el)
         if container is None:
             continue
         scores[container] = scores.get(container, 0) + score
@@ -935,7 +997,11 @@ def extract_article(text: str, url: str, profile: SiteProfile) -> Article:
     if not source:
         methods.pop("source")
 
-    paragraphs = [strip_counters(clean_line(x)) for x in element_lines(body)]
+    raw_lines = element_lines(body)
+    control = control_problem("\n".join(raw_lines))
+    if control:
+        raise PageError(f"the article text holds {control}")
+    paragraphs = [strip_counters(clean_line(x)) for x in raw_lines]
     paragraphs = _drop_chrome(paragraphs, title)
     if not paragraphs:
         raise PageError("the article body is empty")

@@ -144,6 +144,7 @@ class JsCookieMiddleware:
         self.crawler = crawler
         self.jar: dict[str, dict[str, str]] = {}
         self._user: dict[str, str] | None = None
+        self.withheld: set[str] = set()  # hosts told once that they get no user cookie
 
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> JsCookieMiddleware:
@@ -164,7 +165,14 @@ class JsCookieMiddleware:
         # are the start URL's host, and the user's session is CCDI's, not that host's.
         extra = self.crawler.settings.getlist("XUNSHI_COOKIE_HOSTS")
         if not host_in(host, cookie_hosts(profile, extra)):
-            return {}  # another host (a --start-url, a redirect) never gets the user's session
+            # Another host (a --start-url, a redirect) never gets the user's session.
+            if host not in self.withheld and os.environ.get(profile.cookie_env):
+                self.withheld.add(host)
+                logger.info(
+                    "not sending $%s to %s: not one of %s's hosts (XUNSHI_COOKIE_HOSTS adds one)",
+                    profile.cookie_env, host, profile.name,
+                )  # fmt: skip
+            return {}
         if self._user is None:
             self._user = parse_cookie_string(os.environ.get(profile.cookie_env, ""))
             if self._user:

@@ -23,7 +23,7 @@ from crawler.extract import gb_mojibake, text_problem
 from crawler.items import Notice, PageEvent
 from crawler.normalise import is_seed_format, normalise
 from store.db import StoreError
-from store.notices import RUN_COUNTS, Store
+from store.notices import RUN_COUNTS, Store, load_known
 
 logger = logging.getLogger(__name__)
 
@@ -126,6 +126,9 @@ class StorePipeline:
             self.store.update_run(self.run_id, pid=os.getpid())
         if self.crawler.stats is not None:
             self.crawler.stats.set_value("xunshi/run_id", self.run_id)
+        if isinstance(getattr(spider, "known", None), dict):
+            # What the spider routes by: the site's stored notices (a read-only query).
+            spider.known = load_known(self.store, spider.name)  # type: ignore[attr-defined]
 
     def spider_closed(self, spider: Any, reason: str) -> None:
         # Runs after the pipelines have closed, when Scrapy knows why the crawl ended.

@@ -1,11 +1,12 @@
 """Datasette for `xunshi serve`: the views made for people, and the configuration for any file.
 
 The views (``notice_list``, ``change_list``, ``new_districts``, ``province_coverage``,
-``monthly_notices``) live in the database (migration m007 in store/db.py), so plain
-``datasette`` and ``sqlite3`` see them too. :func:`metadata` writes Datasette's metadata for
-whatever the database file is called: titles, column descriptions, facets, sort orders,
-which tables to hide, the Atom feed query, and the settings of the plugin in
-store/datasette_plugin.py (two-character search, diffs as HTML, read-only connections).
+``monthly_notices``) and the ``notice_places`` table they read live in the database
+(migrations m007 and m010 in store/db.py), so plain ``datasette`` and ``sqlite3`` see them
+too. :func:`metadata` writes Datasette's metadata for whatever the database file is
+called: titles, descriptions, facets, sort orders, which tables to hide, the Atom feed
+query, and the settings of the plugin in store/datasette_plugin.py (two-character search,
+diffs as HTML, times in Beijing time, read-only connections).
 """
 
 from __future__ import annotations
@@ -28,38 +29,27 @@ def _beijing(col: str) -> str:
     return _BEIJING.format(col=col)
 
 
-# A date with no time of day (published 00:00) is shown as a date.
-_PUBLISHED = (
-    "CASE WHEN n.published_at IS NULL THEN NULL "
-    "WHEN strftime('%H:%M:%S', n.published_at, '+8 hours') = '00:00:00' "
-    "THEN strftime('%Y-%m-%d', n.published_at, '+8 hours') "
-    f"ELSE {_beijing('n.published_at')} END"
-)
-
 VIEWS: dict[str, str] = {
-    # One row per notice, the columns a reader wants first; key and URL last.
-    "notice_list": f"""
+    # One row per notice, the columns a reader wants first; key and URL last. No ORDER BY
+    # (the metadata sorts by published, which has an index), so that counts and facets
+    # flatten to plain scans; places are looked up by key in notice_places (subqueries, not
+    # a join: Datasette's array facet query finds nothing through a LEFT JOIN view); times
+    # are stored values, shown in Beijing time by the plugin.
+    "notice_list": """
 SELECT
     n.title AS title,
     n.unit AS unit,
-    (SELECT json_group_array(full_name) FROM
-        (SELECT full_name FROM notice_districts d WHERE d.notice_id = n.id ORDER BY d.code)
-    ) AS districts,
-    (SELECT group_concat(province, '、') FROM
-        (SELECT DISTINCT province FROM notice_districts d WHERE d.notice_id = n.id ORDER BY 1)
-    ) AS province,
-    (SELECT group_concat(city, '、') FROM
-        (SELECT DISTINCT city FROM notice_districts d WHERE d.notice_id = n.id ORDER BY 1)
-    ) AS city,
-    {_PUBLISHED} AS published,
+    (SELECT districts FROM notice_places p WHERE p.notice_id = n.id) AS districts,
+    (SELECT province FROM notice_places p WHERE p.notice_id = n.id) AS province,
+    (SELECT city FROM notice_places p WHERE p.notice_id = n.id) AS city,
+    n.published_at AS published,
     n.site AS site,
     n.version_count AS versions,
-    {_beijing("n.last_changed")} AS last_changed,
-    {_beijing("n.removed_at")} AS removed,
+    n.last_changed AS last_changed,
+    n.removed_at AS removed,
     n.id AS id,
     n.url AS url
-FROM notices n
-ORDER BY n.published_at DESC, n.id DESC""",
+FROM notices n""",
     # One row per stored version after the first: what changed, between which fetches.
     "change_list": f"""
 SELECT
@@ -93,16 +83,23 @@ FROM districts d
 LEFT JOIN notices n ON n.id = d.first_notice_id
 ORDER BY d.first_seen DESC, d.code""",
     # Notices and districts per province (a notice naming no known district: province empty).
-    "province_coverage": f"""
-SELECT
-    d.province AS province,
-    count(DISTINCT n.id) AS notices,
-    count(DISTINCT d.code) AS districts,
-    count(DISTINCT n.site) AS sites,
-    max({_PUBLISHED}) AS latest_published
-FROM notices n
-LEFT JOIN notice_districts d ON d.notice_id = n.id
-GROUP BY d.province
+    "province_coverage": """
+SELECT province, notices, districts, sites, latest_published FROM (
+    SELECT
+        d.province AS province,
+        count(DISTINCT d.notice_id) AS notices,
+        count(DISTINCT d.code) AS districts,
+        count(DISTINCT n.site) AS sites,
+        max(n.published_at) AS latest_published
+    FROM notice_districts d
+    JOIN notices n ON n.id = d.notice_id
+    GROUP BY d.province
+    UNION ALL
+    SELECT NULL, count(*), 0, count(DISTINCT site), max(published_at)
+    FROM notices
+    WHERE id NOT IN (SELECT notice_id FROM notice_places)
+    HAVING count(*) > 0
+)
 ORDER BY notices DESC, province""",
     # The timeline: notices per site and month of publication (Beijing time).
     "monthly_notices": """
@@ -117,8 +114,48 @@ ORDER BY month DESC, n.site""",
 }
 
 
+# notice_places: one row per notice that names a district, its districts (a JSON list of
+# full names, by code), provinces and cities, kept by triggers on notice_districts. The
+# views read it so that filtering and faceting by place does not aggregate every notice's
+# districts on every page.
+_PLACES_OF = """INSERT INTO notice_places (notice_id, districts, province, city)
+        SELECT notice_id, json_group_array(full_name),
+            replace(group_concat(DISTINCT province), ',', '、'),
+            replace(group_concat(DISTINCT city), ',', '、')
+        FROM (SELECT notice_id, full_name, province, city FROM notice_districts
+              {where} ORDER BY notice_id, code)
+        GROUP BY notice_id"""
+PLACES_SQL = (
+    """CREATE TABLE IF NOT EXISTS notice_places (
+        notice_id INTEGER PRIMARY KEY, districts TEXT, province TEXT, city TEXT)""",
+    "CREATE INDEX IF NOT EXISTS notice_places_province ON notice_places (province, city)",
+    "CREATE INDEX IF NOT EXISTS notices_published_at ON notices (published_at)",
+    *(
+        f"""CREATE TRIGGER IF NOT EXISTS notice_places_{event.lower()}_{which.lower()}
+        AFTER {event} ON notice_districts
+        BEGIN
+            DELETE FROM notice_places WHERE notice_id = {which}.notice_id;
+            {_PLACES_OF.format(where=f"WHERE notice_id = {which}.notice_id")};
+        END"""
+        for event, which in (
+            ("INSERT", "NEW"),
+            ("DELETE", "OLD"),
+            ("UPDATE", "OLD"),
+            ("UPDATE", "NEW"),
+        )
+    ),
+    "DELETE FROM notice_places",
+    _PLACES_OF.format(where=""),
+)
+
+
 def create_views(conn: sqlite3.Connection | Any) -> None:
-    """(Re)create the views; ``conn`` is a sqlite3 connection or a sqlite-utils Database."""
+    """(Re)create notice_places and the views, idempotently (migrations m007 and m010).
+
+    ``conn`` is a sqlite3 connection or a sqlite-utils Database.
+    """
+    for statement in PLACES_SQL:
+        conn.execute(statement)
     for name, sql in VIEWS.items():
         conn.execute(f"DROP VIEW IF EXISTS {name}")
         conn.execute(f"CREATE VIEW {name} AS {sql.strip()}")
@@ -177,7 +214,7 @@ _HIDDEN = (
     "notices_fts", "notices_fts_config", "notices_fts_content", "notices_fts_data",
     "notices_fts_docsize", "notices_fts_idx", "notices_bigrams", "notices_bigrams_config",
     "notices_bigrams_data", "notices_bigrams_docsize", "notices_bigrams_idx",
-    "_sqlite_migrations", "outbox_runs",
+    "_sqlite_migrations", "outbox_runs", "notice_places",
 )  # fmt: skip
 
 # The Atom feed of the newest events (datasette-atom renders a query with atom_* columns).
@@ -206,21 +243,27 @@ WHERE e.kind IN ('new_notice', 'changed', 'removed', 'new_district')
 ORDER BY e.id DESC
 LIMIT 100"""
 
-_FACTS_FACETS = ("site", "province", "city", "district", "kind", "round")
+_FACTS_FACETS = ("site", "province", "city", "district", "kind", "level", "round")
 
 
 def _facts_views(db: dict[str, list[str]], columns: dict[str, list[str]]) -> dict[str, Any]:
-    """Settings for the facts table and its views, once the facts migration has added them."""
+    """Settings for the facts table and its views (``notice_facts``), once they exist."""
     if "facts" not in db["tables"]:
         return {}
-    out: dict[str, Any] = {}
-    names = ["facts"] + [v for v in db["views"] if "fact" in v and v not in VIEWS]
-    for name in names:
+    out: dict[str, Any] = {
+        "facts": {
+            "title": "Facts, one per version and key",
+            "facets": ["key"] if "key" in columns.get("facts", []) else [],
+        }
+    }
+    for name in (v for v in db["views"] if "fact" in v and v not in VIEWS):
         cols = columns.get(name, [])
-        facets = [c for c in _FACTS_FACETS if c in cols]
-        out[name] = {"title": "Facts" if name == "facts" else name.replace("_", " ").capitalize()}
-        if facets:
-            out[name]["facets"] = facets
+        out[name] = {
+            "title": "Facts" if name == "notice_facts" else name.replace("_", " ").capitalize(),
+            "description": "One row per notice: what its latest version states plainly "
+            "(kind, round, dates, counts); a fact not stated plainly is left empty.",
+            "facets": [c for c in _FACTS_FACETS if c in cols],
+        }
     return out
 
 
@@ -264,6 +307,7 @@ def metadata(path: Path, *, title: str = "xunshi-watch") -> dict[str, Any]:
             {
                 "notice_list": {
                     "title": "Notices",
+                    "sort_desc": "published",
                     "description": "Every notice, newest first; published in Beijing time (a date "
                     "alone when the site gives no time). Search finds any Chinese word.",
                     "facets": ["site", "province", "city", {"array": "districts"}],
@@ -300,6 +344,10 @@ def metadata(path: Path, *, title: str = "xunshi-watch") -> dict[str, Any]:
     }
     tables["events"] = {"sort_desc": "id", "facets": ["kind", "site"]}
     tables.update(_facts_views(db, columns))
+    if "notice_facts" in db["views"]:
+        start = start.replace(
+            " · <a href", f' · <a href="{base}/notice_facts">facts</a> · <a href', 1
+        )
     return {
         "title": title,
         "description_html": start,
@@ -322,6 +370,21 @@ def metadata(path: Path, *, title: str = "xunshi-watch") -> dict[str, Any]:
                         "search": search if "notices_bigrams" in db["tables"] else {},
                         "diff_columns": {"change_list": ["diff"]},
                         "array_columns": {"notice_list": ["districts"]},
+                        "time_columns": {
+                            "notice_list": {
+                                "published": "published",
+                                "last_changed": "minute",
+                                "removed": "minute",
+                            },
+                            "province_coverage": {"latest_published": "published"},
+                            "notice_facts": {"published_at": "published"},
+                        },
+                        "notice_links": {
+                            "notice_list": ["id"],
+                            "change_list": ["id"],
+                            "new_districts": ["notice_id"],
+                            "notice_facts": ["notice_id"],
+                        },
                     }
                 }
             },

@@ -8,14 +8,17 @@ It acts only on the databases its metadata names (store/datasette.py writes it),
 * the table search box of ``notices`` and ``notice_list`` searches the bigram index, so a
   Chinese word of any length is found (store/fts.py);
 * the ``diff`` column of ``change_list`` is drawn as HTML with ``<del>``/``<ins>``, every
-  character of page text escaped; JSON lists of districts read as ``甲、乙``;
+  character of page text escaped; JSON lists of districts read as ``甲、乙``; a notice's
+  id in a view links to its row in ``notices``; stored times show in Beijing time;
 * a style sheet keeps titles readable next to long URLs.
 """
 
 from __future__ import annotations
 
 import json
+from datetime import datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from datasette import hookimpl
 from datasette.filters import FilterArguments
@@ -38,6 +41,22 @@ td.col-districts, td.col-unit { min-width: 6em; }
 .xunshi-diff ins { background: #dfd; color: #060; }
 .xunshi-diff hr.hunk { border: 0; border-top: 1px dashed #bbb; }
 """
+
+
+BEIJING = ZoneInfo("Asia/Shanghai")
+
+
+def beijing_time(value: str, *, date_alone: bool = False) -> str | None:
+    """An ISO 8601 time as Beijing time, to the minute; a publication date with no time of
+    day (00:00) as the date alone. None (Datasette shows the value) if it is not a time."""
+    try:
+        when = datetime.fromisoformat(value)
+    except ValueError:
+        return None
+    when = when.replace(tzinfo=BEIJING) if when.tzinfo is None else when.astimezone(BEIJING)
+    if date_alone and (when.hour, when.minute, when.second) == (0, 0, 0):
+        return when.strftime("%Y-%m-%d")
+    return when.strftime("%Y-%m-%d %H:%M")
 
 
 def _config(datasette: Any, database: str | None) -> dict[str, Any] | None:
@@ -88,7 +107,13 @@ def filters_from_request(request: Any, database: str, table: str, datasette: Any
 @hookimpl
 def render_cell(value: Any, column: str, table: str | None, database: str, datasette: Any) -> Any:
     config = _config(datasette, database)
-    if config is None or table is None or not isinstance(value, str):
+    if config is None or table is None:
+        return None
+    if column in (config.get("notice_links") or {}).get(table, []) and isinstance(value, int):
+        # the notice's own page: every column, and its versions linked below it
+        href = datasette.urls.row(database, "notices", str(value))
+        return Markup(f'<a href="{escape(href)}">{value}</a>')
+    if not isinstance(value, str):
         return None
     if column in (config.get("diff_columns") or {}).get(table, []):
         try:
@@ -97,6 +122,9 @@ def render_cell(value: Any, column: str, table: str | None, database: str, datas
             return None
         # render_html_fragment escapes every piece of text; only its own tags remain.
         return Markup(f'<div class="xunshi-diff">{render_html_fragment(hunks)}</div>')
+    time_format = ((config.get("time_columns") or {}).get(table) or {}).get(column)
+    if time_format:
+        return beijing_time(value, date_alone=time_format == "published")
     if column in (config.get("array_columns") or {}).get(table, []):
         try:
             items = json.loads(value)

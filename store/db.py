@@ -309,7 +309,17 @@ def m009_facts(db: Database) -> None:
 
 
 @migrations()
-def m010_outbox_uid(db: Database) -> None:
+def m010_notice_places(db: Database) -> None:
+    # notice_places (districts, provinces, cities per notice, kept by triggers) and an index
+    # on notices.published_at, so that the views page, count and facet tens of thousands of
+    # notices quickly; recreates the views of m007 on them.
+    from store import datasette
+
+    datasette.create_views(db)
+
+
+@migrations()
+def m011_outbox_uid(db: Database) -> None:
     # Each outbox row gets its own random id: what file targets write beside each event
     # to know, after a crash, what they already wrote. Event ids are not enough: a
     # database recreated or restored from a backup gives its new events the same ids.
@@ -347,6 +357,8 @@ def process_alive(pid: Any, started_at: str | None = None) -> bool:
         return False
     except PermissionError:
         return True
+    if _zombie(pid):
+        return False  # killed, not yet reaped by its parent
     if started_at:
         began = _process_start(pid)
         try:
@@ -356,6 +368,13 @@ def process_alive(pid: Any, started_at: str | None = None) -> bool:
         if began is not None and began > run_start + 5:
             return False  # the pid was reused by a later process
     return True
+
+
+def _zombie(pid: int) -> bool:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] in "ZX"
+    except (OSError, IndexError):
+        return False
 
 
 def _process_start(pid: int) -> float | None:

@@ -165,7 +165,6 @@ def collect(
         kind = event["kind"]
         if kind == "facts_changed":
             fact_changes.append(entry)  # shown with its changed notice, above the diff
-            continue
         if kind == "changed":
             version = store.version(event["notice_id"], event["detail"].get("to_version"))
             entry["diff"] = version["diff"] if version else None
@@ -182,7 +181,7 @@ def collect(
             c[key] += int(run.get(key) or 0)
     for entry in sections["removed"]:
         per_site.setdefault(entry["site"] or "?", Counter())["removed"] += 1
-    _attach_fact_changes(sections["changed"], fact_changes)
+    sections["changed"] = _attach_fact_changes(sections["changed"], fact_changes)
     return {
         "scope": scope,
         "time_zone": TIME_LABEL,
@@ -203,15 +202,28 @@ def collect(
     }
 
 
-def _attach_fact_changes(changed: list[dict[str, Any]], facts: list[dict[str, Any]]) -> None:
-    """Each changed notice gets the facts its new version changed (shown above its diff)."""
+def _change(entry: dict[str, Any]) -> dict[str, Any]:
+    return {k: entry["detail"].get(k) for k in ("key", "label", "old", "new", "evidence")}
+
+
+def _attach_fact_changes(
+    changed: list[dict[str, Any]], facts: list[dict[str, Any]]
+) -> list[dict[str, Any]]:
+    """Each changed notice gets the facts its new version changed, shown above its diff
+    (``facts_changed``); a facts change whose changed notice is not in the report stays
+    an entry of its own. Returns the section's entries."""
+    shown: set[int] = set()
     for entry in changed:
+        if entry["kind"] != "changed":
+            continue
         to = entry["detail"].get("to_version")
-        entry["facts_changed"] = [
-            {k: f["detail"].get(k) for k in ("key", "label", "old", "new", "evidence")}
-            for f in facts
-            if f["notice_id"] == entry["notice_id"] and f["detail"].get("to_version") == to
-        ]
+        mine = [f for f in facts if f["notice_id"] is not None
+                and f["notice_id"] == entry["notice_id"] and f["detail"].get("to_version") == to]  # fmt: skip
+        entry["facts_changed"] = [_change(f) for f in mine if f["detail"].get("key")]
+        shown.update(id(f) for f in mine)
+    for f in facts:
+        f["facts_changed"] = [_change(f)] if f["detail"].get("key") else []
+    return [e for e in changed if id(e) not in shown]
 
 
 def fact_change_line(change: dict[str, Any]) -> str:
@@ -229,7 +241,10 @@ _SUMMARY = (("failures", "failed"), ("blocked", "blocked"), ("new", "new"), ("ch
 
 def summary(report: dict[str, Any]) -> str:
     """One line: what a user needs to know before opening the report (failures first)."""
-    parts = [f"{len(report.get(k) or [])} {label}" for k, label in _SUMMARY]
+    parts = [
+        f"{len([e for e in report.get(k) or [] if e.get('kind') != 'facts_changed'])} {label}"
+        for k, label in _SUMMARY
+    ]
     failed = len(report.get("failures") or [])
     return ("FAILURES: " if failed else "") + ", ".join(parts)
 
@@ -298,6 +313,18 @@ def _md_section(key: str, entries: list[dict[str, Any]]) -> list[str]:
         out: list[str] = []
         for e in entries:
             d = e.get("detail") or {}
+            if e.get("kind") == "facts_changed":  # its changed notice is not in the report
+                out += [
+                    f"### {md_text(e.get('title'))}",
+                    "",
+                    f"{md_text(e.get('site'))} · notice {e.get('notice_id')} · facts of version "
+                    f"{md_text(d.get('to_version'))} · found {shown_time(e.get('time'))} ({t}) · "
+                    f"{md_link(e.get('url'))}",
+                    "",
+                    *[f"- **{md_text(fact_change_line(c))}**" for c in e["facts_changed"]],
+                    "",
+                ]
+                continue
             diff = e.get("diff") or ""
             fence = _fence(diff)
             out += [
@@ -395,6 +422,17 @@ def _html_section(key: str, entries: list[dict[str, Any]]) -> str:
         parts = []
         for x in entries:
             d = x.get("detail") or {}
+            if x.get("kind") == "facts_changed":  # its changed notice is not in the report
+                parts.append(
+                    f"<h3>{_link(x.get('url'), x.get('title'))}</h3><p class='meta'>"
+                    f"{e_(x.get('site') or '')} · notice {e_(str(x.get('notice_id')))} · facts of "
+                    f"version {e_(str(d.get('to_version')))} · found {e_(shown_time(x.get('time')))} ({t})</p>"
+                    + "".join(
+                        f"<p class='fact'><strong>{e_(fact_change_line(c))}</strong></p>"
+                        for c in x["facts_changed"]
+                    )
+                )
+                continue
             parts.append(
                 f"<h3>{_link(x.get('url'), x.get('title'))}</h3><p class='meta'>{e_(x.get('site') or '')} · "
                 f"notice {e_(str(x.get('notice_id')))} · version {e_(str(d.get('from_version')))} → "

@@ -124,32 +124,47 @@ def test_every_event_kind_appears_in_markdown_and_html(db: Path) -> None:
             store.record_event(
                 run_id, kind, site="zjsjw", url=f"http://h/{i}.html",
                 detail={"title": f"标题{i}", "reason": f"原因{i}", "name": f"地区{i}",
-                        "district_code": "330000", "from_version": 1, "to_version": 2},
+                        "district_code": "330000", "from_version": 1, "to_version": 2,
+                        "key": f"key{i}", "label": f"标签{i}", "old": 1, "new": 2},
             )  # fmt: skip
         data = report.collect(store, run_id=run_id)
     md, page = report.to_markdown(data), report.to_html(data)
+    as_json = json.dumps(data, ensure_ascii=False)
     for i, kind in enumerate(event_table.EVENT_KINDS):
         section = event_table.BY_NAME[kind].section
-        assert any(e["kind"] == kind for e in data[section]), kind
         heading = event_table.SECTION_HEADINGS[section]
         assert f"## {heading}" in md and f">{heading}</h2>" in page, kind
-        marker = f"地区{i}" if section == "new_districts" else f"标题{i}"
-        assert marker in md and marker in page, kind
+        # what the JSON has of the event, Markdown and HTML show
+        marker = {"new_districts": f"地区{i}"}.get(section, f"标题{i}")
+        if kind == "facts_changed":  # shown with its notice's change, above the diff
+            marker = f"标签{i}"
+        assert marker in as_json and marker in md and marker in page, kind
+
+
+def test_a_fact_change_whose_notice_change_is_out_of_scope_is_still_shown(db: Path) -> None:
+    with Store.open(db) as store:
+        run_id = store.start_run("zjsjw")
+        store.record_event(run_id, "facts_changed", site="zjsjw", notice_id=None,
+                           detail={"title": "某通报", "to_version": 3, "key": "k",
+                                   "label": "党纪处分", "old": 11, "new": 12})  # fmt: skip
+        data = report.collect(store, run_id=run_id)
+    assert [e["kind"] for e in data["changed"]] == ["facts_changed"]
+    assert "党纪处分" in report.to_markdown(data) and "党纪处分" in report.to_html(data)
 
 
 def test_a_kind_added_to_the_table_is_stored_reported_and_offered(
     db: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # One entry makes a kind: the store accepts it and the report shows it in its section.
-    extra = event_table.EventKind("facts_changed", "facts changed", "changed", ("jsonl",))
+    extra = event_table.EventKind("example_kind", "example", "changed", ("jsonl",))
     monkeypatch.setattr(event_table, "KINDS", (*event_table.KINDS, extra))
     monkeypatch.setattr(event_table, "BY_NAME", {**event_table.BY_NAME, extra.name: extra})
-    assert "facts_changed" in event_table.default_kinds("jsonl")
+    assert "example_kind" in event_table.default_kinds("jsonl")
     with Store.open(db) as store:
         run_id = store.start_run("zjsjw")
-        store.record_event(run_id, "facts_changed", site="zjsjw", detail={"title": "事实变了"})
+        store.record_event(run_id, "example_kind", site="zjsjw", detail={"title": "事实变了"})
         data = report.collect(store, run_id=run_id)
-    assert [e["kind"] for e in data["changed"]] == ["facts_changed"]
+    assert [e["kind"] for e in data["changed"]] == ["example_kind"]
     assert "事实变了" in report.to_markdown(data)
 
 
@@ -493,3 +508,10 @@ def test_one_xunshi_crawl_is_one_crawl_of_every_site(
     assert len(first) == len(second) == 1 and first != second and None not in first
     data = json.loads(run("report", "--db", str(db), "--format", "json").output)
     assert [(r["id"], r["site"]) for r in data["runs"]] == [(3, "zjsjw"), (4, "shjjjc")]
+
+
+def test_every_command_with_output_choices_uses_format_and_json_is_only_an_alias() -> None:
+    for name, command in cli.main.commands.items():
+        opts = {o: p for p in command.params for o in getattr(p, "opts", [])}
+        if "--json" in opts:
+            assert "--format" in opts and opts["--json"].name == opts["--format"].name, name

@@ -77,7 +77,14 @@ def test_a_changed_count_is_one_facts_changed_event(db_path: Path) -> None:
     assert md.index(line) < md.index("```diff", md.index("version 2 → 3"))
     html = to_html(report)
     assert html.index("8 → 11") < html.index("class='diff'", html.index("version 2 → 3"))
-    assert report["changed"][-1]["facts_changed"][0]["new"] == 11
+    (v3,) = [
+        e for e in report["changed"] if e["kind"] == "changed" and e["detail"]["to_version"] == 3
+    ]
+    assert v3["facts_changed"][0]["new"] == 11
+    # the facts change is shown once, with its notice, not as an entry of its own
+    assert [e["kind"] for e in report["changed"]] == ["changed", "changed"]
+    assert md.count("8 → 11") == 1 and html.count("8 → 11") == 1
+    assert "2 changed" in md  # two new versions; the facts change is not a third
 
     # deliveries and exports carry the facts
     payload = event_payload(store, store.db.table("events").get(events[0]["id"]))

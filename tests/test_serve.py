@@ -177,6 +177,15 @@ def test_notices_page_reads_at_1280_px(served: Served, browser: Browser, tmp_pat
         "[...document.querySelectorAll('.facet-info')].map(f => f.getAttribute('data-column'))"
     )
     assert set(facets) == {"site", "province", "city", "districts"}
+    counts = browser.js(
+        "Object.fromEntries([...document.querySelectorAll('.facet-info')].map(f =>"
+        " [f.getAttribute('data-column'), f.querySelectorAll('li a').length]))"
+    )
+    assert counts["site"] == 2 and counts["province"] == 2 and counts["districts"] >= 6, counts
+    # the id links to the notice's own row (all its columns, its versions linked)
+    newest_id = served.db_rows("select id from notices where title = ?", (newest,))[0][0]
+    link = browser.js("document.querySelector('td.col-id a').getAttribute('href')")
+    assert link == f"/{NAME}/notices/{newest_id}"
     assert browser.js(NOT_RUN)
     hostile = browser.js(TITLES + ".filter(t => t.includes('某区委'))")
     assert hostile == [HOSTILE_TITLE]  # shown as text, not run
@@ -197,7 +206,11 @@ def test_search_box_finds_two_character_words(
             " order by n.published_at desc, n.id desc",
             (word,),
         )  # fmt: skip
-        assert found == [w[0] for w in want] and found, word
+        assert sorted(found) == sorted(w[0] for w in want) and found, word
+        published = browser.js(
+            "[...document.querySelectorAll('td.col-published')].map(td => td.textContent.trim())"
+        )
+        assert published == sorted(published, reverse=True), published  # newest first
         if word == "鄞州":
             assert found == ["中共宁波市鄞州区委关于省委巡视整改进展情况的通报"]
             keep_screenshot(browser, tmp_path, "serve-search.png")
@@ -347,10 +360,14 @@ def test_metadata_follows_the_file_name_and_adds_facts_when_they_exist(
     assert metadata(demo_db)["databases"]["journal"]["tables"]["notice_facts"]["facets"] == [
         "site",
         "kind",
+        "level",
         "round",
     ]
     copy = tmp_path / "my data.v2.db"
     shutil.copy(demo_db, copy)
+    plugin = metadata(demo_db)["plugins"]["xunshi-watch"]["databases"]["journal"]
+    assert plugin["notice_links"]["notice_facts"] == ["notice_id"]
+    assert plugin["time_columns"]["notice_facts"] == {"published_at": "published"}
     conn = sqlite3.connect(copy)  # a database without them: no facts settings
     conn.execute("drop view notice_facts")
     conn.execute("drop table facts")
@@ -363,13 +380,17 @@ def test_metadata_follows_the_file_name_and_adds_facts_when_they_exist(
         in meta["databases"]["my data.v2"]["description_html"]
     )
     assert "facts" not in meta["databases"]["my data.v2"]["tables"]
-    conn = sqlite3.connect(copy)
-    conn.execute("create table facts (notice_id int, kind text, round text, value text, site text)")
-    conn.execute("create view latest_facts as select notice_id, kind, round, value from facts")
+    conn = sqlite3.connect(copy)  # what the facts migration adds (issue 13)
+    conn.execute("create table facts (notice_id int, version int, key text, value, evidence text)")
+    conn.execute(
+        "create view notice_facts as select n.id as notice_id, n.site, n.title, n.url,"
+        " null as kind, null as level, null as round, null as problems from notices n"
+    )
     conn.close()
-    tables = metadata(copy)["databases"]["my data.v2"]["tables"]
-    assert tables["facts"]["facets"] == ["site", "kind", "round"]
-    assert tables["latest_facts"]["facets"] == ["kind", "round"]
+    meta = metadata(copy)["databases"]["my data.v2"]
+    assert meta["tables"]["facts"]["facets"] == ["key"]
+    assert meta["tables"]["notice_facts"]["facets"] == ["site", "kind", "level", "round"]
+    assert '<a href="/my+data~2Ev2/notice_facts">facts</a>' in meta["description_html"]
 
 
 def test_an_older_database_gets_the_views_and_the_index_before_it_is_served(tmp_path: Path) -> None:
@@ -403,3 +424,65 @@ def test_an_older_database_gets_the_views_and_the_index_before_it_is_served(tmp_
     found, district, nothing, operators, punctuation = asyncio.run(pages())
     assert found == district == ["中共宁波市鄞州区委关于巡视整改的通报"]
     assert nothing == operators == punctuation == []  # typed operators are words, not syntax
+
+
+def test_notice_places_follow_the_districts_table(demo_db: Path, tmp_path: Path) -> None:
+    copy = tmp_path / "places.db"
+    shutil.copy(demo_db, copy)
+    store = Store.open(copy)
+    db = store.db
+
+    def places() -> dict[int, tuple[Any, ...]]:
+        return {
+            r[0]: r[1:] for r in db.execute("select id, districts, province, city from notice_list")
+        }
+
+    def truth() -> dict[int, tuple[Any, ...]]:
+        out: dict[int, tuple[Any, ...]] = {
+            r[0]: (None, None, None) for r in db.execute("select id from notices")
+        }
+        for nid in {r[0] for r in db.execute("select notice_id from notice_districts")}:
+            rows = db.execute("select full_name, province, city from notice_districts"
+                              " where notice_id = ? order by code", [nid]).fetchall()  # fmt: skip
+            out[nid] = (json.dumps([r[0] for r in rows], ensure_ascii=False),
+                        "、".join(sorted({r[1] for r in rows})), "、".join(sorted({r[2] for r in rows})))  # fmt: skip
+        return out
+
+    def same() -> None:
+        got, want = places(), truth()
+        for nid, (districts, province, city) in want.items():
+            g = got[nid]
+            assert (json.loads(g[0]) if g[0] else None) == (
+                json.loads(districts) if districts else None
+            ), nid
+            assert (sorted((g[1] or "").split("、")), sorted((g[2] or "").split("、"))) == (
+                sorted((province or "").split("、")), sorted((city or "").split("、"))), nid  # fmt: skip
+
+    same()
+    first = db.execute(
+        "select notice_id from notice_districts order by notice_id limit 1"
+    ).fetchone()[0]
+    db.execute("insert into notice_districts values (?, '310101', '黄浦区', '上海市黄浦区', 'county',"
+               " '上海市', '上海市')", [first])  # fmt: skip
+    same()
+    assert "上海市" in places()[first][1] and "、" in places()[first][1]
+    db.execute(
+        "update notice_districts set city = '某市' where notice_id = ? and code = '310101'", [first]
+    )
+    same()
+    db.execute("delete from notice_districts where notice_id = ?", [first])
+    same()
+    assert places()[first] == (None, None, None)
+    store.close()
+
+
+def test_times_show_in_beijing_time() -> None:
+    from store.datasette_plugin import beijing_time
+
+    assert beijing_time("2026-12-07T01:38:51+00:00") == "2026-12-07 09:38"  # a fetch, UTC
+    assert beijing_time("2025-07-18T09:00:00+08:00", date_alone=True) == "2025-07-18 09:00"
+    assert beijing_time("2024-01-31T00:00:00+08:00", date_alone=True) == "2024-01-31"
+    assert beijing_time("2024-01-30T16:00:00+00:00", date_alone=True) == "2024-01-31"
+    assert beijing_time("2024-01-31T00:00:00+08:00") == "2024-01-31 00:00"
+    assert beijing_time("2024-01-31 08:30") == "2024-01-31 08:30"  # no offset: Beijing time
+    assert beijing_time("soon") is None  # shown as stored

@@ -56,7 +56,7 @@ class CcdiSpider(NoticeSpider):
         label = self.profile.column_text
         if label and response.meta.get("find_column") and self._problem(response) is None:
             try:
-                text, _ = decode_page(response.body, _content_type(response))
+                text, _ = decode_page(response.body, _content_type(response), nul_ok=True)
             except PageError:
                 text = ""  # the generic parse reports it
             column = find_column_link(text, response.url, label, self.profile) if text else None

@@ -34,7 +34,6 @@ from crawler.extract import (
 from crawler.items import Notice, PageEvent, canonical_url
 from crawler.middlewares import redact_article, redact_bytes, stored_headers, user_cookie_values
 from crawler.sites import SITES, SiteProfile
-from store.notices import load_known
 
 # Statuses the callbacks handle themselves instead of Scrapy dropping them.
 HANDLED_STATUSES = [301, 302, 303, 304, 307, 308, 403, 404, 410, 412, 420, 429]
@@ -154,7 +153,8 @@ class NoticeSpider(scrapy.Spider):
             settings.set("DOWNLOAD_DELAY_JITTER", 0, priority="spider")
             settings.set("AUTOTHROTTLE_START_DELAY", 0, priority="spider")
             settings.set("AUTOTHROTTLE_ENABLED", False, priority="spider")
-        spider.known = load_known(settings.get("XUNSHI_DB"), spider.name)
+        # spider.known (the stored notices, by canonical URL) is filled by the store
+        # pipeline when it opens, from its own connection (store.notices.load_known).
         crawler.signals.connect(spider.on_idle, signal=signals.spider_idle)
         return spider
 
@@ -254,7 +254,7 @@ class NoticeSpider(scrapy.Spider):
             yield problem
             return
         try:
-            text, _ = decode_page(response.body, _content_type(response))
+            text, _ = decode_page(response.body, _content_type(response), nul_ok=True)
             page = parse_list(
                 text,
                 response.url,

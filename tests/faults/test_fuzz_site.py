@@ -1,7 +1,7 @@
 """A hostile-site fuzz test: random bad links, deep nesting, huge attributes, broken
 entities and mixed encodings on the list and article pages of a site served on 127.0.0.1.
 
-Each seed builds one site (3 list pages, 18 articles, a seeded RNG: the same site every
+Each seed builds one site (3 list pages, 24 articles, a seeded RNG: the same site every
 run) and crawls it once, bounded by the crawl's time limit. Whatever the RNG picked, the
 crawl must follow every good link (no bad element stops the site), count and log every
 skipped link, store every article whole (its last line present, nothing cut, no
@@ -26,11 +26,12 @@ from tests.faults import server as fs
 from tests.sitegen import _TO_PAGE, COLUMN, SOURCE, article_html, list_html, seed_body
 
 SEEDS = [17, 2026]
-PAGES, PER_PAGE = 3, 6
+PAGES, PER_PAGE = 3, 8
 # What an article may carry; REFUSED pages must be refused with a reason, the rest stored.
 FEATURES = ["deep", "too-deep", "huge-attr", "entities", "gbk", "gbk-says-utf8", "mixed",
-            "gbk-with-utf8", "plain"]  # fmt: skip
-REFUSED = ("too-deep", "mixed", "gbk-with-utf8")
+            "gbk-with-utf8", "control-in-script", "control-in-text", "plain"]  # fmt: skip
+REFUSED = ("too-deep", "mixed", "gbk-with-utf8", "control-in-text")
+CONTROLS = ["\x00", "\x01", "\x08", "\x0b", "\x1b", "\x7f", "\x85", "\x9f"]
 HOST_JUNK = [" ", "\u3000", "..", "<", "\\"]
 BROKEN_ENTITIES = ["&amp", "&nbsp", "&;", "&#xZZ;", "&unknown;", "&lt", "&#38", "&copy", "&&&"]
 
@@ -88,6 +89,11 @@ def article_bytes(rng: random.Random, a: Article) -> bytes:
         assert a.entity_line is not None
         garbage = "".join(rng.choice(BROKEN_ENTITIES) for _ in range(rng.randint(1, 5)))
         html = html.replace(middle, middle + f"</p><p>实体前{garbage}实体后", 1)
+    elif a.feature == "control-in-script":
+        script = f"<script>var k = '{rng.choice(CONTROLS[1:])}';</script>"
+        html = html.replace("</head>", script + "</head>", 1)
+    elif a.feature == "control-in-text":
+        html = html.replace(middle, middle[:3] + rng.choice(CONTROLS) + middle[3:], 1)
     if a.feature == "gbk":
         return html.replace("charset=utf-8", "charset=gb2312").encode("gb18030")
     if a.feature == "gbk-says-utf8":
@@ -107,7 +113,8 @@ def build(rng: random.Random, server: fs.FaultServer) -> Site:
     body = seed_body()
     n = 0
     # Every feature at least twice, in a random order.
-    features = [*FEATURES * -(-PAGES * PER_PAGE // len(FEATURES))]
+    features = FEATURES * 2
+    features += [rng.choice(FEATURES) for _ in range(PAGES * PER_PAGE - len(features))]
     rng.shuffle(features)
     for page in range(PAGES):
         items: list[tuple[str, str, str]] = []
@@ -216,3 +223,5 @@ def test_refusals_say_why(fuzzed: Any) -> None:
             assert "cannot be parsed whole" in reason
         elif a.feature in ("mixed", "gbk-with-utf8"):
             assert "mixed encodings" in reason or "cannot decode" in reason, reason
+        elif a.feature == "control-in-text":
+            assert "(U+00" in reason and "FFFD" not in reason, reason

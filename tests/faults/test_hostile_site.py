@@ -62,6 +62,7 @@ BAD_LINKS = {
     "vbscript": "vbscript:/gongzuodongtai/xunshixuncha/202401/t20240101_6_ext.html",
     "tel": "tel:/gongzuodongtai/xunshixuncha/202401/t20240101_7_ext.html",
     "JavaScript-caps": "JavaScript:/gongzuodongtai/xunshixuncha/202401/t20240101_8_ext.html",
+    "javascript-call": "javascript:openArticle('/gongzuodongtai/xunshixuncha/202401/t20240101_17_ext.html');",
     "data": "data:text/html,/gongzuodongtai/xunshixuncha/202401/t20240101_9_ext.html",
     "ftp": "ftp://127.0.0.1/gongzuodongtai/xunshixuncha/202401/t20240101_10_ext.html",
     "space-in-host": "http://exa mple.com/gongzuodongtai/xunshixuncha/202401/t20240101_11_ext.html",
@@ -284,11 +285,29 @@ def test_an_article_whose_counter_moved_extracts_the_same() -> None:
      ("\x7f", "a DEL character (U+007F)"), ("\x85", "a control character (U+0085)")],
 )  # fmt: skip
 def test_control_characters_are_refused_by_name(char: str, words: str) -> None:
-    body = article_html(TITLE, "2024-01-02 10:00", [LINES[0] + char + LINES[1]]).encode()
+    body = article_html(TITLE, "2024-02-01 09:00", [LINES[0] + char + LINES[1]]).encode()
     with pytest.raises(PageError) as caught:
-        decode_page(body, "text/html; charset=utf-8")
+        text, _ = decode_page(body, "text/html; charset=utf-8")
+        extract_article(text, "http://127.0.0.1/t1.html", ZJSJW)
     assert words in str(caught.value) and "FFFD" not in str(caught.value)
     assert text_problem("正文\t\n\r\x0c正文") is None  # white space is not a control character
+
+
+@pytest.mark.parametrize("char", ["\x01", "\x1b", "\x7f"])
+def test_a_control_character_outside_the_article_text_is_no_reason_to_refuse(char: str) -> None:
+    page = article_html(TITLE, "2024-02-01 09:00", LINES).replace(
+        "</head>", f"<script>var k = '{char}';</script></head>"
+    )
+    text, _ = decode_page(page.encode(), "text/html; charset=utf-8")
+    assert extract_article(text, "http://127.0.0.1/t1.html", ZJSJW).paragraphs[-3:] == LINES
+
+
+def test_a_list_page_with_a_nul_is_still_read() -> None:
+    body = listing([good(1), good(2)]).replace("</body>", "<!-- \x00\x1b --></body>").encode()
+    with pytest.raises(PageError, match="NUL"):
+        decode_page(body, "text/html; charset=utf-8")
+    text, _ = decode_page(body, "text/html; charset=utf-8", nul_ok=True)
+    assert len(parse_list(text, LIST_URL, ZJSJW).links) == 2
 
 
 # -- 18: the cookie secret is written nowhere ----------------------------------------------
@@ -455,6 +474,19 @@ def test_every_skipped_link_is_counted_and_logged(crawled: Crawled) -> None:
         assert reason in crawled.log
 
 
+def test_the_run_report_and_summary_show_the_skipped_count(crawled: Crawled) -> None:
+    from crawler.run import CrawlResult, summary_line
+    from store import report
+
+    data = report.collect(crawled.store, run_id=crawled.run["run_id"])
+    assert data["per_site"]["zjsjw"]["skipped"] == len(BAD_LINKS)
+    label = report.COLUMN_LABELS["skipped"]
+    assert f"| {label} |" in report.to_markdown(data)
+    counts = {k: v for k, v in crawled.run.items() if isinstance(v, int) and k != "run_id"}
+    result = CrawlResult("zjsjw", crawled.run["run_id"], "ok", 0, Path("x.log"), counts)
+    assert f"{len(BAD_LINKS)} skipped" in summary_line(result)
+
+
 def test_a_list_that_shows_only_bad_links_is_site_broken(crawled: Crawled) -> None:
     assert crawled.broken["status"] == "ok" and crawled.broken["skipped"] == len(BAD_LINKS)
     assert [e["kind"] for e in crawled.broken_events] == ["site_broken"]
@@ -537,6 +569,8 @@ def test_a_start_url_host_never_gets_the_cookie(serve, tmp_path: Path) -> None: 
     )
     assert "3 new" in proc.stdout and guard.rejected == []  # the page cookies still work
     assert site.log and all(SECRET not in r.headers.get("cookie", "") for r in site.log)
+    log = next((tmp_path / "logs").glob("run-*.log")).read_text(encoding="utf-8")
+    assert "not sending $XUNSHI_CCDI_COOKIE to 127.0.0.1: not one of ccdi's hosts" in log
     assert_written_nowhere(tmp_path)
 
 
@@ -659,3 +693,52 @@ def test_mixed_encodings_are_named_and_never_stored_as_mojibake() -> None:
     assert gb_mojibake(misread) and not gb_mojibake(pasted) and not gb_mojibake("abc")
     for line in LINES:
         assert not gb_mojibake(line)
+
+
+def test_check_lists_skipped_links_and_refuses_a_list_too_deep_to_read(
+    serve, tmp_path: Path
+) -> None:  # type: ignore[no-untyped-def]
+    import shutil
+
+    from tests.conftest import SITES_DIR
+    from tests.test_cli_sites import run_check
+    from tests.test_sites_golden import MANIFEST
+
+    root = tmp_path / "copy"
+    shutil.copytree(SITES_DIR / "zjsjw", root)
+    start = MANIFEST["zjsjw"]["start"]
+    page = root / start.lstrip("/")
+    original = page.read_text(encoding="utf-8")
+    bad = '<li><a href="http://[object Object]/">x</a></li><li><a href="http://h:８０/a/t20240101_1_ext.html">y</a></li>'
+    first_item = '<li><a href="./202506/t20250609_23500131_ext.html"'
+    assert first_item in original
+    page.write_text(original.replace(first_item, bad + first_item), encoding="utf-8")
+    site = serve(root)
+    _, (report,) = run_check("zjsjw", "--start-url", site.url(start))
+    skipped = [i for i in report["items"] if i["detail"].startswith("skipped a link")]
+    assert [i["status"] for i in skipped] == ["warn", "warn"]
+    page.write_text(original.replace("</body>", "<!-- \x00 --></body>", 1), encoding="utf-8")
+    _, (report,) = run_check("zjsjw", "--start-url", site.url(start))
+    assert not [i for i in report["items"] if i["status"] == "fail"]  # as a crawl reads it
+    page.write_text(original.replace("<body>", "<body>" + "<div>" * 3000, 1), encoding="utf-8")
+    result, (report,) = run_check("zjsjw", "--start-url", site.url(start))
+    failed = [i for i in report["items"] if i["status"] == "fail"]
+    assert result.exit_code == 1 and "cannot be parsed whole" in failed[0]["detail"]
+
+
+def test_deep_nesting_without_a_body_selector_is_read_in_linear_time() -> None:
+    # No selector matches: the density fallback scores every element. It used to walk
+    # every element's ancestors and join every span's text again: 1,900 nested <span>s
+    # cost 15 s, and eight such chains would take minutes.
+    chains = "".join(
+        "<span>" * 1900 + f"第{i}段,巡视整改落实情况。" + "</span>" * 1900 for i in range(8)
+    )
+    page = (
+        f"<html><body><h1>{TITLE}</h1><div class='x'><p>{LINES[0]}</p>{chains}"
+        f"<p>{LINES[2]}</p></div></body></html>"
+    )
+    with cap(60):
+        article = extract_article(page, "http://127.0.0.1/t1.html", ZJSJW)
+    assert article.methods["body"] == "fallback"
+    assert article.paragraphs[0] == LINES[0] and article.paragraphs[-1] == LINES[2]
+    assert all(f"第{i}段" in "".join(article.paragraphs) for i in range(8))
