@@ -340,9 +340,11 @@ def m011_outbox_uid(db: Database) -> None:
     # Each outbox row gets its own random id: what file targets write beside each event
     # to know, after a crash, what they already wrote. Event ids are not enough: a
     # database recreated or restored from a backup gives its new events the same ids.
-    db.execute("ALTER TABLE outbox ADD COLUMN uid TEXT")
-    db.execute("UPDATE outbox SET uid = lower(hex(randomblob(16)))")
-    db.execute("CREATE UNIQUE INDEX idx_outbox_uid ON outbox (uid)")
+    # (A database made on the deliver branch before the merge has the column as m010.)
+    if "uid" not in db.table("outbox").columns_dict:
+        db.execute("ALTER TABLE outbox ADD COLUMN uid TEXT")
+    db.execute("UPDATE outbox SET uid = lower(hex(randomblob(16))) WHERE uid IS NULL")
+    db.execute("CREATE UNIQUE INDEX IF NOT EXISTS idx_outbox_uid ON outbox (uid)")
 
 
 RECOVER_HINT = (
