@@ -535,6 +535,13 @@ def _open_read_only(p: Path) -> Db:
             break
         except sqlite3.OperationalError as exc:
             last = exc
+            if getattr(exc, "sqlite_errorname", "").startswith(("SQLITE_BUSY", "SQLITE_LOCKED")):
+                # Busy means a writer is at work: immutable=1 would read the main file
+                # without its WAL, a torn view of a live database. Say so instead.
+                raise StoreError(
+                    f"the database {p} stayed busy for {BUSY_TIMEOUT_MS // 1000} s (a crawl "
+                    "writing?); try again in a moment"
+                ) from None
             continue
         except sqlite3.DatabaseError as exc:
             raise _db_error(p, exc, "it was left untouched") from None
