@@ -124,6 +124,13 @@ def _time_limit(ctx: click.Context, param: click.Parameter, value: float | None)
     type=click.Path(file_okay=False),
     help="Where each run's report goes (default: reports/ beside the database).",
 )
+@click.option(
+    "--sites",
+    "sites_file",
+    type=click.Path(dir_okay=False),
+    help="A TOML site file added to the built-in sites (or XUNSHI_SITES, or sites_file in "
+    "xunshi.toml); with no SITES named, every site of the file is crawled.",
+)
 def crawl(
     sites: tuple[str, ...],
     db_path: str,
@@ -133,6 +140,7 @@ def crawl(
     overrides: tuple[str, ...],
     full: bool,
     reports_dir: str | None,
+    sites_file: str | None = None,
 ) -> None:
     """Crawl SITES (all registered sites when none is named) into the database.
 
@@ -150,8 +158,12 @@ def crawl(
         xunshi crawl zjsjw
         xunshi crawl zjsjw shjjjc --timeout 600 --json
         xunshi crawl zjsjw --start-url http://127.0.0.1:8000/gongzuodongtai/xunshixuncha/index.shtml
+        xunshi crawl --sites my-sites.toml      # every site of my-sites.toml
     """
-    names = list(dict.fromkeys(sites)) or sorted(SITES)
+    from cli_sites import apply_sites_file
+
+    own = apply_sites_file(sites_file)  # a bad site file stops here: nothing fetched or stored
+    names = list(dict.fromkeys(sites)) or (sorted(own) if sites_file else sorted(SITES))
     for name in names:
         if name not in SITES:
             raise click.BadParameter(
@@ -201,18 +213,6 @@ def crawl(
         sys.exit(1)
     if len(crawled) < len(results):
         sys.exit(3)
-
-
-@main.command("sites")
-def sites_cmd() -> None:
-    """List the registered sites.
-
-    \b
-    Example:
-        xunshi sites
-    """
-    for profile in SITES.values():
-        click.echo(f"{profile.name:10} {profile.label}  {profile.start_urls[0]}")
 
 
 NOTICE = IdType("notice id")
@@ -653,7 +653,7 @@ def _register_commands() -> None:
     import cli_sites
 
     for command in (cli_deliver.schedule, cli_deliver.outbox, cli_deliver.demo, cli_deliver.search,
-                    cli_sites.check, cli_sites.record):  # fmt: skip
+                    cli_sites.check, cli_sites.record, cli_sites.sites):  # fmt: skip
         main.add_command(command)
     main.add_command(cli_facts.facts)
     main.add_command(cli_facts.timeline_cmd)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import os
 import sys
+import tomllib
 import urllib.error
 import urllib.request
 import urllib.robotparser
@@ -22,8 +23,10 @@ from urllib.parse import unquote, urlsplit
 import click
 from parsel import Selector
 
-from cli_common import format_option
+from cli_common import db_option, format_option, open_store, text_table
 from crawler import settings as crawler_settings
+from crawler import sites as sites_registry
+from crawler.discover import MAX_HOPS, adopt_family, next_step
 from crawler.extract import (
     ListLink,
     PageError,
@@ -36,13 +39,25 @@ from crawler.extract import (
     parse_list,
     trs_article_pages,
 )
+from crawler.families import FAMILIES, recognise
 from crawler.middlewares import cookie_hosts, host_in, stored_headers, user_cookie_values
 from crawler.normalise import clean_line
-from crawler.sites import SITES, SiteProfile, get_site
+from crawler.sites import SITES, SiteFileError, SiteProfile, get_site
 
 ROOT = Path(__file__).resolve().parent
 USER_AGENT: str = crawler_settings.USER_AGENT
 MAX_BYTES = 20 * 1024 * 1024  # as DOWNLOAD_MAXSIZE: beyond it a page is not a notice
+
+
+def sites_option(func: Any) -> Any:
+    """--sites FILE: a user's site file on top of the built-in registry."""
+    return click.option(
+        "--sites",
+        "sites_file",
+        type=click.Path(dir_okay=False),
+        help="A TOML site file added to the built-in sites (or set XUNSHI_SITES, or "
+        "sites_file in xunshi.toml); its entries replace built-in ones of the same name.",
+    )(func)
 
 
 class FetchError(Exception):
@@ -214,6 +229,13 @@ class Checker:
         return page, text
 
     def run(self, start: str) -> Report:
+        if self.profile.discover:
+            found = self.discover(start)
+            if found is not None:
+                newest = self.check_list(*found)
+                if newest is not None:
+                    self.check_article(newest)
+            return self.report
         label = self.profile.column_text
         loaded = self.load("start page" if label else "list page", start)
         if loaded is None:
@@ -233,6 +255,35 @@ class Checker:
         if newest is not None:
             self.check_article(newest)
         return self.report
+
+    def discover(self, start: str) -> tuple[str, str] | None:
+        """Find the 巡视整改 list from the start page as a crawl would (crawler/discover.py)."""
+        url, hops, fallback = start, 0, None
+        while True:
+            loaded = self.load("start page" if hops == 0 else "discovery page", url)
+            if loaded is None:
+                return None
+            page, text = loaded
+            links = parse_list(text, page.url, self.profile).links
+            notices = sum(link.verdict == "notice" for link in links)
+            fallback = fallback or (page.url if notices else None)
+            step = next_step(text, page.url, self.profile.allowed_domains, hops, notices)
+            if step.action == "follow" and step.url:
+                self.report.add("discovery", "ok", f"{page.url} -> {step.url} ({step.reason})", url=step.url)  # fmt: skip
+                url, hops = step.url, hops + 1
+                continue
+            if step.action == "list":
+                family = recognise(text)
+                self.profile = adopt_family(self.profile, family[0])
+                self.report.add("discovery", "ok", f"the 巡视整改 list is {page.url} ({step.reason})", url=page.url)  # fmt: skip
+                self.report.add("family", "info", f"{self.profile.family} (page shows {family[1]!r})", family=self.profile.family)  # fmt: skip
+                return page.url, text
+            if fallback and fallback != page.url:
+                self.report.add("discovery", "warn", f"{step.reason}: taking {fallback}, which shows notices")  # fmt: skip
+                url, hops = fallback, MAX_HOPS
+                continue
+            self.report.add("discovery", "fail", f"no 巡视整改 list found from {start}: {step.reason}")  # fmt: skip
+            return None
 
     def check_list(self, url: str, text: str) -> ListLink | None:
         add, profile = self.report.add, self.profile
@@ -353,7 +404,10 @@ def _print(report: Report) -> None:
 )
 @click.option("--timeout", type=float, default=20.0, show_default=True, help="Seconds to wait for each page.")  # fmt: skip
 @format_option("text", "json", json_alias=True)
-def check(sites: tuple[str, ...], start_url: str | None, timeout: float, fmt: str) -> None:
+@sites_option
+def check(
+    sites: tuple[str, ...], start_url: str | None, timeout: float, fmt: str, sites_file: str | None
+) -> None:
     """Check that a site's selectors and rules still find what they should.
 
     Fetches each site's list page (following the column link when the profile has one)
@@ -371,6 +425,7 @@ def check(sites: tuple[str, ...], start_url: str | None, timeout: float, fmt: st
         xunshi check ccdi --timeout 30 --format json
         xunshi check zjsjw --start-url http://127.0.0.1:8000/gongzuodongtai/xunshixuncha/index.shtml
     """
+    apply_sites_file(sites_file)
     as_json = fmt == "json"
     names = list(sites) or list(SITES)
     if start_url and len(names) != 1:
@@ -470,3 +525,212 @@ def record(url: str, site: str, out_dir: str | None, timeout: float) -> None:
         encoding = f"undecodable: {exc}"
     click.echo(f"saved {target} ({len(page.body):,} bytes, HTTP {page.status}, {encoding})")
     click.echo(f"saved {headers_file}")
+
+
+# ---------------------------------------------------------------------------------------
+# sites: the registry (built-in sites and a user's site file)
+# ---------------------------------------------------------------------------------------
+
+
+def configured_sites_file(explicit: str | None = None) -> Path | None:
+    """The user's site file: --sites, else $XUNSHI_SITES, else ``sites_file`` in xunshi.toml.
+
+    xunshi.toml is $XUNSHI_CONFIG or ./xunshi.toml; its ``sites_file`` is relative to it.
+    """
+    if explicit:
+        return Path(explicit)
+    env = os.environ.get(sites_registry.SITES_ENV)
+    if env:
+        return Path(env)
+    config = Path(os.environ.get("XUNSHI_CONFIG") or "xunshi.toml")
+    if not config.is_file():
+        return None
+    try:
+        data = tomllib.loads(config.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
+        raise click.ClickException(f"{config}: {exc}") from None
+    value = data.get("sites_file")
+    if value is None:
+        return None
+    if not isinstance(value, str) or not value.strip():
+        raise click.ClickException(f"{config}: sites_file must be the path of a site file")
+    path = Path(value).expanduser()
+    return path if path.is_absolute() else config.resolve().parent / path
+
+
+def apply_sites_file(explicit: str | None = None) -> dict[str, SiteProfile]:
+    """Load the user's site file into the registry (and for the crawls started from here).
+
+    Returns the file's entries; a bad file stops the command with its file, line and key
+    before anything is fetched or stored.
+    """
+    path = configured_sites_file(explicit)
+    try:
+        return sites_registry.use_sites_file(path) if path else _builtin_only()
+    except SiteFileError as exc:
+        raise click.ClickException(f"bad site file: {exc}") from None
+
+
+def _builtin_only() -> dict[str, SiteProfile]:
+    if sites_registry.REGISTRY_ERROR is not None:
+        raise sites_registry.REGISTRY_ERROR
+    return {}
+
+
+RUN_FIELDS = ("id", "status", "started_at", "finished_at", "new", "changed", "failed", "blocked", "error")  # fmt: skip
+
+
+def _list_shown(profile: SiteProfile, state: dict[str, Any] | None) -> str:
+    if not profile.discover:
+        return profile.start_urls[0]
+    if state and state.get("list_url"):
+        return state["list_url"] + " (found)"
+    return "not found yet (from " + profile.start_urls[0] + ")"
+
+
+def _last_crawl(run: dict[str, Any] | None) -> str:
+    if not run:
+        return "never crawled"
+    when = (run.get("finished_at") or run.get("started_at") or "")[:16].replace("T", " ")
+    parts = [f"{run['status']} {when}", f"{run.get('new') or 0} new"]
+    problems = sum(int(run.get(k) or 0) for k in ("failed", "blocked"))
+    if problems:
+        parts.append(f"{problems} failed/blocked")
+    return ", ".join(parts)
+
+
+@click.group(invoke_without_command=True)
+@sites_option
+@db_option
+@format_option("table", "json")
+@click.pass_context
+def sites(ctx: click.Context, sites_file: str | None, db_path: str, fmt: str) -> None:
+    """List the sites: built-in ones and those of your site file.
+
+    For each: where the entry comes from (built-in or your file), what has been
+    confirmed on real pages (address, list page, article markup; "verified" when all
+    three), the 巡视整改 list (configured, or the one discovery found and kept), and
+    how its last crawl went (from the database, when there is one).
+
+    \b
+    Example:
+        xunshi sites
+        xunshi sites --sites my-sites.toml --format json
+        xunshi sites add hzjw http://www.hzjw.gov.cn/ --province 浙江省 --sites my-sites.toml
+    """
+    if ctx.invoked_subcommand is not None:
+        ctx.obj = {"sites_file": sites_file}
+        return
+    apply_sites_file(sites_file)
+    states: dict[str, dict[str, Any]] = {}
+    runs: dict[str, dict[str, Any]] = {}
+    if Path(db_path).is_file():
+        from store.sites import last_runs, site_states
+
+        store = open_store(db_path)
+        try:
+            states, runs = site_states(store), last_runs(store)
+        finally:
+            store.close()
+    rows = []
+    for name, profile in SITES.items():
+        state = states.get(name) or {}
+        run = runs.get(name)
+        confirmed = ", ".join(profile.confirmed) or "nothing"
+        rows.append(
+            {
+                "site": name,
+                "label": profile.label,
+                "province": profile.province,
+                "origin": profile.origin,
+                "family": state.get("family") or profile.family,
+                "verified": profile.verified,
+                "confirmed": "verified" if profile.verified else confirmed,
+                "list": _list_shown(profile, state),
+                "list_url": state.get("list_url") if profile.discover else profile.start_urls[0],
+                "last_crawl": _last_crawl(run),
+                "last_run": {k: run.get(k) for k in RUN_FIELDS} if run else None,
+                "url": profile.start_urls[0] if profile.discover else profile.base_url + "/",
+            }
+        )
+    if fmt == "json":
+        click.echo(json.dumps(rows, ensure_ascii=False, indent=2))
+        return
+    click.echo(text_table(rows, ["site", "label", "origin", "confirmed", "list", "last_crawl"], max_width=70))  # fmt: skip
+    click.echo(f"\n{len(rows)} sites; `xunshi check SITE` tests one against its live pages")
+
+
+def _toml_string(value: str) -> str:
+    return json.dumps(value, ensure_ascii=False)  # a JSON string is a TOML basic string
+
+
+@sites.command("add")
+@click.argument("name")
+@click.argument("url")
+@click.option("--province", help="The site's province (helps district matching), e.g. 浙江省.")
+@click.option("--label", help="The site's name, e.g. 杭州市纪委市监委.")
+@click.option("--list", "list_url", help="The 巡视整改 list, when you know it (else it is found from URL).")  # fmt: skip
+@click.option("--family", type=click.Choice(sorted(FAMILIES)), help="The CMS family, when you know it.")  # fmt: skip
+@sites_option
+@click.pass_context
+def sites_add(
+    ctx: click.Context,
+    name: str,
+    url: str,
+    province: str | None,
+    label: str | None,
+    list_url: str | None,
+    family: str | None,
+    sites_file: str | None,
+) -> None:
+    """Add a site to your site file: a name and the URL of its home, column or list page.
+
+    The entry is checked as a crawl would check it (the name, an http(s) URL, a known
+    province) and appended to the site file (--sites FILE, $XUNSHI_SITES or sites_file
+    in xunshi.toml; created when missing). A name that is built in replaces the
+    built-in entry. Nothing is fetched: run `xunshi check NAME` or `xunshi crawl NAME`.
+
+    \b
+    Example:
+        xunshi sites add hzjw http://www.hzjw.gov.cn/ --province 浙江省 --label 杭州市纪委市监委 --sites my-sites.toml
+    """
+    from store.districts import normalize_province
+
+    path = configured_sites_file(sites_file or (ctx.obj or {}).get("sites_file"))
+    if path is None:
+        raise click.UsageError(
+            "which site file? pass --sites FILE, or set XUNSHI_SITES or sites_file in xunshi.toml"
+        )
+    if province is not None:
+        known = normalize_province(province)
+        if known is None:
+            raise click.BadParameter(f"unknown province {province!r}", param_hint="--province")
+        province = known
+    old = path.read_text(encoding="utf-8") if path.is_file() else ""
+    try:
+        existing = sites_registry.parse_site_file(old, str(path), str(path)) if old else {}
+    except SiteFileError as exc:
+        raise click.ClickException(f"bad site file: {exc}") from None
+    if name in existing:
+        raise click.ClickException(f"{path}: a site named {name!r} is already there")
+    lines = [f"[sites.{name}]", f"url = {_toml_string(url)}"]
+    for key, value in (("label", label), ("province", province), ("list", list_url), ("family", family)):  # fmt: skip
+        if value:
+            lines.append(f"{key} = {_toml_string(value)}")
+    entry = "\n".join(lines) + "\n"
+    text = old + ("\n" if old and not old.endswith("\n\n") else "") + entry
+    try:
+        added = sites_registry.parse_site_file(text, str(path), str(path))[name]
+    except SiteFileError as exc:
+        # The line numbers of the new text are not the file's: say what was refused.
+        raise click.ClickException(f"not added: {exc.where or name}: {exc.message}") from None
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(text, encoding="utf-8")
+    tmp.replace(path)
+    replaced = " (replaces the built-in entry)" if name in sites_registry.load_registry() else ""
+    how = "its list is found from there" if added.discover else f"list {added.start_urls[0]}"
+    click.echo(f"added {name}{replaced} to {path}: {added.base_url}, {how}")
+    click.echo(
+        f"next: xunshi check {name} --sites {path}   or   xunshi crawl {name} --sites {path}"
+    )

@@ -52,8 +52,9 @@ from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from crawler import sites as sites_registry
 from crawler.run import CrawlResult, SiteCrawl, after_crawl, run_crawls, summary_line
-from crawler.sites import SITES
+from crawler.sites import SITES, SiteFileError, use_sites_file
 from store.db import StoreError
 from store.deliver import (
     ConfigError,
@@ -146,6 +147,8 @@ class ConfigFile(BaseModel):
     retry_every: float = Field(DEFAULT_RETRY_EVERY, gt=0, le=MAX_TIME_LIMIT)
     deliver_time_limit: float = Field(DEFAULT_DELIVER_TIME_LIMIT, gt=0, le=MAX_TIME_LIMIT)
     sites: dict[str, SiteTable] = Field(min_length=1)
+    # A user's site file (crawler/sites.py): its sites can be scheduled like built-in ones.
+    sites_file: str | None = Field(None, min_length=1, max_length=4096)
     # checked by store.deliver, each by its target type's own Options
     deliveries: list[Any] = Field(default_factory=list)
 
@@ -174,6 +177,14 @@ def parse_config(data: Mapping[str, Any], *, base: Path, path: Path | None = Non
         tz = ZoneInfo(checked.timezone)
     except (ZoneInfoNotFoundError, ValueError):
         raise ConfigError(f"timezone {checked.timezone!r} is not an IANA time zone") from None
+    if checked.sites_file is not None:
+        file = Path(checked.sites_file).expanduser()
+        try:
+            use_sites_file(file if file.is_absolute() else base / file)
+        except SiteFileError as exc:
+            raise ConfigError(f"sites_file: {exc}") from None
+    elif sites_registry.REGISTRY_ERROR is not None:  # a bad $XUNSHI_SITES
+        raise ConfigError(f"XUNSHI_SITES: {sites_registry.REGISTRY_ERROR}")
     sites = []
     for name, table in checked.sites.items():
         where = f"[sites.{name}]"

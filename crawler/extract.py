@@ -641,7 +641,8 @@ def parse_list(
         record_anchors = fragment.css("a[href]")
     if not anchors and not record_anchors:
         anchors = sel.css("a[href]")
-    article_path = re.compile(profile.article_path)
+    # A generic site has no article pattern: no href is article-shaped, the titles decide.
+    article_path = re.compile(profile.article_path or r"(?!)")
 
     def article_shaped(href: str) -> bool:
         """Whether a link, or a path quoted inside it (``javascript:open('/…/t1.html')``),
@@ -928,10 +929,68 @@ def _block_element(body: etree._Element) -> etree._Element:
     return block
 
 
+def _parse_title(sel: Selector, profile: SiteProfile) -> tuple[str | None, str | None]:
+    """The title, and the rule that found it: profile, meta, heading (or None)."""
+    title = _first_text(sel, profile.title)
+    if title:
+        return title, "profile"
+    title = _meta(sel, _META_TITLE)
+    if title:
+        return title, "meta"
+    title = _first_text(sel, ("h1", "h2.tit", "h2.title", "h2"))
+    if not title:
+        raw = _first_text(sel, ("title",))
+        title = re.split(r"\s*(?:_|\||——|-{2,}| - )\s*", raw)[0] if raw else None
+    return (title, "heading") if title else (None, None)
+
+
+def _parse_published(
+    sel: Selector, scoped: Selector, block: list[str], profile: SiteProfile
+) -> tuple[tuple[datetime, bool] | None, str | None]:
+    """The publish time (and whether it has a time of day), and its rule: profile, label, meta.
+
+    The rules profile and label read a time the page shows; meta does not.
+    """
+    raw_date = _first_text(scoped, profile.published) or _first_text(sel, profile.published)
+    if raw_date:
+        published = parse_datetime(raw_date)
+        if published is not None:
+            return published, "profile"
+    published = parse_datetime(_labelled(block, _LABEL_DATE))
+    if published is not None:
+        return published, "label"
+    published = parse_datetime(_meta(sel, _META_DATE))
+    return (published, "meta") if published is not None else (None, None)
+
+
+def _parse_source(
+    sel: Selector, scoped: Selector, block: list[str], profile: SiteProfile
+) -> tuple[str | None, str | None]:
+    """The source (来源), and its rule: profile, label (both shown in the page), meta."""
+    raw_source = _first_text(scoped, profile.source) or _first_text(sel, profile.source)
+    if raw_source:
+        m = _LABEL_SOURCE.search(raw_source)
+        return (m.group(1) if m else raw_source), "profile"
+    source = _labelled(block, _LABEL_SOURCE)
+    if source:
+        return source, "label"
+    source = _meta(sel, _META_SOURCE)
+    return (source, "meta") if source else (None, None)
+
+
+def _parse_body(doc: etree._Element, profile: SiteProfile) -> tuple[etree._Element, str]:
+    """The element holding the article text, and its rule: profile, generic, fallback."""
+    body, how = _body_element(doc, profile)
+    if body is None:
+        raise PageError("no article body found on the page")
+    return body, how
+
+
 def extract_article(text: str, url: str, profile: SiteProfile) -> Article:
     """Title, publish time, source and seed-format text of an article page.
 
-    Raises PageError when the page has no article body.
+    Each field is found by its own ``_parse_<field>`` function, which says which rule
+    found it (recorded in ``methods``). Raises PageError when the page has no article body.
     """
     try:
         doc = parse_html(text)
@@ -947,55 +1006,21 @@ def extract_article(text: str, url: str, profile: SiteProfile) -> Article:
     sel = Selector(root=doc, base_url=url)
     methods: dict[str, str] = {}
 
-    body, how = _body_element(doc, profile)
-    if body is None:
-        raise PageError("no article body found on the page")
-    methods["body"] = how
+    body, methods["body"] = _parse_body(doc, profile)
     block_el = _block_element(body)
     block = [clean_line(x) for x in element_lines(block_el)]
     scoped = Selector(root=block_el)
 
-    title = _first_text(sel, profile.title)
-    methods["title"] = "profile"
-    if not title:
-        title, methods["title"] = _meta(sel, _META_TITLE), "meta"
-    if not title:
-        title, methods["title"] = _first_text(sel, ("h1", "h2.tit", "h2.title", "h2")), "heading"
-    if not title:
-        raw = _first_text(sel, ("title",))
-        title = re.split(r"\s*(?:_|\||——|-{2,}| - )\s*", raw)[0] if raw else None
-        methods["title"] = "heading"
-
-    published: tuple[datetime, bool] | None = None
-    shown_date = False
-    raw_date = _first_text(scoped, profile.published) or _first_text(sel, profile.published)
-    if raw_date:
-        published, methods["published"] = parse_datetime(raw_date), "profile"
-        shown_date = published is not None
-    if published is None:
-        label = _labelled(block, _LABEL_DATE)
-        published, methods["published"] = parse_datetime(label), "label"
-        shown_date = published is not None
-    if published is None:
-        published, methods["published"] = parse_datetime(_meta(sel, _META_DATE)), "meta"
-    if published is None:
-        methods.pop("published")
-
-    source = None
-    shown_source = False
-    raw_source = _first_text(scoped, profile.source) or _first_text(sel, profile.source)
-    if raw_source:
-        m = _LABEL_SOURCE.search(raw_source)
-        source = m.group(1) if m else raw_source
-        methods["source"] = "profile"
-        shown_source = True
-    if not source:
-        source, methods["source"] = _labelled(block, _LABEL_SOURCE), "label"
-        shown_source = source is not None
-    if not source:
-        source, methods["source"] = _meta(sel, _META_SOURCE), "meta"
-    if not source:
-        methods.pop("source")
+    title, how = _parse_title(sel, profile)
+    methods["title"] = how or "heading"
+    published, how = _parse_published(sel, scoped, block, profile)
+    if how:
+        methods["published"] = how
+    shown_date = how in ("profile", "label")
+    source, how = _parse_source(sel, scoped, block, profile)
+    if how:
+        methods["source"] = how
+    shown_source = how in ("profile", "label")
 
     raw_lines = element_lines(body)
     control = control_problem("\n".join(raw_lines))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 
 @dataclass
@@ -34,20 +34,35 @@ class Notice:
 
 
 _MOBILE_TWIN = re.compile(r"_m(\.s?html?)$")
+# Query parameters that say where a reader came from, never which page it is.
+_TRACKING = re.compile(
+    r"utm_\w*|spm|from|isappinstalled|scene|share_?token|sharer?_?\w*|wfr|clicktime|enterid|"
+    r"fbclid|gclid|_|nsukey|timestamp|ts|rnd|random",
+    re.I,
+)
 
 
 def canonical_url(url: str) -> str:
-    """The identity of a notice: host and path, with scheme, query, fragment and mobile twin folded.
+    """The identity of a notice: host, path and the query parameters that name the page.
 
-    ``http://www.ccdi.gov.cn/a/t1_m.html?x#y`` and ``https://WWW.ccdi.gov.cn/a/t1.html``
-    are the same notice.
+    Scheme, fragment, a default port, the mobile twin (``_m.html``) and tracking
+    parameters (utm_*, spm, from…) are folded; the other parameters are kept, sorted, since
+    on legacy CMSs they are the document (``show.asp?id=8879``, ``content.jsp?id=…``).
+    ``http://www.ccdi.gov.cn/a/t1_m.html?utm_source=x#y`` and
+    ``https://WWW.ccdi.gov.cn/a/t1.html`` are the same notice; ``show.asp?id=1`` and
+    ``show.asp?id=2`` are two.
     """
     parts = urlsplit(url.strip())
     host = (parts.hostname or "").lower()
     if parts.port and parts.port not in (80, 443):
         host = f"{host}:{parts.port}"
     path = _MOBILE_TWIN.sub(r"\1", parts.path or "/")
-    return urlunsplit(("", host, path, "", "")).lstrip("/")
+    params = sorted(
+        (k, v)
+        for k, v in parse_qsl(parts.query, keep_blank_values=True)
+        if not _TRACKING.fullmatch(k)
+    )
+    return urlunsplit(("", host, path, urlencode(params), "")).lstrip("/")
 
 
 @dataclass
@@ -65,3 +80,15 @@ class PageEvent:
     kind: str
     reason: str
     status: int | None = None
+
+
+@dataclass
+class SiteList:
+    """A site's 巡视整改 list as discovery found it (``found``), or a kept list that stopped
+    answering (not ``found``): the store keeps it for the next crawl (store/sites.py)."""
+
+    site: str
+    url: str
+    family: str | None
+    found: bool
+    reason: str

@@ -20,10 +20,11 @@ from crawler.extensions import (
     site_progress,
 )
 from crawler.extract import gb_mojibake, text_problem
-from crawler.items import Notice, PageEvent
+from crawler.items import Notice, PageEvent, SiteList
 from crawler.normalise import is_seed_format, normalise
 from store.db import StoreError
 from store.notices import RUN_COUNTS, Store, load_known
+from store.sites import list_failed, save_list
 
 logger = logging.getLogger(__name__)
 
@@ -192,6 +193,11 @@ class StorePipeline:
             )
         elif isinstance(item, PageEvent):
             self._page_event(item)
+        elif isinstance(item, SiteList):
+            if item.found:
+                save_list(self.store, item.site, item.url, item.family, item.reason)
+            else:
+                list_failed(self.store, item.site, item.reason)
 
     def _page_event(self, event: PageEvent) -> None:
         assert self.store is not None

@@ -1,4 +1,12 @@
-"""The site registry: one declarative profile per site, the only place that knows a site's markup.
+"""The site registry: sites are data, read from TOML files into one profile per site.
+
+The built-in registry is ``crawler/sites.toml`` (package data); a user's own file
+(``xunshi crawl --sites FILE``, ``$XUNSHI_SITES``, ``sites_file`` in xunshi.toml) is read
+by the same loader, and an entry of it with a built-in name replaces the built-in one.
+A bad entry is refused before anything is fetched, saying the file, the line and the
+key. What data cannot say is Python: each CMS family's defaults and pagination in
+crawler/families.py, CCDI's cookies and multi-page articles in :data:`QUIRKS` and
+crawler/spiders/ccdi.py.
 
 Selectors are tried in order and the first that finds something wins; when none does,
 the extractor falls back to generic rules (meta tags, labelled 发布时间/来源 text, the
@@ -8,10 +16,25 @@ flowing. Unknowns about a site are written in its ``notes``.
 
 from __future__ import annotations
 
+import os
 import re
+import tomllib
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
+
+from crawler.families import (
+    FAMILIES,
+    HANWEB,
+    HANWEB_ARTICLE,
+    TRS,
+    TRS_ARTICLE,
+    UUID,
+    UUID_ARTICLE,
+    Family,
+)
 
 # The header rule of seed-format.md, per site:
 #   "date_source": line 1 is "YYYY-MM-DD HH:MM <source>" (zjsjw)
@@ -30,7 +53,8 @@ class SiteProfile:
     base_url: str
     start_paths: tuple[str, ...]
     # A regular expression searched in the URL path of a link: is this an article page?
-    article_path: str
+    # None: any link on the site's hosts (the notice classifier then judges its title).
+    article_path: str | None
     header_rule: str = "auto"
     # Where list items are; empty means every link on the page is a candidate.
     list_links: tuple[str, ...] = ()
@@ -54,11 +78,23 @@ class SiteProfile:
     # True when crawler/spiders/<name>.py defines this site's spider (quirks the generic
     # spider cannot express); crawler/spiders/notices.py then makes none for it.
     custom_spider: bool = False
+    # The CMS family (crawler/families.py) whose defaults filled what the entry left out.
+    family: str = "generic"
+    # Where the entry came from: "built-in" or the path of a user's site file.
+    origin: str = "built-in"
+    # What has been confirmed on real pages: "address", "list", "article" (markup).
+    confirmed: tuple[str, ...] = ()
+    # The start URL is the home or a column page: find the 巡视整改 list from it
+    # (crawler/discover.py) instead of treating it as the list.
+    discover: bool = False
+    # Seconds between two requests to the site (DOWNLOAD_DELAY for its spider).
+    delay: float | None = None
 
     def __post_init__(self) -> None:
         if self.header_rule not in HEADER_RULES:
             raise ValueError(f"{self.name}: header_rule must be one of {HEADER_RULES}")
-        re.compile(self.article_path)
+        if self.article_path is not None:
+            re.compile(self.article_path)
         if self.column_text and not self.custom_spider:
             # The generic spider would silently treat the column index as the list.
             raise ValueError(f"{self.name}: column_text needs a custom spider that follows it")
@@ -73,16 +109,320 @@ class SiteProfile:
 
     @property
     def start_urls(self) -> tuple[str, ...]:
-        return tuple(self.base_url.rstrip("/") + path for path in self.start_paths)
+        return tuple(
+            path if path.startswith(("http://", "https://")) else self.base_url.rstrip("/") + path
+            for path in self.start_paths
+        )
+
+    @property
+    def verified(self) -> bool:
+        """True when the address, the list page and the article markup were all seen."""
+        return {"address", "list", "article"} <= set(self.confirmed)
 
     def is_article_url(self, url: str) -> bool:
+        if self.article_path is None:
+            host = (urlsplit(url).hostname or "").lower()
+            return any(host == h or host.endswith("." + h) for h in self.allowed_domains if h)
         return re.search(self.article_path, urlsplit(url).path) is not None
 
 
+# ---------------------------------------------------------------------------------------
+# Site files: the loader
+# ---------------------------------------------------------------------------------------
+
+BUILTIN_FILE = Path(__file__).with_name("sites.toml")
+SITES_ENV = "XUNSHI_SITES"
+CONFIRMABLE = ("address", "list", "article")
+NAME = re.compile(r"[a-z][a-z0-9_]{0,39}")
+_SELECTOR_KEYS = {"items": "list_links", "title": "title", "published": "published",
+                  "source": "source", "body": "body", "drop": "drop"}  # fmt: skip
+ENTRY_KEYS = ("url", "label", "province", "list", "family", "article", "items", "title",
+              "published", "source", "body", "drop", "header", "delay", "cookie_env", "hosts",
+              "notes", "confirmed")  # fmt: skip
+
+# What data cannot say, by site name (whatever file the entry comes from): CCDI sets
+# cookies from JavaScript and splits long articles over pages, which its own spider
+# (crawler/spiders/ccdi.py) handles; its 巡视整改 column is found by its link text.
+QUIRKS: dict[str, dict[str, Any]] = {
+    "ccdi": {"js_cookies": True, "custom_spider": True, "column_text": "巡视整改"},
+}
+
+
+class SiteFileError(ValueError):
+    """A site file that cannot be used: which file, which line, which key, and why."""
+
+    def __init__(self, file: str, line: int | None, where: str, message: str) -> None:
+        self.file, self.line, self.where, self.message = file, line, where, message
+        place = f"{file}:{line}" if line else file
+        super().__init__(f"{place}: {where + ': ' if where else ''}{message}")
+
+
+_HEADER = re.compile(r"""^\s*\[\s*sites\s*\.\s*(?:"([^"]*)"|'([^']*)'|([A-Za-z0-9_-]+))\s*\]""")
+_TABLE = re.compile(r"^\s*\[")
+_KEY = re.compile(r"""^\s*(?:"([^"]*)"|'([^']*)'|([A-Za-z0-9_-]+))\s*=""")
+
+
+@dataclass
+class _Located:
+    """Where each ``[sites.NAME]`` table and each of its keys is in a file (tomllib does not say)."""
+
+    tables: dict[str, int] = field(default_factory=dict)
+    keys: dict[str, dict[str, int]] = field(default_factory=dict)
+    top: dict[str, int] = field(default_factory=dict)
+    twice: list[tuple[str, int, int]] = field(default_factory=list)
+
+    def line(self, name: str | None, key: str | None = None) -> int | None:
+        if name is None:
+            return self.top.get(key or "")
+        if key is not None and key in self.keys.get(name, {}):
+            return self.keys[name][key]
+        return self.tables.get(name)
+
+
+def _locate(text: str) -> _Located:
+    found = _Located()
+    current: str | None = None
+    depth = 0  # open brackets of a multi-line array: its lines are values, not keys
+    for number, line in enumerate(text.splitlines(), start=1):
+        if depth == 0:
+            header = _HEADER.match(line)
+            if header:
+                current = next(g for g in header.groups() if g is not None)
+                if current in found.tables:
+                    found.twice.append((current, found.tables[current], number))
+                else:
+                    found.tables[current] = number
+                    found.keys[current] = {}
+                continue
+            if _TABLE.match(line):
+                current = "\0other"
+                continue
+            key = _KEY.match(line)
+            if key:
+                name = next(g for g in key.groups() if g is not None)
+                if current is None:
+                    found.top.setdefault(name, number)
+                elif current in found.keys:
+                    found.keys[current].setdefault(name, number)
+        code = re.sub(r"\"(?:\\.|[^\"\\])*\"|'[^']*'|#.*", "", line)
+        depth = max(0, depth + code.count("[") - code.count("]"))
+    return found
+
+
+def _selectors(value: Any, fail: Callable[[str], None]) -> tuple[str, ...]:
+    from parsel.csstranslator import css2xpath  # parsel is imported by the crawler anyway
+
+    items = [value] if isinstance(value, str) else value
+    if not isinstance(items, list) or not all(isinstance(x, str) and x.strip() for x in items):
+        fail("must be a CSS selector or a list of them")
+    for css in items:
+        try:
+            css2xpath(css)
+        except Exception as exc:
+            fail(f"{css!r} is not a CSS selector: {exc}")
+    return tuple(items)
+
+
+def _strings(value: Any, fail: Callable[[str], None]) -> tuple[str, ...]:
+    items = [value] if isinstance(value, str) else value
+    if not isinstance(items, list) or not all(isinstance(x, str) for x in items):
+        fail("must be a string or a list of strings")
+    return tuple(items)
+
+
+def _http_url(value: Any, fail: Callable[[str], None]) -> str:
+    if not isinstance(value, str) or not value.strip():
+        fail("must be a URL")
+    parts = urlsplit(value.strip())
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        fail(f"{value!r} is not an http(s) URL")
+    return value.strip()
+
+
+def site_from_entry(name: str, entry: Any, origin: str = "built-in",
+                    file: str = "<sites>", where: _Located | None = None) -> SiteProfile:  # fmt: skip
+    """The profile of one ``[sites.NAME]`` entry; raise SiteFileError saying what is wrong."""
+    loc = where or _Located()
+
+    def fail(message: str, key: str | None = None) -> None:
+        label = f"[sites.{name}]" + (f" {key}" if key else "")
+        raise SiteFileError(file, loc.line(name, key), label, message)
+
+    if not NAME.fullmatch(name):
+        fail("a site name is lower-case letters, digits and _ (starting with a letter, "
+             "at most 40 characters)")  # fmt: skip
+    if not isinstance(entry, dict):
+        fail("must be a table of keys")
+    for key in entry:
+        if key not in ENTRY_KEYS:
+            fail(f"unknown key; known: {', '.join(ENTRY_KEYS)}", key)
+    if "url" not in entry:
+        fail('no url: every site needs url = "http(s)://…" (its home, a column or its list page)')
+
+    def check(key: str) -> Callable[[str], None]:
+        return lambda message: fail(message, key)
+
+    url = _http_url(entry["url"], check("url"))
+    family_name = entry.get("family", "generic")
+    if family_name not in FAMILIES:
+        fail(f"unknown family {family_name!r}; known: {', '.join(FAMILIES)}", "family")
+    family = FAMILIES[family_name]
+    for key in ("label", "province", "article", "header", "cookie_env"):
+        if key in entry and not isinstance(entry[key], str):
+            fail("must be a string", key)
+    article = entry.get("article", family.article)
+    if article is not None:
+        try:
+            re.compile(article)
+        except re.error as exc:
+            fail(f"{article!r} is not a regular expression: {exc}", "article")
+    header = entry.get("header", family.defaults.get("header_rule", "auto"))
+    if header not in HEADER_RULES:
+        fail(f"{header!r}: must be one of {', '.join(HEADER_RULES)}", "header")
+    delay = entry.get("delay")
+    if delay is not None and (isinstance(delay, bool) or not isinstance(delay, int | float) or delay < 0):  # fmt: skip
+        fail("must be a number of seconds (0 or more)", "delay")
+    cookie_env = entry.get("cookie_env")
+    if cookie_env is not None and not re.fullmatch(r"[A-Z_][A-Z0-9_]*", cookie_env):
+        fail("must be the name of an environment variable (A-Z, 0-9, _)", "cookie_env")
+    parts = urlsplit(url)
+    base = f"{parts.scheme}://{parts.netloc}"
+    hosts = _strings(entry.get("hosts", []), check("hosts"))
+    if "list" in entry:
+        listed = entry["list"]
+        if not isinstance(listed, str) or not (
+            listed.startswith("/") or urlsplit(listed).scheme in ("http", "https")
+        ):
+            fail("must be a path (/…) or an http(s) URL of the 巡视整改 list", "list")
+        if listed.startswith("/"):
+            start = listed
+        else:
+            start = _http_url(listed, check("list"))
+            other = urlsplit(start).hostname or ""
+            if other != parts.hostname and other not in hosts:
+                hosts = (*hosts, other)
+        discover = False
+    else:
+        start = url[len(base) :] or "/"
+        discover = True
+    confirmed = _strings(entry.get("confirmed", []), check("confirmed"))
+    for item in confirmed:
+        if item not in CONFIRMABLE:
+            fail(f"{item!r}: confirmed lists what was seen: {', '.join(CONFIRMABLE)}", "confirmed")
+    fields: dict[str, Any] = {
+        "list_links": family.defaults.get("list_links", ()),
+        "title": family.defaults.get("title", ()),
+        "published": family.defaults.get("published", ()),
+        "source": family.defaults.get("source", ()),
+        "body": family.defaults.get("body", ()),
+    }
+    for key, attr in _SELECTOR_KEYS.items():
+        if key in entry:
+            fields[attr] = _selectors(entry[key], check(key))
+    fields.update(QUIRKS.get(name, {}))
+    notes = _strings(entry.get("notes", []), check("notes"))
+    try:
+        return SiteProfile(
+            name=name,
+            label=entry.get("label") or parts.hostname or name,
+            province=entry.get("province") or None,
+            base_url=base,
+            start_paths=(start,),
+            article_path=article,
+            header_rule=header,
+            notes=(*family.notes, *notes),
+            extra_hosts=hosts,
+            cookie_env=cookie_env,
+            family=family.name,
+            origin=origin,
+            confirmed=confirmed,
+            discover=discover,
+            delay=float(delay) if delay is not None else None,
+            **fields,
+        )
+    except ValueError as exc:
+        fail(str(exc))
+        raise  # unreachable: fail() raises
+
+
+def read_site_file(path: str | os.PathLike[str], origin: str | None = None) -> dict[str, SiteProfile]:  # fmt: skip
+    """Every entry of a site file, checked; raise SiteFileError at the first bad one."""
+    file = str(path)
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise SiteFileError(file, None, "", "no such file") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise SiteFileError(file, None, "", f"cannot read it: {exc}") from None
+    return parse_site_file(text, file, origin or file)
+
+
+def parse_site_file(text: str, file: str = "<sites>", origin: str = "built-in") -> dict[str, SiteProfile]:  # fmt: skip
+    """The entries of a site file's text (see :func:`read_site_file`)."""
+    where = _locate(text)
+    for name, first, again in where.twice:
+        raise SiteFileError(file, again, f"[sites.{name}]", f"the name is used twice (first at line {first})")  # fmt: skip
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        m = re.search(r"\(at line (\d+)", str(exc))
+        raise SiteFileError(file, int(m.group(1)) if m else None, "", f"not valid TOML: {exc}") from None  # fmt: skip
+    for key in data:
+        if key != "sites":
+            raise SiteFileError(file, where.line(None, key), key, "unknown key: a site file holds [sites.NAME] tables")  # fmt: skip
+    table = data.get("sites", {})
+    if not isinstance(table, dict):
+        raise SiteFileError(file, where.line(None, "sites"), "sites", "must be [sites.NAME] tables")
+    return {name: site_from_entry(name, entry, origin, file, where) for name, entry in table.items()}  # fmt: skip
+
+
+def load_registry(user_file: str | os.PathLike[str] | None = None) -> dict[str, SiteProfile]:
+    """The built-in sites with a user's file on top (its entries replace same-named ones)."""
+    sites = parse_site_file(BUILTIN_FILE.read_text(encoding="utf-8"), str(BUILTIN_FILE))
+    if user_file:
+        sites.update(read_site_file(user_file))
+    return sites
+
+
 SITES: dict[str, SiteProfile] = {}
+# The user's site file in use ($XUNSHI_SITES, or the one use_sites_file() set), and why
+# it could not be read: commands that crawl or list sites report it and stop.
+REGISTRY_ERROR: SiteFileError | None = None
+
+
+def use_sites_file(path: str | os.PathLike[str] | None) -> dict[str, SiteProfile]:
+    """Make ``path`` the user's site file of this process and of the crawls it starts.
+
+    Checks the whole file first (SiteFileError, nothing changed); then the registry holds
+    the built-in sites and the file's, and ``$XUNSHI_SITES`` names the file so that a
+    crawl process reads the same registry. Returns the file's own entries.
+    """
+    global REGISTRY_ERROR
+    registry = load_registry(path)
+    own = {n: p for n, p in registry.items() if path and p.origin != "built-in"}
+    SITES.clear()
+    SITES.update(registry)
+    REGISTRY_ERROR = None
+    if path:
+        os.environ[SITES_ENV] = str(Path(path).resolve())
+    else:
+        os.environ.pop(SITES_ENV, None)
+    return own
+
+
+def _load_default() -> None:
+    global REGISTRY_ERROR
+    SITES.update(load_registry())
+    user = os.environ.get(SITES_ENV)
+    if user:
+        try:
+            SITES.update(read_site_file(user))
+        except SiteFileError as exc:
+            REGISTRY_ERROR = exc
 
 
 def register(profile: SiteProfile) -> SiteProfile:
+    """Add a profile made in Python (tests, tools); a name can be registered once."""
     if profile.name in SITES:
         raise ValueError(f"site {profile.name!r} registered twice")
     SITES[profile.name] = profile
@@ -98,64 +438,22 @@ def get_site(name: str) -> SiteProfile:
 
 
 # ---------------------------------------------------------------------------------------
-# CMS families: a new site built on one of them is a registry entry of a few lines
-# (see docs/sites.md). Each helper fills in what the family's templates share; keyword
-# arguments override any field, and ``notes`` are added to the family's own.
+# CMS families in Python: a profile of a known family in one call (tools and tests; a
+# site file says family = "trs" instead). Keyword arguments override any field, and
+# ``notes`` are added to the family's own.
 # ---------------------------------------------------------------------------------------
 
-# TRS WCM (zjsjw, ccdi, bjsupervision): static lists index.html, index_1.html… written by
-# createPageHTML(total, current, "index", "html"); articles <col>/YYYYMM/tYYYYMMDD_<id>.html.
-TRS_ARTICLE = r"/t\d{8}_\d+(?:_ext)?\.s?html?$"
-TRS_DEFAULTS: dict[str, Any] = {
-    "article_path": TRS_ARTICLE,
-    "list_links": ("ul.list li a", ".list li a", ".news_list li a", "ul.list_news_dl2 li a",
-                   "ul.list_news_dl li a"),
-    "title": ("div.article h1", "div.Article_61 > .tit", "h2.tit", ".artTitle", "h1.title"),
-    "published": ("span#pubtime_baidu", ".info span:contains('发布时间')", "em.e2", ".pubtime"),
-    "source": ("span#source_baidu", ".info span:contains('来源')", "em.e1", ".source"),
-    "body": ("div.TRS_Editor", "div.zw", "div.Article_61 > div.content", "div.artCon", "#zoom"),
-}  # fmt: skip
-TRS_NOTES = (
-    "TRS WCM: list pages index.html, index_1.html… counted by createPageHTML(total, …) [V]",
-    "pages carry the standard government-site metas ArticleTitle, PubDate, ContentSource [V]",
-)
-
-# Hanweb (jssjw): list pages col/colN/index.html hold their items as CDATA <record>s of a
-# <script type="text/xml"><datastore>; later groups come from /module/web/jpage/dataproxy.jsp.
-HANWEB_ARTICLE = r"/art/\d{4}/\d{1,2}/\d{1,2}/art_\d+_\d+\.html$"
-HANWEB_DEFAULTS: dict[str, Any] = {
-    "article_path": HANWEB_ARTICLE,
-    "list_links": (),  # the items are in the datastore records, which parse_list reads
-    "title": ("div.article h1", ".article-title", "td.title", "h1.title"),
-    "published": (".pubtime", "span:contains('发布日期')", "span:contains('发布时间')"),
-    "source": (".source", "span:contains('来源')"),
-    "body": ("div#zoom", "div#Zoom", "div.article-content", "div.bt-content"),
-}
-HANWEB_NOTES = (
-    'Hanweb CMS: list items are CDATA records in a <script type="text/xml"> datastore [V]',
-    "groups after the first come from /module/web/jpage/dataproxy.jsp (the datastore's "
-    "<nextgroup> link + startrecord/endrecord/perpage); a GET of it is unverified [U]",
-)
-
-# The Shanghai CMS (shjjjc): articles <column>/content/<uuid4>.html, no date in URL or text.
-UUID_ARTICLE = r"/content/[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\.html$"
-UUID_DEFAULTS: dict[str, Any] = {
-    "header_rule": "none",
-    "list_links": ("ul.news-list li a", ".list li a", "ul li a"),
-    "title": ("h2.title", "div#ivs_title", "h1"),
-    "published": (".time", "span.date"),
-    "source": (),
-    "body": ("div#ivs_content", "div.Article_content", "div.article-content"),
-}
-UUID_NOTES = (
-    "Shanghai CMS: articles <column>/content/<uuid4>.html; the date, when there is one, is only "
-    "in the page (publishdate meta, .time) [V]",
-)
+TRS_DEFAULTS: dict[str, Any] = {"article_path": TRS_ARTICLE, **TRS.defaults}
+TRS_NOTES = TRS.notes
+HANWEB_DEFAULTS: dict[str, Any] = {"article_path": HANWEB_ARTICLE, **HANWEB.defaults}
+HANWEB_NOTES = HANWEB.notes
+UUID_DEFAULTS: dict[str, Any] = {"article_path": UUID_ARTICLE, **UUID.defaults}
+UUID_NOTES = UUID.notes
 
 
-def _family(defaults: dict[str, Any], family_notes: tuple[str, ...], **fields: Any) -> SiteProfile:
-    values = {**defaults, **fields}
-    values["notes"] = (*family_notes, *fields.get("notes", ()))
+def _family(family: Family, **fields: Any) -> SiteProfile:
+    values = {"article_path": family.article, **family.defaults, "family": family.name, **fields}
+    values["notes"] = (*family.notes, *fields.get("notes", ()))
     return SiteProfile(**values)
 
 
@@ -163,17 +461,16 @@ def trs_site(
     name: str, label: str, province: str | None, base_url: str, list_path: str, **fields: Any
 ) -> SiteProfile:
     """A TRS WCM site whose 巡视整改 list is at ``list_path`` (a folder or its index page)."""
-    return _family(TRS_DEFAULTS, TRS_NOTES, name=name, label=label, province=province,
-                   base_url=base_url, start_paths=(list_path,), **fields)  # fmt: skip
+    return _family(TRS, name=name, label=label, province=province, base_url=base_url,
+                   start_paths=(list_path,), **fields)  # fmt: skip
 
 
 def hanweb_site(
     name: str, label: str, province: str | None, base_url: str, column: int, **fields: Any
 ) -> SiteProfile:
     """A Hanweb site whose 巡视整改 list is column ``column`` (``/col/col<column>/index.html``)."""
-    return _family(HANWEB_DEFAULTS, HANWEB_NOTES, name=name, label=label, province=province,
-                   base_url=base_url, start_paths=(f"/col/col{column}/index.html",),
-                   **fields)  # fmt: skip
+    return _family(HANWEB, name=name, label=label, province=province, base_url=base_url,
+                   start_paths=(f"/col/col{column}/index.html",), **fields)  # fmt: skip
 
 
 def uuid_cms_site(
@@ -182,151 +479,8 @@ def uuid_cms_site(
     """A site on the Shanghai CMS whose 巡视整改 column is ``column_path`` (e.g. ``/xxx/xszg/``)."""
     column = column_path.rstrip("/")
     fields.setdefault("article_path", re.escape(column) + UUID_ARTICLE)
-    return _family(UUID_DEFAULTS, UUID_NOTES, name=name, label=label, province=province,
-                   base_url=base_url, start_paths=(f"{column}/index.html",), **fields)  # fmt: skip
+    return _family(UUID, name=name, label=label, province=province, base_url=base_url,
+                   start_paths=(f"{column}/index.html",), **fields)  # fmt: skip
 
 
-register(
-    SiteProfile(
-        name="zjsjw",
-        label="浙江省纪委省监委网站",
-        province="浙江省",
-        base_url="http://www.zjsjw.gov.cn",
-        start_paths=("/gongzuodongtai/xunshixuncha/index.shtml",),
-        article_path=r"/t\d{8}_\d+(?:_ext)?\.s?html?$",
-        header_rule="date_source",
-        list_links=("ul.list li a", ".list li a", ".news_list li a"),
-        title=("div.article h1", ".artTitle", "h1.title", "div.artCon h1"),
-        published=("span#pubtime_baidu", ".info span:contains('发布时间')", ".pubtime"),
-        source=("span#source_baidu", ".info span:contains('来源')", ".source"),
-        body=("div.TRS_Editor", "div.zw", "div.artCon .content", "div.artCon", "#zoom"),
-        notes=(
-            "TRS CMS; list pages index.shtml, index_1.shtml… written by createPageHTML() [I]",
-            "the date in an article URL is not the publish date: read it from the page [V]",
-            "legacy pages (before ~2019) are GBK with div.artCon, span#pubtime_baidu [V]",
-        ),
-    )
-)
-
-register(
-    SiteProfile(
-        name="shjjjc",
-        label="上海市纪委监委",
-        province="上海市",
-        base_url="https://www.shjjjc.gov.cn",
-        start_paths=("/shsjjjcw/xszg/index.html",),
-        article_path=r"/content/[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\.html$",
-        header_rule="none",
-        list_links=("ul.news-list li a", ".list li a", "ul li a"),
-        title=("h2.title", "div#ivs_title", "h1"),
-        published=(".time", "span.date"),
-        source=(),
-        body=("div#ivs_content", "div.Article_content", "div.article-content"),
-        notes=(
-            "list page /shsjjjcw/xszg/index.html and its pager are a guess [U]",
-            "neither URL nor article text carries a date; a notice without one is still stored [V]",
-            "some copies separate paragraphs with empty paragraphs [V]",
-        ),
-    )
-)
-
-# ---------------------------------------------------------------------------------------
-# The central commission
-# ---------------------------------------------------------------------------------------
-
-register(
-    trs_site(
-        "ccdi",
-        "中央纪委国家监委网站",
-        None,
-        "https://www.ccdi.gov.cn",
-        "/xsxcn/",
-        # _m.html mobile twins are listed too; the ccdi spider fetches their desktop page.
-        article_path=r"/t\d{8}_\d+(?:_m)?\.html$",
-        column_text="巡视整改",
-        list_links=("ul.list_news_dl2 li a", "ul.list_news_dl li a"),
-        # The title is written twice: in h2.tit, whose <p> children lxml moves out of the
-        # heading (libxml2 closes <h2> at <p>), and in a hidden div that keeps them.
-        title=(
-            "div#NewsArticleTitle",
-            "div.Article_61 > .tit",
-            "div.main_bwzp .tit",
-            "div.Article_61 > h2.tit + p",
-        ),
-        published=(".daty em.e2", "em.e2"),
-        source=(".daty em.e1", "em.e1"),
-        # Magazine pages (zgjjjc) have a first div.content that is the cover image.
-        body=("div.Article_61 > div.content", "div.main_bwzp div.content", "div.content"),
-        js_cookies=True,
-        cookie_env="XUNSHI_CCDI_COOKIE",
-        custom_spider=True,
-        notes=(
-            "the 巡视整改 sub-column of /xsxcn/ is found by its link text; its path is unknown [U]",
-            "two article templates: div.Article_61 (头条/要闻) and div.main_bwzp (评论) [V]",
-            "h2.tit holds <p>s for two-line titles; div#NewsArticleTitle (hidden) repeats it [V]",
-            "PubDate meta is blank on some pages, and where it has two spaces "
-            "('2022-05-07  07:05 ') its minutes are the month: use 发布时间 in the page [V]",
-            "the date in an article URL is not always the publish date (t20250106 shows "
-            "2024-12-30 06:47) [V]",
-            "multi-page articles: createPageHTML_ZW(n, 0, name, ext) -> name_1.ext… [V]",
-            "inline JS sets cookies, HOY_TR changes per article; bursts get 403/420: one "
-            "request at a time with random delays [V]; copy a browser's cookies into "
-            "XUNSHI_CCDI_COOKIE when the site insists [I]",
-            "notices on ccdi publish the whole text in the page; list item markup of the "
-            "巡视整改 column itself was not seen [U]",
-        ),
-    )
-)
-
-# ---------------------------------------------------------------------------------------
-# More provinces: what sites.md knows, the rest written down as [U]
-# ---------------------------------------------------------------------------------------
-
-register(
-    trs_site(
-        "bjsupervision",
-        "北京纪检监察网",
-        "北京市",
-        "http://www.bjsupervision.gov.cn",
-        "/zt/shejswxc/xsfk/",
-        notes=(
-            "column 巡视巡察反馈 /zt/shejswxc/xsfk/: static TRS list, http only [V]",
-            "articles /lzbj/YYYYMM/tYYYYMMDD_<id>.html [V]; article template unknown [U]",
-            "whether 巡视整改 notices are in this column or another one is unknown [U]",
-        ),
-    )
-)
-
-register(
-    SiteProfile(
-        name="scjc",
-        label="廉洁四川",
-        province="四川省",
-        base_url="http://www.scjc.gov.cn",
-        start_paths=("/scjc/xszg/xszg.shtml",),
-        article_path=r"/scjc/\w+/\d{4}/\d{1,2}/\d{1,2}/[0-9a-f]{32}\.shtml$",
-        list_links=(".data-list > h4 a",),
-        notes=(
-            "lists /scjc/<col>/<col>.shtml then <col>_N.shtml; items .data-list > h4 a [V]",
-            "articles /scjc/<col>/Y/M/D/<32 hex>.shtml [V]",
-            "the 巡视整改 column's name (xszg) is a guess [U]",
-            "how list pages link to page 2 is unknown: a 下一页 link is assumed [U]",
-            "article template unknown: meta tags, 发布时间/来源 labels and the density "
-            "fallback carry it [U]",
-        ),
-    )
-)
-
-register(
-    hanweb_site(
-        "jssjw",
-        "清风扬帆网",
-        "江苏省",
-        "http://www.jssjw.gov.cn",
-        37,
-        notes=(
-            "the 巡视整改 column's id (col37) is a guess [U]",
-            "articles art/Y/M/D/art_<col>_<id>.html [V]; article template unknown [U]",
-        ),
-    )
-)
+_load_default()

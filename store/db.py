@@ -411,6 +411,32 @@ def _damage(conn: sqlite3.Connection) -> str | None:
     return None if rows == ["ok"] else "; ".join(str(r) for r in rows)
 
 
+@migrations()
+def m010_site_state(db: Database) -> None:
+    # Per site: the 巡视整改 list that discovery found (crawler/discover.py), kept so the
+    # next crawl starts there; store/sites.py is the only writer.
+    db.table("site_state").create(
+        {"site": str, "list_url": str, "family": str, "found_by": str, "found_at": str,
+         "checked_at": str, "failures": int, "last_error": str},
+        pk="site",
+        defaults={"failures": 0},
+    )  # fmt: skip
+
+
+@migrations()
+def m011_query_in_notice_keys(db: Database) -> None:
+    # A notice's key keeps the query parameters that identify a page (show.asp?id=8879)
+    # and drops tracking ones (crawler/items.py canonical_url): re-key stored notices
+    # from their URL. Keys that were host + path stay the same for ordinary pages.
+    from crawler.items import canonical_url
+
+    table = db.table("notices")
+    for row in list(db.query("select id, key, url from notices")):
+        key = canonical_url(row["url"])
+        if key != row["key"] and not list(table.rows_where("key = ?", [key])):
+            table.update(row["id"], {"key": key})
+
+
 def open_db(
     path: str | os.PathLike[str] | None = None, *, create: bool = True, write: bool | None = None
 ) -> Database:

@@ -11,7 +11,7 @@ import ipaddress
 import re
 from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime, timedelta, timezone
-from typing import Any, ClassVar
+from typing import Any
 from urllib.parse import urlsplit
 
 import scrapy
@@ -21,6 +21,7 @@ from scrapy.exceptions import DontCloseSpider
 from scrapy.http import Response
 from twisted.python.failure import Failure
 
+from crawler.discover import MAX_HOPS, adopt_family, next_step, recognise_family
 from crawler.downloader import HostUnreachable, TimeLimitReached, connection_problem
 from crawler.extract import (
     BadLink,
@@ -31,9 +32,11 @@ from crawler.extract import (
     parse_list,
     resolve_link,
 )
-from crawler.items import Notice, PageEvent, canonical_url
+from crawler.families import query_next_page
+from crawler.items import Notice, PageEvent, SiteList, canonical_url
 from crawler.middlewares import redact_article, redact_bytes, stored_headers, user_cookie_values
 from crawler.sites import SITES, SiteProfile
+from store.sites import load_site_state
 
 # Statuses the callbacks handle themselves instead of Scrapy dropping them.
 HANDLED_STATUSES = [301, 302, 303, 304, 307, 308, 403, 404, 410, 412, 420, 429]
@@ -113,7 +116,7 @@ def publish_time(
 class NoticeSpider(scrapy.Spider):
     """Crawl one site's notices; ``-a start_url=URL`` starts at a copy of the site instead."""
 
-    profile: ClassVar[SiteProfile]
+    profile: SiteProfile  # per class; discovery may refine it per crawl (_adopt)
 
     def __init__(
         self, start_url: str | None = None, full: str | bool = False, **kwargs: Any
@@ -159,8 +162,89 @@ class NoticeSpider(scrapy.Spider):
         return spider
 
     async def start(self) -> AsyncIterator[scrapy.Request]:
+        if self.profile.discover:
+            yield self._discovery_start()
+            return
         for url in self.start_urls:
             yield self._list_request(url)
+
+    # -- discovery: from the home page to the 巡视整改 list (crawler/discover.py) --------------
+
+    def _discovery_start(self) -> scrapy.Request:
+        """The list kept from an earlier crawl, else the start page to look from."""
+        state = None
+        if not self.start_url_override:
+            state = load_site_state(self.crawler.settings.get("XUNSHI_DB"), self.name)
+        kept = (state or {}).get("list_url")
+        host = urlsplit(kept or "").hostname or ""
+        if kept and any(host == d or host.endswith("." + d) for d in self.allowed_domains):
+            self.logger.info("starting at the kept 巡视整改 list %s", kept)
+            request = self._list_request(kept)
+            request.meta.update(kept_list=True, family=(state or {}).get("family"))
+            return request
+        return self._discover_request(self.start_urls[0], 0)
+
+    def _discover_request(self, url: str, hops: int) -> scrapy.Request:
+        # Not filtered: looking again after the kept list failed may lead to pages (and
+        # to the same list) fetched earlier in this crawl; hops bound the walk.
+        request = self._list_request(url).replace(dont_filter=True)
+        request.meta["discover_hops"] = hops
+        return request
+
+    def _discovery_route(self, response: Response) -> tuple[list[Any], bool]:
+        """Items and requests for a page met while finding the list, and whether that is all.
+
+        Not all (False): the page is the list, and the list walk goes on with it.
+        """
+        problem = self._problem(response)
+        kept = response.meta.get("kept_list")
+        if isinstance(problem, scrapy.Request):
+            return [problem], True  # a redirect, followed with the same meta
+        if problem is not None:
+            if kept and problem.kind != "blocked":
+                self.logger.warning("the kept list %s stopped answering: looking again", response.url)  # fmt: skip
+                return [problem, *self._list_lost(response.url, problem.reason)], True
+            return [problem], True
+        try:
+            text, _ = decode_page(response.body, _content_type(response))
+        except PageError as exc:
+            return [self._event(response, "parse_failed", f"start page: {exc}")], True
+        if kept:
+            if response.meta.get("redirects") and urlsplit(response.url).path in ("", "/"):
+                # The site sends the old list to its home page: the list has moved.
+                reason = f"redirected to {response.url}"
+                self.logger.warning("the kept list %s moved (%s): looking again", response.meta["redirects"][0], reason)  # fmt: skip
+                return self._list_lost(response.meta["redirects"][0], reason), True
+            self._adopt(response.meta.get("family") or recognise_family(text))
+            return [SiteList(self.name, response.url, self.profile.family, True, "kept")], False
+        hops = int(response.meta["discover_hops"])
+        notices = sum(link.verdict == "notice" for link in parse_list(text, response.url, self.profile).links)  # fmt: skip
+        step = next_step(text, response.url, tuple(self.allowed_domains), hops, notices)
+        fallback = response.meta.get("fallback_list") or (response.url if notices else None)
+        if step.action == "follow" and step.url:
+            self.logger.info("looking for the 巡视整改 list: %s -> %s (%s)", response.url, step.url, step.reason)  # fmt: skip
+            request = self._discover_request(step.url, hops + 1)
+            request.meta["fallback_list"] = fallback  # a page with notices met on the way
+            return [request], True
+        if step.action == "list":
+            self._adopt(recognise_family(text))
+            self.logger.info("the 巡视整改 list is %s (%s; %s CMS)", response.url, step.reason, self.profile.family)  # fmt: skip
+            return [SiteList(self.name, response.url, self.profile.family, True, "discovered")], False  # fmt: skip
+        if fallback and fallback != response.url:
+            self.logger.info("no better list found: taking %s, which shows notices", fallback)
+            request = self._discover_request(fallback, MAX_HOPS)
+            request.meta["fallback_list"] = fallback
+            return [request.replace(dont_filter=True)], True
+        reason = f"no 巡视整改 list found from {self.start_urls[0]}: {step.reason}"
+        self.list_trouble = True
+        return [self._event(response, "parse_failed", reason)], True
+
+    def _adopt(self, family: str) -> None:
+        # An instance attribute: what the list page shows fills what the entry left open.
+        self.profile = adopt_family(self.profile, family)
+
+    def _list_lost(self, url: str, reason: str) -> list[Any]:
+        return [SiteList(self.name, url, None, False, reason), self._discover_request(self.start_urls[0], 0)]  # fmt: skip
 
     # -- incremental re-checks ----------------------------------------------------------------
 
@@ -248,6 +332,11 @@ class NoticeSpider(scrapy.Spider):
     # -- callbacks ------------------------------------------------------------------------
 
     def parse_list(self, response: Response) -> Iterator[Any]:
+        if response.meta.get("discover_hops") is not None or response.meta.get("kept_list"):
+            routed, done = self._discovery_route(response)
+            yield from routed
+            if done:
+                return
         problem = self._problem(response)
         if problem is not None:
             self.list_trouble |= isinstance(problem, PageEvent)
@@ -273,6 +362,8 @@ class NoticeSpider(scrapy.Spider):
         for bad in page.skipped:
             self.logger.warning("skipped a link on %s: %s (%s)", response.url, bad.href, bad.reason)
             yield PageEvent(self.name, response.url, "skipped", f"{bad.reason}: {bad.href}")
+        if not page.next_pages:
+            page.next_pages = [u for u in [query_next_page(text, response.url)] if u]  # ?page=N
         self.listed.update(canonical_url(link.url) for link in page.links)
         # A skipped link may be a stored notice's: a full walk cannot call anything delisted.
         self.list_trouble |= bool(page.problems) or bool(page.skipped)
@@ -465,15 +556,16 @@ class NoticeSpider(scrapy.Spider):
         yield PageEvent(
             site=self.name, url=request.url, kind="fetch_failed", reason=reason, status=status
         )
+        if request.meta.get("kept_list"):
+            yield from self._list_lost(request.url, reason)
 
 
 def _spider_class(profile: SiteProfile) -> type[NoticeSpider]:
-    return type(
-        f"{profile.name.capitalize()}Spider",
-        (NoticeSpider,),
-        {"name": profile.name, "profile": profile, "__module__": __name__,
-         "__doc__": f"{profile.label} ({profile.base_url})"},
-    )  # fmt: skip
+    attrs: dict[str, Any] = {"name": profile.name, "profile": profile, "__module__": __name__,
+                             "__doc__": f"{profile.label} ({profile.base_url})"}  # fmt: skip
+    if profile.delay is not None:
+        attrs["custom_settings"] = {"DOWNLOAD_DELAY": profile.delay}  # the entry's `delay`
+    return type(f"{profile.name.capitalize()}Spider", (NoticeSpider,), attrs)
 
 
 for _profile in SITES.values():
