@@ -92,22 +92,23 @@ def schedule(config: str, once: bool, list_only: bool, verbose: bool) -> None:
     type=click.Path(dir_okay=False, exists=True),
     help="Scheduler config: its database, and with --retry its deliveries, used at once.",
 )
-@click.option(
-    "--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True
-)
+@table_formats
 @click.option(
     "--retry",
     is_flag=True,
     help="Make waiting and refused rows due now (and, with --config, deliver them now).",
 )
 @click.option("--all", "show_all", is_flag=True, help="List delivered rows too.")
-def outbox(db_path: str | None, config: str | None, fmt: str, retry: bool, show_all: bool) -> None:
+def outbox(
+    db_path: str | None, config: str | None, fmt: str, bom: bool, retry: bool, show_all: bool
+) -> None:
     """Show what each delivery still has to hand over: waiting, refused and sent events.
 
     Rows wait (pending) while their delivery retries with backoff, or were refused
     (failed: the receiver answered 4xx); the last error says why. Without --all only
     rows not yet delivered are listed. --retry --config delivers within the config's
-    deliver_time_limit; what is left waits for the next pass.
+    deliver_time_limit; what is left waits for the next pass. jsonl and csv print one
+    line per row.
 
     \b
     Example:
@@ -136,6 +137,9 @@ def outbox(db_path: str | None, config: str | None, fmt: str, retry: bool, show_
         click.echo(json.dumps({"deliveries": summary, "rows": rows, "retried": retried,
                                "delivered": [r.line() for r in results]},
                               ensure_ascii=False, indent=2))  # fmt: skip
+        return
+    if fmt in ("jsonl", "csv"):
+        emit(rows, fmt, list(rows[0]) if rows else ["delivery", "event_id", "status"], bom=bom)
         return
     if retry:
         click.echo(f"{retried} rows due now", err=True)

@@ -120,8 +120,13 @@ def serve(db_path: str, port: int, host: str, metadata_out: str | None) -> None:
     except StoreError as exc:
         raise click.ClickException(str(exc)) from None
     _check_port(host, port)
+    import datasette.handle_exception
     import uvicorn
 
+    # Datasette prints every error it answers (a visitor's bad SQL is a 400) as a rich
+    # traceback with local variables when rich is installed (typer brings it in): the
+    # visitor gets the error page; the console stays quiet.
+    datasette.handle_exception.rich = None
     asyncio.run(ds.invoke_startup())
     name = database_name(path)
     shown = f"[{host}]" if ":" in host else host

@@ -116,7 +116,8 @@ def next_step(text: str, url: str, hosts: tuple[str, ...], hops: int, notice_lin
 
     ``notice_links`` is how many links of the page read as 巡视整改 notices (the list
     parser's verdicts). A page with notices whose title or breadcrumb names 巡视整改 is
-    the list; else a link named 巡视整改 is followed, then a page with notices met
+    the list; else a link named 巡视整改 is followed; a page reached through a link that
+    names itself 巡视整改 is the list, notices shown or not; then a page with notices met
     through a link (or named after a 巡视 column) is the list, then a 巡视巡察 / 巡视工作
     column is followed, up to :data:`MAX_HOPS` links from the start. A home page's few
     notice headlines do not make it the list while there is a column to follow.
@@ -131,6 +132,11 @@ def next_step(text: str, url: str, hosts: tuple[str, ...], hops: int, notice_lin
         return Step("list", url, found + ", which names 巡视整改")
     if lists and can_follow:
         return Step("follow", lists[0].url, f"link {lists[0].text!r}")
+    if hops > 0 and any(w in names for w in LIST_WORDS):
+        # Reached through a link and titled 巡视整改 (``巡视整改_清风扬帆网``): the column
+        # itself, whose notices may sit on later pages or in a Hanweb datastore that the
+        # first page's links do not show. Its own menu must not lead the search away.
+        return Step("list", url, found + "; the page is titled 巡视整改")
     if notice_links and (hops > 0 or any(w in names for w in COLUMN_WORDS)):
         return Step("list", url, found)
     if columns and can_follow:

@@ -29,21 +29,38 @@ def default_path() -> str:
 
 
 def check_file(path: Path) -> None:
-    """Refuse, without touching it, a path that exists but is not a SQLite database."""
+    """Refuse, without touching it, a path that exists but is not a SQLite database.
+
+    The file is read through SQLite, never with ``open()``: closing a descriptor of a
+    database file drops every POSIX lock that this process's SQLite connections hold on
+    it (sqlite.org/howtocorrupt.html, 2.2), which lets another process checkpoint and
+    reset the WAL under them and corrupts the database. Only a file that SQLite has just
+    called "not a database" (so no connection of ours can hold it) is read directly.
+    """
     if path.is_dir():
         raise StoreError(f"{path} is a directory, not a database file")
     if not path.exists() or path.stat().st_size == 0:
         return
+    if not os.access(path, os.R_OK):
+        raise StoreError(f"cannot read {path}: permission denied")
     try:
-        with path.open("rb") as fh:
-            head = fh.read(len(SQLITE_MAGIC))
-    except OSError as exc:
-        raise StoreError(f"cannot read {path}: {exc.strerror}") from None
-    if head != SQLITE_MAGIC:
+        conn = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)
+        try:
+            conn.execute("PRAGMA schema_version").fetchone()
+        finally:
+            conn.close()
+    except sqlite3.DatabaseError as exc:
+        if getattr(exc, "sqlite_errorname", "") != "SQLITE_NOTADB":
+            return  # locked, busy, unreadable WAL…: the real open reports it
+        try:
+            with path.open("rb") as fh:
+                head = fh.read(len(SQLITE_MAGIC))
+        except OSError as err:
+            raise StoreError(f"cannot read {path}: {err.strerror}") from None
         raise StoreError(
             f"{path} is not a SQLite database (it starts with {head[:8]!r}); "
             "it was left untouched. Pass --db with another path."
-        )
+        ) from None
 
 
 migrations = Migrations("xunshi")
@@ -323,9 +340,11 @@ def m011_outbox_uid(db: Database) -> None:
     # Each outbox row gets its own random id: what file targets write beside each event
     # to know, after a crash, what they already wrote. Event ids are not enough: a
     # database recreated or restored from a backup gives its new events the same ids.
-    db.execute("ALTER TABLE outbox ADD COLUMN uid TEXT")
-    db.execute("UPDATE outbox SET uid = lower(hex(randomblob(16)))")
-    db.execute("CREATE UNIQUE INDEX idx_outbox_uid ON outbox (uid)")
+    # (A database made on the deliver branch before the merge has the column as m010.)
+    if "uid" not in db.table("outbox").columns_dict:
+        db.execute("ALTER TABLE outbox ADD COLUMN uid TEXT")
+    db.execute("UPDATE outbox SET uid = lower(hex(randomblob(16))) WHERE uid IS NULL")
+    db.execute("CREATE UNIQUE INDEX IF NOT EXISTS idx_outbox_uid ON outbox (uid)")
 
 
 RECOVER_HINT = (
@@ -516,6 +535,13 @@ def _open_read_only(p: Path) -> Db:
             break
         except sqlite3.OperationalError as exc:
             last = exc
+            if getattr(exc, "sqlite_errorname", "").startswith(("SQLITE_BUSY", "SQLITE_LOCKED")):
+                # Busy means a writer is at work: immutable=1 would read the main file
+                # without its WAL, a torn view of a live database. Say so instead.
+                raise StoreError(
+                    f"the database {p} stayed busy for {BUSY_TIMEOUT_MS // 1000} s (a crawl "
+                    "writing?); try again in a moment"
+                ) from None
             continue
         except sqlite3.DatabaseError as exc:
             raise _db_error(p, exc, "it was left untouched") from None

@@ -1,4 +1,4 @@
-"""Stored pages as web-archive evidence: WARC (warcio) and WACZ (py-wacz), read only.
+"""Stored pages as web-archive evidence: WARC (warcio) and WACZ, read only.
 
 Every stored version of a notice becomes a WARC ``response`` record: the page bytes as
 fetched (``store.notices.page_bytes``), the HTTP status and response headers as stored,
@@ -229,37 +229,65 @@ def pages_jsonl(store: Store, *, site: str | None = None, since: str | None = No
     return "\n".join(lines) + "\n"
 
 
+WACZ_VERSION = "1.1.1"
+
+
 def export_wacz(
     store: Store, path: Path, *, site: str | None = None, since: str | None = None,
     progress: Any = None,
 ) -> Exported:  # fmt: skip
-    """The WARC packaged as WACZ by py-wacz (index, page list, datapackage with hashes),
-    which ReplayWeb.page opens as it is."""
-    import contextlib
+    """The WARC packaged as WACZ 1.1.1, which ReplayWeb.page opens as it is.
 
-    try:
-        from wacz.main import main as wacz_main
-    except ImportError:
-        raise WarcError(
-            "--format wacz needs py-wacz: pip install 'xunshi-watch[wacz]' (or --format warc)"
-        ) from None
+    The zip holds ``archive/data.warc.gz``, ``indexes/index.cdxj`` (the Webrecorder
+    indexer, cdxj-indexer, as py-wacz uses: response records only, so a lookup never
+    lands on a metadata record), ``pages/pages.jsonl`` (each version with its notice's
+    title), ``datapackage.json`` (every file's size and SHA-256) and
+    ``datapackage-digest.json``. Written by hand rather than by py-wacz, whose
+    dependencies (frictionless, typer, rich) would change how Datasette prints errors.
+    """
+    import zipfile
+
+    from cdxj_indexer.main import CDXJIndexer
+
     path.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix=".wacz-", dir=path.parent) as work:
         folder = Path(work)
         warc_path = folder / "data.warc.gz"
         done = export_warc(store, warc_path, site=site, since=since, progress=progress)
-        pages = folder / "pages.jsonl"
-        pages.write_text(pages_jsonl(store, site=site, since=since), encoding="utf-8")
+        index = StringIO()
+        CDXJIndexer(output=index, inputs=[str(warc_path)], sort=True, post_append=True,
+                    digest_records=True, records="response").process_all()  # fmt: skip
+        files = {
+            "archive/data.warc.gz": warc_path.read_bytes(),
+            "indexes/index.cdxj": index.getvalue().encode("utf-8"),
+            "pages/pages.jsonl": pages_jsonl(store, site=site, since=since).encode("utf-8"),
+        }
+        package = {
+            "profile": "data-package",
+            "resources": [
+                {
+                    "name": Path(name).name,
+                    "path": name,
+                    "bytes": len(data),
+                    "hash": "sha256:" + hashlib.sha256(data).hexdigest(),
+                }
+                for name, data in files.items()
+            ],  # fmt: skip
+            "title": "巡视整改 notices (xunshi-watch)",
+            "description": "Every stored version of each notice's page, as fetched",
+            "created": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "wacz_version": WACZ_VERSION,
+            "software": SOFTWARE,
+        }
+        files["datapackage.json"] = json.dumps(package, ensure_ascii=False, indent=2).encode()
+        digest = {"path": "datapackage.json",
+                  "hash": "sha256:" + hashlib.sha256(files["datapackage.json"]).hexdigest()}  # fmt: skip
+        files["datapackage-digest.json"] = json.dumps(digest, indent=2).encode()
         tmp = folder / path.name
-        said = StringIO()
-        with contextlib.redirect_stdout(said), contextlib.redirect_stderr(said):
-            status = wacz_main(
-                ["create", "-o", str(tmp), "--pages", str(pages), "--title",
-                 "巡视整改 notices (xunshi-watch)", "--desc",
-                 "Every stored version of each notice's page, as fetched", str(warc_path)]
-            )  # fmt: skip
-        if status != 0 or not tmp.exists():
-            tail = " ".join(said.getvalue().split())[-300:]
-            raise WarcError(f"py-wacz could not package the WARC: {tail}")
+        with zipfile.ZipFile(tmp, "w") as z:
+            for name, data in files.items():
+                # the WARC is stored as it is (already gzip per record: replay seeks in it)
+                kind = zipfile.ZIP_STORED if name.startswith("archive/") else zipfile.ZIP_DEFLATED
+                z.writestr(name, data, compress_type=kind)
         os.replace(tmp, path)
     return Exported(path, done.records, done.skipped)

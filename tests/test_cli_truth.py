@@ -515,3 +515,18 @@ def test_every_command_with_output_choices_uses_format_and_json_is_only_an_alias
         opts = {o: p for p in command.params for o in getattr(p, "opts", [])}
         if "--json" in opts:
             assert "--format" in opts and opts["--json"].name == opts["--format"].name, name
+
+
+def test_outbox_prints_its_rows_as_jsonl_and_csv(db: Path, tmp_path: Path) -> None:
+    from store.deliver import Delivery, Outbox
+
+    two_site_crawl(db)
+    feed = Delivery.from_config({"name": "events", "type": "jsonl", "path": str(tmp_path / "e.jsonl")})
+    with Store.open(db) as store:
+        Outbox(store.db).enqueue_run(3, (feed,))
+    rows = json.loads(run("outbox", "--db", str(db), "--format", "json").output)["rows"]
+    assert rows
+    lines = run("outbox", "--db", str(db), "--format", "jsonl").output.splitlines()
+    assert [json.loads(x) for x in lines] == rows
+    table = run("outbox", "--db", str(db), "--format", "csv", "--bom").output
+    assert table.startswith("\ufeff") and len(list(csv.DictReader(io.StringIO(table[1:])))) == len(rows)

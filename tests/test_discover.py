@@ -12,7 +12,7 @@ from crawler.families import query_next_page, recognise
 from crawler.sites import parse_site_file
 from store.notices import Store
 from store.sites import site_state
-from tests.conftest import xunshi
+from tests.conftest import SITES_DIR, xunshi
 from tests.sitegen import COLUMN, generate_site, write
 
 HOSTS = ("www.x.gov.cn",)
@@ -370,3 +370,15 @@ def test_hostile_hrefs_are_no_candidates_and_no_pager() -> None:
             '<a href="http://[zz/list.asp?page=2">2</a><a href="list.asp?page=2">2</a>')  # fmt: skip
     assert candidate_links(html, HOME, HOSTS) == []
     assert query_next_page(html, "http://www.x.gov.cn/list.asp") == "http://www.x.gov.cn/list.asp?page=2"  # fmt: skip
+
+
+def test_a_column_titled_xunshi_zhenggai_is_the_list_even_without_visible_notices() -> None:
+    # A Hanweb column (recorded jssjw): its notices sit in a <datastore> / jpage proxy, its
+    # first page shows no notice link, and its own menu's 巡视巡察 entry points elsewhere.
+    # Reached from the home page, it is the list; the search does not wander off.
+    page = (SITES_DIR / "jssjw" / "col" / "col37" / "index.html").read_text(encoding="utf-8")
+    url = "http://www.jssjw.gov.cn/col/col37/index.html"
+    step = next_step(page, url, ("www.jssjw.gov.cn",), hops=1, notice_links=0)
+    assert (step.action, step.url) == ("list", url)
+    # From the home page itself (hops 0) a title is not enough: follow the column.
+    assert next_step(page, url, ("www.jssjw.gov.cn",), hops=0, notice_links=0).action == "follow"

@@ -68,11 +68,14 @@ class WorldSite:
     def home_url(self) -> str:
         return self.base + "/index.html"
 
-    def profile(self) -> SiteProfile:
+    def profile(self, *, by_home: bool = False) -> SiteProfile:
+        """The site's profile, given by its list page, or (``by_home``) by its home page
+        only, so that the crawl must find the list by discovery (crawler/discover.py)."""
         template = get_site("zjsjw" if self.family == "sitegen" else self.family)
+        start = "/index.html" if by_home else self.start_path
         return dataclasses.replace(
-            template, name=self.name, base_url=self.base, start_paths=(self.start_path,),
-            label=f"{template.label} ({self.name})", extra_hosts=(),
+            template, name=self.name, base_url=self.base, start_paths=(start,),
+            label=f"{template.label} ({self.name})", extra_hosts=(), discover=by_home,
         )  # fmt: skip
 
 
@@ -200,10 +203,13 @@ def serving(sites: list[WorldSite], latency: float = 0.02) -> Iterator[list[Worl
                 site.server = None
 
 
-def profiles(sites: list[WorldSite]) -> dict[str, SiteProfile]:
-    return {site.name: site.profile() for site in sites}
+def profiles(sites: list[WorldSite], *, half_by_home: bool = False) -> dict[str, SiteProfile]:
+    """Every site's profile; with ``half_by_home`` every other site (those of ``home_urls``)
+    is given by its home page alone."""
+    homes = home_urls(sites) if half_by_home else {}
+    return {site.name: site.profile(by_home=site.name in homes) for site in sites}
 
 
 def home_urls(sites: list[WorldSite]) -> dict[str, str]:
-    """Half the world by home page (every other site), for when discovery exists."""
+    """Half the world by home page (every other site)."""
     return {site.name: site.home_url for site in sites[::2]}
