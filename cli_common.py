@@ -15,6 +15,7 @@ from zoneinfo import ZoneInfo
 
 import click
 
+from store import report
 from store.db import StoreError, default_path
 from store.notices import Store
 
@@ -221,23 +222,8 @@ def check_site(store: Store, site: str | None) -> None:
 
 
 def local_time(iso: str | None, *, seconds: bool = False) -> str:
-    """An ISO 8601 time as a person reads it: Asia/Shanghai, '2026-12-01 21:10'.
-
-    A date alone stays a date; a time without an offset is taken as UTC (what the
-    database's own clock writes is always with its offset).
-    """
-    if not iso:
-        return ""
-    s = str(iso)
-    if len(s) <= 10:
-        return s
-    try:
-        moment = datetime.fromisoformat(s)
-    except ValueError:
-        return s
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)
-    return moment.astimezone(LOCAL).strftime("%Y-%m-%d %H:%M:%S" if seconds else "%Y-%m-%d %H:%M")
+    """An ISO 8601 time as a person reads it, in Asia/Shanghai (store.report.shown_time)."""
+    return report.shown_time(iso, seconds=seconds)
 
 
 # -- tables and formats ------------------------------------------------------------------------

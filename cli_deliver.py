@@ -470,7 +470,13 @@ def relink_reports(folder: Path, bases: dict[str, str]) -> None:
         text = path.read_text(encoding="utf-8")
         for base, local in bases.items():
             if path.suffix == ".md":
-                # an autolink <http://…> needs a scheme; a relative one is [text](path)
+                # a link's target [text](<http://…>) becomes [text](path); an autolink
+                # <http://…> needs a scheme, so a relative one is [last part](path)
+                text = re.sub(
+                    r"\]\(<" + re.escape(base) + r"(/[^>\s]*)>\)",
+                    lambda m, local=local: f"]({local}{m.group(1)})",
+                    text,
+                )
                 text = re.sub(
                     "<" + re.escape(base) + r"(/[^>\s]*)>",
                     lambda m, local=local: (

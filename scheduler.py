@@ -55,7 +55,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from crawler import sites as sites_registry
 from crawler.run import CrawlResult, SiteCrawl, after_crawl, run_crawls, summary_line
 from crawler.sites import SITES, SiteFileError, use_sites_file
-from store.db import StoreError
+from store.db import StoreError, process_alive
 from store.deliver import (
     ConfigError,
     Delivery,
@@ -508,7 +508,7 @@ class CrawlScheduler:
         """Runs still "running" whose process is gone (kill -9, power cut) get their outcome."""
         if self.config.db.exists():
             self._close_runs(
-                lambda row: not _alive(row["pid"]),
+                lambda row: row["pid"] is None or not process_alive(row["pid"]),
                 "the process that ran it ended without recording an outcome",
             )  # fmt: skip
 
@@ -661,18 +661,6 @@ class CrawlScheduler:
         else:
             lines += ["", "no deliveries"]
         return "\n".join(lines)
-
-
-def _alive(pid: Any) -> bool:
-    if not isinstance(pid, int) or pid <= 0:
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def main(argv: Sequence[str] | None = None) -> int:

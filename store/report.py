@@ -52,8 +52,9 @@ TIME_LABEL = "Asia/Shanghai"
 LOCAL = ZoneInfo(TIME_LABEL)
 
 
-def shown_time(iso: str | None) -> str:
-    """An ISO 8601 time as a person reads it, in Asia/Shanghai: '2024-01-01 09:00'.
+def shown_time(iso: str | None, *, seconds: bool = False) -> str:
+    """An ISO 8601 time as a person reads it, in Asia/Shanghai: '2024-01-01 09:00'
+    (with ``seconds``, '2024-01-01 09:00:00').
 
     A date alone stays a date; a time without an offset is taken as UTC (the database's
     clock always writes its offset).
@@ -69,7 +70,7 @@ def shown_time(iso: str | None) -> str:
         return s
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=UTC)
-    return moment.astimezone(LOCAL).strftime("%Y-%m-%d %H:%M")
+    return moment.astimezone(LOCAL).strftime("%Y-%m-%d %H:%M:%S" if seconds else "%Y-%m-%d %H:%M")
 
 
 def collect(

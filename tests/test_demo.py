@@ -70,3 +70,18 @@ def test_demo_refuses_an_existing_database(tmp_path: Path) -> None:
     db.write_bytes(b"")
     result = CliRunner().invoke(demo, ["--db", str(db)])
     assert result.exit_code != 0 and "exists" in result.output
+
+
+def test_demo_report_links_to_local_copies_are_never_nested(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    # A titled link [title](<served URL>) keeps its title; only a bare autolink takes the
+    # file name as its text. Before, the titled one became [title]([file](path)).
+    from cli_deliver import relink_reports
+
+    (tmp_path / "r.md").write_text(
+        "| [标题](<http://127.0.0.1:9/a/b.html>) | <http://127.0.0.1:9/c/d.html> |\n",
+        encoding="utf-8",
+    )
+    relink_reports(tmp_path, {"http://127.0.0.1:9": "../sites/zjsjw"})
+    assert (tmp_path / "r.md").read_text(encoding="utf-8") == (
+        "| [标题](../sites/zjsjw/a/b.html) | [d.html](../sites/zjsjw/c/d.html) |\n"
+    )
