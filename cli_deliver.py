@@ -279,8 +279,8 @@ def search(
 ) -> None:
     """Find notices whose title, unit or latest text contains every word of QUERY.
 
-    Works for Chinese without word segmentation (SQLite's trigram index); words of one
-    or two characters, such as 巡视, are found by a scan of the indexed texts.
+    Any substring, Chinese words of any length included (巡视, 违规吃喝), without word
+    segmentation; case is ignored; newest first.
 
     \b
     Example:
@@ -450,7 +450,7 @@ def run_demo(work: Path, db: Path, echo: Callable[[str], None] = click.echo) -> 
         for row in Outbox(store.db).summary():
             where = next((d.describe() for d in deliveries if d.name == row["delivery"]), "")
             echo(f"  {row['delivery']}: {row['sent']} sent, {row['pending']} waiting -> {where}")
-        echo("\n== Full-text search (trigram; two-character words by scan)")
+        echo("\n== Full-text search (any substring, two-character words included)")
         for query in ("鄞州", "违规吃喝"):
             hits = fts_search(store.db, query, limit=3)
             echo(f"  {query}: {len(hits)} notice(s)")

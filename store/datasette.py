@@ -214,6 +214,7 @@ _HIDDEN = (
     "notices_fts", "notices_fts_config", "notices_fts_content", "notices_fts_data",
     "notices_fts_docsize", "notices_fts_idx", "notices_bigrams", "notices_bigrams_config",
     "notices_bigrams_data", "notices_bigrams_docsize", "notices_bigrams_idx",
+    "notices_search_pending",
     "_sqlite_migrations", "outbox_runs", "notice_places",
 )  # fmt: skip
 

@@ -5,8 +5,8 @@ It acts only on the databases its metadata names (store/datasette.py writes it),
 
 * every connection to them is ``query_only``: no statement a visitor or a plugin sends can
   write (Datasette already opens them ``mode=ro``);
-* the table search box of ``notices`` and ``notice_list`` searches the bigram index, so a
-  Chinese word of any length is found (store/fts.py);
+* the table search box of ``notices`` and ``notice_list`` searches the latest texts
+  through the search index, so a Chinese word of any length is found (store/fts.py);
 * the ``diff`` column of ``change_list`` is drawn as HTML with ``<del>``/``<ins>``, every
   character of page text escaped; JSON lists of districts read as ``甲、乙``; a notice's
   id in a view links to its row in ``notices``; stored times show in Beijing time;
@@ -28,7 +28,7 @@ from markupsafe import Markup, escape
 
 from store.datasette import PLUGIN
 from store.diff import render_html_fragment
-from store.fts import BIGRAM_TABLE, bigram_query, register_functions
+from store.fts import register_functions, search_filter
 
 CSS_PATH = "/-/xunshi-watch.css"
 CSS = """
@@ -88,17 +88,14 @@ def filters_from_request(request: Any, database: str, table: str, datasette: Any
     if not query.strip():
         return FilterArguments([], extra_context=context)
     context["search"] = query
-    match = bigram_query(query)
-    if match is None:  # nothing a word is made of: nothing matches
+    found = search_filter(query, escape_sqlite(pk))
+    if found is None:  # nothing a word is made of: nothing matches
         return FilterArguments(["0"], human_descriptions=[f'search matches "{query}"'],
                                extra_context=context)  # fmt: skip
-    where = (
-        f"{escape_sqlite(pk)} IN (SELECT rowid FROM {BIGRAM_TABLE} "
-        f"WHERE {BIGRAM_TABLE} MATCH :xunshi_search)"
-    )
+    where, params = found
     return FilterArguments(
         [where],
-        params={"xunshi_search": match},
+        params=params,
         human_descriptions=[f'search matches "{query}"'],
         extra_context=context,
     )

@@ -224,11 +224,8 @@ def m003_outbox(db: Database) -> None:
     )
 
 
-# Full-text search over the latest version of each notice (store/fts.py reads it). The
-# trigram tokenizer indexes every run of three characters, so it finds Chinese words
-# without a word segmenter; shorter queries are answered by a scan (see store/fts.py).
-# Triggers keep it in step inside the transaction that records a version or updates a
-# notice's title or unit, so no writer has to remember it.
+# The first full-text search (m004, m005; m012_search_index replaces it): a trigram FTS5
+# table with its own copy of each notice's title, unit and latest text, kept by triggers.
 _FTS_SQL = (
     """CREATE VIRTUAL TABLE notices_fts USING fts5(title, unit, text, tokenize = 'trigram')""",
     """CREATE TRIGGER notices_fts_version_added AFTER INSERT ON versions
@@ -255,6 +252,64 @@ _FTS_SQL = (
         SELECT n.id, n.title, n.unit, v.text FROM notices n
         JOIN versions v ON v.notice_id = n.id
         WHERE v.n = (SELECT max(n) FROM versions WHERE notice_id = n.id)""",
+)
+
+
+# m006_bigram_search as it ran (m012_search_index drops it). A contentless table, so a row
+# is removed with FTS5's 'delete' command, which needs the values that were indexed: BEFORE
+# triggers take them from notices_fts while it still holds them, AFTER triggers index the
+# new values.
+_OLD_BIGRAM_INDEX = (
+    "SELECT rowid, xunshi_bigrams(title), xunshi_bigrams(unit), xunshi_bigrams(text)"
+)
+_IS_LATEST = "NEW.n >= (SELECT coalesce(max(n), 0) FROM versions WHERE notice_id = NEW.notice_id)"
+_BIGRAM_SQL = (
+    """CREATE VIRTUAL TABLE notices_bigrams USING fts5(title, unit, text, content = '')""",
+    f"""CREATE TRIGGER notices_bigrams_version_adding BEFORE INSERT ON versions
+    WHEN {_IS_LATEST}
+    BEGIN
+        INSERT INTO notices_bigrams (notices_bigrams, rowid, title, unit, text)
+            SELECT 'delete', {_OLD_BIGRAM_INDEX[7:]} FROM notices_fts WHERE rowid = NEW.notice_id;
+    END""",
+    f"""CREATE TRIGGER notices_bigrams_version_added AFTER INSERT ON versions
+    WHEN {_IS_LATEST}
+    BEGIN
+        INSERT INTO notices_bigrams (rowid, title, unit, text)
+            SELECT id, xunshi_bigrams(title), xunshi_bigrams(unit),
+                xunshi_bigrams(NEW.text) FROM notices WHERE id = NEW.notice_id;
+    END""",
+    f"""CREATE TRIGGER notices_bigrams_version_updating BEFORE UPDATE OF text ON versions
+    WHEN {_IS_LATEST}
+    BEGIN
+        INSERT INTO notices_bigrams (notices_bigrams, rowid, title, unit, text)
+            SELECT 'delete', {_OLD_BIGRAM_INDEX[7:]} FROM notices_fts WHERE rowid = NEW.notice_id;
+    END""",
+    f"""CREATE TRIGGER notices_bigrams_version_updated AFTER UPDATE OF text ON versions
+    WHEN {_IS_LATEST}
+    BEGIN
+        INSERT INTO notices_bigrams (rowid, title, unit, text)
+            SELECT id, xunshi_bigrams(title), xunshi_bigrams(unit),
+                xunshi_bigrams(NEW.text) FROM notices WHERE id = NEW.notice_id;
+    END""",
+    f"""CREATE TRIGGER notices_bigrams_notice_updating BEFORE UPDATE OF title, unit ON notices
+    WHEN OLD.title IS NOT NEW.title OR OLD.unit IS NOT NEW.unit
+    BEGIN
+        INSERT INTO notices_bigrams (notices_bigrams, rowid, title, unit, text)
+            SELECT 'delete', {_OLD_BIGRAM_INDEX[7:]} FROM notices_fts WHERE rowid = NEW.id;
+    END""",
+    """CREATE TRIGGER notices_bigrams_notice_updated AFTER UPDATE OF title, unit ON notices
+    WHEN OLD.title IS NOT NEW.title OR OLD.unit IS NOT NEW.unit
+    BEGIN
+        INSERT INTO notices_bigrams (rowid, title, unit, text)
+            SELECT rowid, xunshi_bigrams(NEW.title), xunshi_bigrams(NEW.unit),
+                xunshi_bigrams(text) FROM notices_fts WHERE rowid = NEW.id;
+    END""",
+    f"""CREATE TRIGGER notices_bigrams_notice_deleting BEFORE DELETE ON notices
+    BEGIN
+        INSERT INTO notices_bigrams (notices_bigrams, rowid, title, unit, text)
+            SELECT 'delete', {_OLD_BIGRAM_INDEX[7:]} FROM notices_fts WHERE rowid = OLD.id;
+    END""",
+    f"""INSERT INTO notices_bigrams (rowid, title, unit, text) {_OLD_BIGRAM_INDEX} FROM notices_fts""",
 )
 
 
@@ -287,12 +342,9 @@ def m006_runs_skipped(db: Database) -> None:
 @migrations()
 def m006_bigram_search(db: Database) -> None:
     # A second full-text index that finds Chinese words of two characters (巡视, 鄞州) from
-    # Datasette's search box: see store/fts.py. Its triggers call a SQL function that
-    # open_db registers on every connection.
-    from store import fts
-
-    fts.register_functions(db.conn)
-    for statement in fts.BIGRAM_SQL:
+    # Datasette's search box. Its triggers call a SQL function that open_db registers on
+    # every connection. (Replaced by m012_search_index; kept as it ran.)
+    for statement in _BIGRAM_SQL:
         db.execute(statement)
 
 
@@ -454,6 +506,20 @@ def m011_query_in_notice_keys(db: Database) -> None:
         key = canonical_url(row["url"])
         if key != row["key"] and not list(table.rows_where("key = ?", [key])):
             table.update(row["id"], {"key": key})
+
+
+@migrations()
+def m012_search_index(db: Database) -> None:
+    # One small search index instead of two big ones (issue 16): the trigram table and its
+    # copy of every latest text (62 KB per notice with the bigram table) give way to
+    # notices_bigrams, a detail=none FTS5 index of character pairs over the view
+    # notices_fts, which reads the latest text from versions (store/fts.py). Every stored
+    # notice is indexed here; the freed pages are reused (VACUUM shrinks the file).
+    from store import fts
+
+    fts.register_functions(db.conn)
+    for statement in (*fts.OLD_OBJECTS, *fts.SEARCH_SQL):
+        db.execute(statement)
 
 
 def open_db(

@@ -1,26 +1,54 @@
-"""Full-text search over the latest text of each notice, for Chinese (table ``notices_fts``).
+"""Full-text search over the latest text of each notice, for Chinese: one small index.
 
-The index (migration ``m004_fts`` in store/db.py) uses SQLite's ``trigram`` tokenizer: every
-run of three characters is a token, so a query of three or more characters finds any
-substring, with no word segmenter. A trigram index cannot answer a one- or two-character
-query such as ``巡视``: Chinese ones go to the bigram index ``notices_bigrams`` (below, and
-what Datasette's search box uses), anything else is matched by scanning the indexed text
-(``instr``, not ``LIKE``: SQLite 3.40's trigram table answers a ``LIKE`` pattern of fewer
-than three characters with no rows at all). Terms separated by white space must all occur.
+What search covers is the view ``notices_fts`` (rowid = notice id, title, unit and the text
+of the notice's latest version, read from ``versions``: no second copy of any text).
+
+The index ``notices_bigrams`` (migration ``m012_search_index`` in store/db.py) is an FTS5
+table with ``detail=none`` (it stores which notices hold a token, not where) over a
+document that :func:`bigrams` writes for each notice: the lower-cased title, unit and text
+cut into runs of letters and digits (Chinese characters are letters), and each run into
+its overlapping pairs of characters plus its last character alone, each token once
+(``巡视整改。`` -> ``巡视 视整 整改 改``). That is about 4 KB of index per notice, against
+61 KB for the trigram index and its copy of the text that it replaces.
+
+A query term is written out the same way (:func:`term_tokens`): a notice that contains the
+term as a substring holds every one of its tokens, so the index gives every notice that
+may match (the candidates). For a term of one or two letters or digits (``巡视``, ``鄞``)
+the candidates are exactly the notices that contain it; a longer term is confirmed by
+``instr`` on the text of each candidate (its pairs may occur apart). Terms separated by
+white space must all occur; case is ignored. Hits come newest first.
+
+Indexing is batched (:data:`FLUSH_AT`): a notice whose title, unit or latest text changes
+goes into ``notices_search_pending`` in the same transaction, its old entry is removed at
+once, and the pending notices are indexed together once there are ``FLUSH_AT`` of them
+(FTS5 writes one segment per transaction, so one notice per transaction costs about three
+times as much). Searches read the pending notices' texts directly. Triggers do all of it,
+so no writer has to remember it; ``notices_search_doc`` is the index's content (what it
+holds for every notice not pending), which FTS5's ``rebuild`` and ``integrity-check`` read.
 """
 
 from __future__ import annotations
 
 import re
 import sqlite3
-from collections.abc import Iterator
 from dataclasses import dataclass
+from operator import add
 from typing import Any
 
 from sqlite_utils import Database
 
-MIN_INDEXED_CHARS = 3  # the trigram tokenizer's shortest searchable term
 SNIPPET_CHARS = 40
+BIGRAM_TABLE = "notices_bigrams"
+BIGRAM_FUNCTION = "xunshi_bigrams"
+PENDING_TABLE = "notices_search_pending"
+DOC_VIEW = "notices_search_doc"
+TEXT_VIEW = "notices_fts"
+FLUSH_AT = 32  # pending notices indexed together
+# Above this many candidates, search walks the notices newest first and stops at the limit
+# instead of confirming every candidate (a common term: most candidates are hits).
+WALK_ABOVE = 2_000
+
+_WORD = re.compile(r"[^\W_]+")  # letters and digits (str.isalnum), Chinese included
 
 
 @dataclass(frozen=True)
@@ -45,56 +73,136 @@ class Hit:
         }
 
 
-def _phrase(term: str) -> str:
-    """An FTS5 string literal: the term as one phrase, whatever characters it holds."""
-    return '"' + term.replace('"', '""') + '"'
+# -- the index's document and a query's tokens ------------------------------------------------
+
+
+def bigrams(text: str | None) -> str | None:
+    """The document the index holds for a text (the SQL function ``xunshi_bigrams``)."""
+    if text is None:
+        return None
+    out: list[str] = []
+    extend, append = out.extend, out.append
+    for run in _WORD.findall(text.lower()):
+        extend(map(add, run, run[1:]))
+        append(run[-1])
+    return " ".join(dict.fromkeys(out))
+
+
+def _quote(token: str) -> str:
+    return '"' + token.replace('"', '""') + '"'
+
+
+def term_tokens(term: str) -> list[str]:
+    """The index tokens every text containing ``term`` holds, as FTS5 query items."""
+    low = term.lower()
+    items: list[str] = []
+    for m in _WORD.finditer(low):
+        run = m.group()
+        items.extend(_quote(p) for p in map(add, run, run[1:]))
+        if m.end() < len(low):
+            items.append(_quote(run[-1]))  # followed by a non-word character: a token alone
+        elif len(run) == 1:
+            items.append(_quote(run) + "*")  # the text may go on: any token it starts
+    return list(dict.fromkeys(items))
+
+
+def exact_term(term: str) -> bool:
+    """Whether the index alone answers ``term`` (one or two letters or digits)."""
+    return len(term) <= 2 and bool(_WORD.fullmatch(term))
+
+
+def bigram_query(query: str) -> str | None:
+    """The FTS5 query for the candidates of every white-space-separated term of ``query``.
+
+    None when no term holds a letter or digit (the index knows nothing else).
+    """
+    items = [t for term in query.split() for t in term_tokens(term)]
+    return " AND ".join(dict.fromkeys(items)) or None
+
+
+# -- searching ---------------------------------------------------------------------------------
+
+_HAYSTACK = (
+    "lower(coalesce({f}.title, '') || char(10) || coalesce({f}.unit, '') || char(10) "
+    "|| coalesce({f}.text, ''))"
+)
+
+
+def candidates_sql(match_param: str) -> str:
+    """SQL for the ids the index gives for the FTS5 query ``match_param``, and every notice
+    still waiting to be indexed (their texts are checked instead)."""
+    return (
+        f"SELECT rowid FROM {BIGRAM_TABLE} WHERE {BIGRAM_TABLE} MATCH {match_param} "
+        f"UNION ALL SELECT notice_id FROM {PENDING_TABLE}"
+    )
+
+
+def confirm_sql(terms: list[str], param: str, row_id: str) -> tuple[list[str], dict[str, str]]:
+    """Conditions that the row ``row_id`` of ``notices_fts`` (alias ``f``) holds each term.
+
+    A term the index answers exactly is only checked on pending notices.
+    """
+    where: list[str] = []
+    params: dict[str, str] = {}
+    haystack = _HAYSTACK.format(f="f")
+    for i, term in enumerate(terms):
+        name = f"{param}{i}"
+        params[name] = term.lower()
+        found = f"instr({haystack}, :{name}) > 0"
+        if exact_term(term):
+            found = f"({row_id} NOT IN (SELECT notice_id FROM {PENDING_TABLE}) OR {found})"
+        where.append(found)
+    return where, params
+
+
+def search_filter(
+    query: str, row_id: str, prefix: str = "xunshi"
+) -> tuple[str, dict[str, str]] | None:
+    """A WHERE condition on the notice id ``row_id`` of another query (Datasette's search
+    box), and its parameters; None when no term holds a letter or digit."""
+    match = bigram_query(query)
+    if match is None:
+        return None
+    checks, params = confirm_sql(query.split(), f"{prefix}_term", "f.rowid")
+    where = (
+        f"{row_id} IN ({candidates_sql(f':{prefix}_search')}) AND EXISTS (SELECT 1 FROM "
+        f"{TEXT_VIEW} f WHERE f.rowid = {row_id} AND {' AND '.join(checks)})"
+    )
+    return where, {f"{prefix}_search": match, **params}
 
 
 def search(db: Database, query: str, *, site: str | None = None, limit: int = 50) -> list[Hit]:
-    """Notices whose title, unit or latest text contains every white-space-separated term.
-
-    Ranked by relevance when a term is long enough for the index, else newest first.
-    """
+    """Notices whose title, unit or latest text contains every white-space-separated term,
+    newest first (case is ignored)."""
     terms = query.split()
     if not terms:
         return []
-    indexed = [t for t in terms if len(t) >= MIN_INDEXED_CHARS]
-    short = [t for t in terms if len(t) < MIN_INDEXED_CHARS]
-    where: list[str] = []
-    params: list[Any] = []
-    if short and db[BIGRAM_TABLE].exists():
-        # Chinese terms go to the bigram index; only what it cannot answer (a Latin word's
-        # fragment such as "PD") is left to the scan.
-        han = [t for t in short if _HAN.fullmatch(t)]
-        short = [t for t in short if not _HAN.fullmatch(t)]
-        for term in han:
-            where.append(
-                f"f.rowid IN (SELECT rowid FROM {BIGRAM_TABLE} WHERE {BIGRAM_TABLE} MATCH ?)"
-            )
-            params.append(bigram_query(term))
-    if indexed:
-        where.append("notices_fts MATCH ?")
-        params.append(" AND ".join(_phrase(t) for t in indexed))
-    for term in short:
-        # lower() folds ASCII only, which is all a Chinese query needs folded.
-        where.append(
-            "instr(lower(coalesce(f.title, '') || char(10) || coalesce(f.unit, '') "
-            "|| char(10) || f.text), lower(?)) > 0"
-        )
-        params.append(term)
+    match = bigram_query(query)
+    where, params = confirm_sql(terms, "t", "f.rowid")
+    params_any: dict[str, Any] = dict(params)
+    walk = True
+    if match is not None:
+        params_any["match"] = match
+        count = db.execute(
+            f"SELECT count(*) FROM {BIGRAM_TABLE} WHERE {BIGRAM_TABLE} MATCH :match", params_any
+        ).fetchone()[0]
+        # Few candidates: look each one up. Many: walk newest first, stop at the limit
+        # ('+' keeps SQLite from driving the loop by the candidate list).
+        walk = count > WALK_ABOVE
+        where.insert(0, f"{'+' if walk else ''}f.rowid IN ({candidates_sql(':match')})")
     if site:
-        where.append("n.site = ?")
-        params.append(site)
-    order = "f.rank" if indexed else "n.published_at DESC, n.id DESC"
+        where.append("n.site = :site")
+        params_any["site"] = site
     sql = (
         "SELECT n.id, n.site, n.title, n.unit, n.published_at, n.url, f.text "
-        "FROM notices_fts f JOIN notices n ON n.id = f.rowid "
-        f"WHERE {' AND '.join(where)} ORDER BY {order} LIMIT ?"
+        f"FROM {TEXT_VIEW} f JOIN notices n ON n.id = f.rowid "
+        f"WHERE {' AND '.join(where)} "
+        f"ORDER BY {'n.published_at' if walk else '+n.published_at'} DESC, n.id DESC LIMIT :limit"
     )  # only fixed fragments are joined; every value is a parameter
-    params.append(limit)
+    params_any["limit"] = limit
     return [
         Hit(row[0], row[1], row[2], row[3], row[4], row[5], snippet(row[6] or "", terms))
-        for row in db.execute(sql, params).fetchall()
+        for row in db.execute(sql, params_any).fetchall()
     ]
 
 
@@ -119,141 +227,115 @@ def snippet(text: str, terms: list[str], width: int = SNIPPET_CHARS) -> str:
     return flat[:width] + ("…" if len(flat) > width else "")
 
 
-# -- two-character search: a bigram index ---------------------------------------------------
-#
-# ``notices_bigrams`` (migration m006 in store/db.py) is a contentless FTS5 table with the
-# default ``unicode61`` tokenizer over the same title, unit and latest text, written out by
-# :func:`bigrams`: every run of Chinese characters becomes its overlapping two-character
-# pairs plus its last character alone (``巡视整改`` -> ``巡视 视整 整改 改``), everything else
-# is left to the tokenizer (words, numbers). A query is written out the same way by
-# :func:`bigram_query`, as one FTS5 phrase per term, so a Chinese term of any length is
-# found exactly where it occurs as a substring: ``巡视`` is one token, ``巡视整改`` the phrase
-# ``巡视 视整 整改``, a single character a prefix query. This is what Datasette's search box
-# uses (store/datasette.py); the CLI keeps the trigram index for terms of three or more
-# characters (it ranks by relevance and finds substrings of Latin words too) and uses this
-# index instead of a scan for shorter Chinese terms.
-
-BIGRAM_TABLE = "notices_bigrams"
-BIGRAM_FUNCTION = "xunshi_bigrams"
-
-_HAN = re.compile(
-    "[\u3007\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\U00020000-\U0002fa1f\U00030000-\U0003134f]+"
-)
-
-
-def _pieces(text: str) -> Iterator[tuple[bool, str]]:
-    """The text cut into (is it a run of Chinese characters?, piece)."""
-    pos = 0
-    for m in _HAN.finditer(text):
-        if m.start() > pos:
-            yield False, text[pos : m.start()]
-        yield True, m.group()
-        pos = m.end()
-    if pos < len(text):
-        yield False, text[pos:]
-
-
-def _run_tokens(run: str, *, last: bool = True) -> list[str]:
-    if len(run) == 1:
-        return [run]
-    pairs = [run[i : i + 2] for i in range(len(run) - 1)]
-    return pairs + [run[-1]] if last else pairs
-
-
-def bigrams(text: str | None) -> str | None:
-    """The text as the bigram index stores it (the SQL function ``xunshi_bigrams``)."""
-    if text is None:
-        return None
-    out: list[str] = []
-    for han, piece in _pieces(text):
-        out.extend(_run_tokens(piece) if han else [piece])
-    return " ".join(out)
-
-
-def bigram_query(query: str) -> str | None:
-    """An FTS5 query for ``notices_bigrams``: every white-space-separated term must occur.
-
-    None when no term holds a character the index knows (letters, digits, Chinese).
-    """
-    phrases: list[str] = []
-    for term in query.split():
-        if not any(c.isalnum() for c in term):
-            continue
-        pieces = list(_pieces(term))
-        tokens: list[str] = []
-        prefix = False
-        for i, (han, piece) in enumerate(pieces):
-            if not han:
-                tokens.append(piece)
-            elif i == len(pieces) - 1:
-                # The term ends here, the text may go on: no closing single character, and
-                # a lone character is the start of whatever token follows it.
-                tokens.extend(_run_tokens(piece, last=False))
-                prefix = len(piece) == 1
-            else:
-                tokens.extend(_run_tokens(piece))
-        phrases.append(_phrase(" ".join(tokens)) + ("*" if prefix else ""))
-    return " AND ".join(phrases) or None
-
-
 def register_functions(conn: sqlite3.Connection) -> None:
-    """The SQL function the bigram index's triggers call: every writing connection needs it."""
+    """The SQL function the index's triggers and content view call: every connection that
+    writes, or reads ``notices_search_doc``, needs it."""
     conn.create_function(BIGRAM_FUNCTION, 1, bigrams, deterministic=True)
 
 
-# Kept in step by triggers, like notices_fts. The table is contentless (it stores the index,
-# not a second copy of the texts), so a row is removed with FTS5's 'delete' command, which
-# needs the values that were indexed: BEFORE triggers take them from notices_fts while it
-# still holds them (its own triggers run AFTER), AFTER triggers index the new values.
-_BIGRAM_INDEX = (
-    f"SELECT rowid, {BIGRAM_FUNCTION}(title), {BIGRAM_FUNCTION}(unit), {BIGRAM_FUNCTION}(text)"
+# -- the schema (migration m012_search_index) ---------------------------------------------------
+
+_DOC = f"{BIGRAM_FUNCTION}({_HAYSTACK.format(f='f')})"
+_IS_LATEST = (
+    "{row}.n >= (SELECT coalesce(max(n), 0) FROM versions WHERE notice_id = {row}.notice_id)"
 )
-_IS_LATEST = "NEW.n >= (SELECT coalesce(max(n), 0) FROM versions WHERE notice_id = NEW.notice_id)"
-BIGRAM_SQL = (
-    f"""CREATE VIRTUAL TABLE {BIGRAM_TABLE} USING fts5(title, unit, text, content = '')""",
-    f"""CREATE TRIGGER notices_bigrams_version_adding BEFORE INSERT ON versions
-    WHEN {_IS_LATEST}
+
+
+def _unindex(notice_id: str) -> str:
+    """Statements that take a notice out of the index (if it is in it: a pending notice is
+    not) before its title, unit or latest text changes, and mark it pending."""
+    return (
+        f"INSERT INTO {BIGRAM_TABLE} ({BIGRAM_TABLE}, rowid, doc) "
+        f"SELECT 'delete', id, doc FROM {DOC_VIEW} WHERE id = {notice_id};\n"
+        f"        INSERT OR IGNORE INTO {PENDING_TABLE} (notice_id) VALUES ({notice_id});"
+    )
+
+
+# Index the pending notices as they are now, then forget them.
+FLUSH = (
+    f"INSERT INTO {BIGRAM_TABLE} (rowid, doc) SELECT f.rowid, {_DOC} FROM {TEXT_VIEW} f "
+    f"WHERE f.rowid IN (SELECT notice_id FROM {PENDING_TABLE})",
+    f"DELETE FROM {PENDING_TABLE}",
+)
+
+OLD_OBJECTS = (
+    "DROP TRIGGER IF EXISTS notices_fts_version_added",
+    "DROP TRIGGER IF EXISTS notices_fts_version_updated",
+    "DROP TRIGGER IF EXISTS notices_fts_notice_updated",
+    "DROP TRIGGER IF EXISTS notices_fts_notice_deleted",
+    "DROP TRIGGER IF EXISTS notices_bigrams_version_adding",
+    "DROP TRIGGER IF EXISTS notices_bigrams_version_added",
+    "DROP TRIGGER IF EXISTS notices_bigrams_version_updating",
+    "DROP TRIGGER IF EXISTS notices_bigrams_version_updated",
+    "DROP TRIGGER IF EXISTS notices_bigrams_notice_updating",
+    "DROP TRIGGER IF EXISTS notices_bigrams_notice_updated",
+    "DROP TRIGGER IF EXISTS notices_bigrams_notice_deleting",
+    "DROP TABLE IF EXISTS notices_bigrams",
+    "DROP TABLE IF EXISTS notices_fts",
+)
+
+SEARCH_SQL = (
+    f"""CREATE VIEW {TEXT_VIEW} AS
+    SELECT n.id AS rowid, n.title AS title, n.unit AS unit,
+        (SELECT v.text FROM versions v WHERE v.notice_id = n.id ORDER BY v.n DESC LIMIT 1) AS text
+    FROM notices n""",
+    f"""CREATE TABLE {PENDING_TABLE} (notice_id INTEGER PRIMARY KEY)""",
+    f"""CREATE VIEW {DOC_VIEW} AS
+    SELECT f.rowid AS id, {_DOC} AS doc FROM {TEXT_VIEW} f
+    WHERE f.rowid NOT IN (SELECT notice_id FROM {PENDING_TABLE})""",
+    f"""CREATE VIRTUAL TABLE {BIGRAM_TABLE} USING fts5(doc, content = '{DOC_VIEW}',
+    content_rowid = 'id', detail = none, columnsize = 0,
+    tokenize = 'unicode61 remove_diacritics 0')""",
+    f"""CREATE TRIGGER notices_search_notice_added AFTER INSERT ON notices
     BEGIN
-        INSERT INTO {BIGRAM_TABLE} ({BIGRAM_TABLE}, rowid, title, unit, text)
-            SELECT 'delete', {_BIGRAM_INDEX[7:]} FROM notices_fts WHERE rowid = NEW.notice_id;
+        INSERT OR IGNORE INTO {PENDING_TABLE} (notice_id) VALUES (NEW.id);
     END""",
-    f"""CREATE TRIGGER notices_bigrams_version_added AFTER INSERT ON versions
-    WHEN {_IS_LATEST}
-    BEGIN
-        INSERT INTO {BIGRAM_TABLE} (rowid, title, unit, text)
-            SELECT id, {BIGRAM_FUNCTION}(title), {BIGRAM_FUNCTION}(unit),
-                {BIGRAM_FUNCTION}(NEW.text) FROM notices WHERE id = NEW.notice_id;
-    END""",
-    f"""CREATE TRIGGER notices_bigrams_version_updating BEFORE UPDATE OF text ON versions
-    WHEN {_IS_LATEST}
-    BEGIN
-        INSERT INTO {BIGRAM_TABLE} ({BIGRAM_TABLE}, rowid, title, unit, text)
-            SELECT 'delete', {_BIGRAM_INDEX[7:]} FROM notices_fts WHERE rowid = NEW.notice_id;
-    END""",
-    f"""CREATE TRIGGER notices_bigrams_version_updated AFTER UPDATE OF text ON versions
-    WHEN {_IS_LATEST}
-    BEGIN
-        INSERT INTO {BIGRAM_TABLE} (rowid, title, unit, text)
-            SELECT id, {BIGRAM_FUNCTION}(title), {BIGRAM_FUNCTION}(unit),
-                {BIGRAM_FUNCTION}(NEW.text) FROM notices WHERE id = NEW.notice_id;
-    END""",
-    f"""CREATE TRIGGER notices_bigrams_notice_updating BEFORE UPDATE OF title, unit ON notices
+    f"""CREATE TRIGGER notices_search_notice_updating BEFORE UPDATE OF title, unit ON notices
     WHEN OLD.title IS NOT NEW.title OR OLD.unit IS NOT NEW.unit
     BEGIN
-        INSERT INTO {BIGRAM_TABLE} ({BIGRAM_TABLE}, rowid, title, unit, text)
-            SELECT 'delete', {_BIGRAM_INDEX[7:]} FROM notices_fts WHERE rowid = NEW.id;
+        {_unindex("OLD.id")}
     END""",
-    f"""CREATE TRIGGER notices_bigrams_notice_updated AFTER UPDATE OF title, unit ON notices
-    WHEN OLD.title IS NOT NEW.title OR OLD.unit IS NOT NEW.unit
+    f"""CREATE TRIGGER notices_search_notice_deleting BEFORE DELETE ON notices
     BEGIN
-        INSERT INTO {BIGRAM_TABLE} (rowid, title, unit, text)
-            SELECT rowid, {BIGRAM_FUNCTION}(NEW.title), {BIGRAM_FUNCTION}(NEW.unit),
-                {BIGRAM_FUNCTION}(text) FROM notices_fts WHERE rowid = NEW.id;
+        INSERT INTO {BIGRAM_TABLE} ({BIGRAM_TABLE}, rowid, doc)
+            SELECT 'delete', id, doc FROM {DOC_VIEW} WHERE id = OLD.id;
+        DELETE FROM {PENDING_TABLE} WHERE notice_id = OLD.id;
     END""",
-    f"""CREATE TRIGGER notices_bigrams_notice_deleting BEFORE DELETE ON notices
+    f"""CREATE TRIGGER notices_search_version_adding BEFORE INSERT ON versions
+    WHEN {_IS_LATEST.format(row="NEW")}
     BEGIN
-        INSERT INTO {BIGRAM_TABLE} ({BIGRAM_TABLE}, rowid, title, unit, text)
-            SELECT 'delete', {_BIGRAM_INDEX[7:]} FROM notices_fts WHERE rowid = OLD.id;
+        {_unindex("NEW.notice_id")}
     END""",
-    f"""INSERT INTO {BIGRAM_TABLE} (rowid, title, unit, text) {_BIGRAM_INDEX} FROM notices_fts""",
+    # Only the latest version's text is searched: updates of older rows (their texts
+    # stored another way) change nothing here.
+    f"""CREATE TRIGGER notices_search_version_updating BEFORE UPDATE OF text ON versions
+    WHEN OLD.text IS NOT NEW.text AND {_IS_LATEST.format(row="OLD")}
+    BEGIN
+        {_unindex("OLD.notice_id")}
+    END""",
+    f"""CREATE TRIGGER notices_search_version_deleting BEFORE DELETE ON versions
+    WHEN {_IS_LATEST.format(row="OLD")}
+    BEGIN
+        {_unindex("OLD.notice_id")}
+    END""",
+    # Index the pending notices together, after a version is in place (never from a BEFORE
+    # trigger: the row about to change would be indexed as it was).
+    f"""CREATE TRIGGER notices_search_flush AFTER INSERT ON versions
+    WHEN (SELECT count(*) FROM {PENDING_TABLE}) >= {FLUSH_AT}
+    BEGIN
+        {FLUSH[0]};
+        {FLUSH[1]};
+    END""",
+    f"INSERT INTO {BIGRAM_TABLE} ({BIGRAM_TABLE}) VALUES ('rebuild')",
 )
+
+
+def flush(db: Database) -> int:
+    """Index every pending notice now, in one transaction; return how many there were."""
+    from store.db import write_transaction
+
+    with write_transaction(db):
+        pending = db.execute(f"SELECT count(*) FROM {PENDING_TABLE}").fetchone()[0]
+        for statement in FLUSH:
+            db.execute(statement)
+    return int(pending)
