@@ -344,6 +344,7 @@ def m006_bigram_search(db: Database) -> None:
     # A second full-text index that finds Chinese words of two characters (巡视, 鄞州) from
     # Datasette's search box. Its triggers call a SQL function that open_db registers on
     # every connection. (Replaced by m012_search_index; kept as it ran.)
+    register_functions(db.conn)
     for statement in _BIGRAM_SQL:
         db.execute(statement)
 

@@ -87,6 +87,7 @@ class Store:
         self.db = db
         self.clock = clock
         self._has_facts: bool | None = None
+        self._insert_sql: dict[tuple[str, tuple[str, ...]], str] = {}  # SQL text only
 
     @classmethod
     def open(
@@ -207,8 +208,8 @@ class Store:
     ) -> int:
         if kind not in event_table.BY_NAME:
             raise ValueError(f"unknown event kind {kind!r}; store/events.py lists the kinds")
-        table = self.db.table("events")
-        table.insert(
+        return self._insert(
+            "events",
             {
                 "run_id": run_id,
                 "created_at": self.clock(),
@@ -217,9 +218,24 @@ class Store:
                 "notice_id": notice_id,
                 "url": url,
                 "detail": json.dumps(detail or {}, ensure_ascii=False),
-            }
+            },
         )
-        return _last_pk(table)
+
+    def _insert(self, table: str, row: dict[str, Any]) -> int:
+        """Insert one row with a plain prepared statement (what Store.record's inner loop
+        writes: sqlite-utils' insert looks the table up on every call); its rowid."""
+        columns = tuple(row)
+        sql = self._insert_sql.get((table, columns))
+        if sql is None:
+            sql = (
+                f"INSERT INTO {table} ({', '.join(columns)}) "
+                f"VALUES ({', '.join('?' * len(columns))})"
+            )
+            self._insert_sql[(table, columns)] = sql
+        rowid = self.db.conn.execute(sql, tuple(row.values())).lastrowid
+        if rowid is None:
+            raise RuntimeError(f"no row id after an insert into {table}")
+        return rowid
 
     def record_event(self, run_id: int | None, kind: str, **kwargs: Any) -> int:
         """Write one event on its own (fetch failures, blocks: nothing else changes)."""
@@ -233,101 +249,140 @@ class Store:
         return rows[0] if rows else None
 
     def record(self, notice: Notice, run_id: int | None = None) -> Recorded:
-        """Store a fetched notice: a new version only when its seed-format text changed."""
+        """Store a fetched notice: a new version only when its seed-format text changed.
+
+        One transaction (a savepoint inside a caller's transaction: a batch of records
+        that fails in the middle keeps the records before it and nothing of this one).
+        """
         if not notice.text:
             raise ValueError("a notice must be normalised before it is recorded")
         text = notice.text
         sha = hashlib.sha256(text.encode("utf-8")).hexdigest()
         now = self.clock()
         key = notice.key
-        facts = extract_facts(text, notice.title, notice.published_at)
+        validators = (notice.headers.get("etag"), notice.headers.get("last-modified"))
+        conn = self.db.conn
         with write_transaction(self.db):
-            rows = list(self.db.table("notices").rows_where("key = ?", [key]))
-            validators = {
-                "etag": notice.headers.get("etag"),
-                "last_modified": notice.headers.get("last-modified"),
-            }
-            if not rows:
-                # The unit goes in with the row, so the search index is written once.
-                match, unit_columns = self._unit(notice, now)
-                notices = self.db.table("notices")
-                notices.insert(
-                    {
-                        "site": notice.site,
-                        "key": key,
-                        "url": notice.url,
-                        "title": notice.title,
-                        "published_at": notice.published_at,
-                        "source": notice.source,
-                        "first_seen": now,
-                        "last_seen": now,
-                        "last_checked": now,
-                        "last_changed": now,
-                        "version_count": 1,
-                        **unit_columns,
-                        **validators,
-                    }
+            row = conn.execute(
+                "SELECT id, title, published_at, source FROM notices WHERE key = ?", [key]
+            ).fetchone()
+            if row is None:
+                return self._record_new(notice, text, sha, key, validators, run_id, now)
+            notice_id = row[0]
+            latest = conn.execute(
+                "SELECT n, sha256 FROM versions WHERE notice_id = ? ORDER BY n DESC LIMIT 1",
+                [notice_id],
+            ).fetchone()
+            if latest is not None and latest[1] == sha:
+                conn.execute(
+                    "UPDATE notices SET last_seen = ?, last_checked = ?, removed_at = NULL, "
+                    "etag = ?, last_modified = ? WHERE id = ?",
+                    [now, now, *validators, notice_id],
                 )
-                notice_id = _last_pk(notices)
-                self._insert_version(notice, notice_id, 1, sha, run_id, now, None)
-                if self.has_facts():
-                    write_facts(self.db, notice_id, 1, facts)
-                self._event(
-                    run_id,
-                    "new_notice",
-                    site=notice.site,
-                    notice_id=notice_id,
-                    url=notice.url,
-                    detail={"title": notice.title, "published_at": notice.published_at},
-                )
-                self._store_districts(match, notice, notice_id, run_id, now)
-                return Recorded("new", notice_id, 1)
-            row = rows[0]
-            notice_id = row["id"]
-            latest = self.latest_version(notice_id)
-            touch = {"last_seen": now, "last_checked": now, "removed_at": None, **validators}
-            if latest is not None and latest["sha256"] == sha:
-                self.db.table("notices").update(notice_id, touch)
-                return Recorded("unchanged", notice_id, latest["n"])
-            n = (latest["n"] if latest else 0) + 1
-            old_text = latest["text"] if latest else ""
-            diff = diff_texts(old_text, text, old_label=f"v{n - 1}", new_label=f"v{n}")
-            match, unit_columns = self._unit(notice, now)
-            self._insert_version(notice, notice_id, n, sha, run_id, now, diff)
-            if self.has_facts():
-                write_facts(self.db, notice_id, n, facts)
-            self.db.table("notices").update(
-                notice_id,
-                {
-                    **touch,
-                    "url": notice.url,
-                    "title": notice.title or row["title"],
-                    "published_at": notice.published_at or row["published_at"],
-                    "source": notice.source or row["source"],
-                    "last_changed": now,
-                    "version_count": n,
-                    **unit_columns,
-                },
+                return Recorded("unchanged", notice_id, latest[0])
+            return self._record_changed(notice, text, sha, row, latest, validators, run_id, now)
+
+    def _record_new(
+        self,
+        notice: Notice,
+        text: str,
+        sha: str,
+        key: str,
+        validators: tuple[str | None, str | None],
+        run_id: int | None,
+        now: str,
+    ) -> Recorded:
+        # The unit goes in with the row, so the search index is written once.
+        match, unit_columns = self._unit(notice, now)
+        notice_id = self._insert(
+            "notices",
+            {
+                "site": notice.site,
+                "key": key,
+                "url": notice.url,
+                "title": notice.title,
+                "published_at": notice.published_at,
+                "source": notice.source,
+                "first_seen": now,
+                "last_seen": now,
+                "last_checked": now,
+                "last_changed": now,
+                "version_count": 1,
+                **unit_columns,
+                "etag": validators[0],
+                "last_modified": validators[1],
+            },
+        )
+        self._insert_version(notice, notice_id, 1, sha, run_id, now, None)
+        if self.has_facts():
+            write_facts(
+                self.db, notice_id, 1, extract_facts(text, notice.title, notice.published_at)
             )
-            self._event(
-                run_id,
-                "changed",
-                site=notice.site,
-                notice_id=notice_id,
-                url=notice.url,
-                detail={
-                    "title": notice.title,
-                    "from_version": n - 1,
-                    "to_version": n,
-                    "added_lines": diff.added_lines,
-                    "removed_lines": diff.removed_lines,
-                },
-            )
-            if latest is not None and self.has_facts():
-                old_facts = read_facts(self.db, notice_id, latest["n"])
-                self._facts_changed(notice, notice_id, run_id, n, old_facts, facts)
-            self._store_districts(match, notice, notice_id, run_id, now)
-            return Recorded("changed", notice_id, n)
+        self._event(
+            run_id,
+            "new_notice",
+            site=notice.site,
+            notice_id=notice_id,
+            url=notice.url,
+            detail={"title": notice.title, "published_at": notice.published_at},
+        )
+        self._store_districts(match, notice, notice_id, run_id, now)
+        return Recorded("new", notice_id, 1)
+
+    def _record_changed(
+        self,
+        notice: Notice,
+        text: str,
+        sha: str,
+        row: tuple[Any, ...],
+        latest: tuple[Any, ...] | None,
+        validators: tuple[str | None, str | None],
+        run_id: int | None,
+        now: str,
+    ) -> Recorded:
+        notice_id, title, published_at, source = row
+        n = (latest[0] if latest else 0) + 1
+        old_text = self._latest_text(notice_id, latest[0]) if latest else ""
+        diff = diff_texts(old_text, text, old_label=f"v{n - 1}", new_label=f"v{n}")
+        match, unit_columns = self._unit(notice, now)
+        self._insert_version(notice, notice_id, n, sha, run_id, now, diff)
+        facts = extract_facts(text, notice.title, notice.published_at) if self.has_facts() else {}
+        if self.has_facts():
+            write_facts(self.db, notice_id, n, facts)
+        self.db.conn.execute(
+            "UPDATE notices SET last_seen = ?, last_checked = ?, removed_at = NULL, etag = ?, "
+            "last_modified = ?, url = ?, title = ?, published_at = ?, source = ?, "
+            "last_changed = ?, version_count = ?, unit = ?, unit_ambiguous = ? WHERE id = ?",
+            [now, now, *validators, notice.url, notice.title or title,
+             notice.published_at or published_at, notice.source or source, now, n,
+             unit_columns["unit"], unit_columns["unit_ambiguous"], notice_id],
+        )  # fmt: skip
+        self._event(
+            run_id,
+            "changed",
+            site=notice.site,
+            notice_id=notice_id,
+            url=notice.url,
+            detail={
+                "title": notice.title,
+                "from_version": n - 1,
+                "to_version": n,
+                "added_lines": diff.added_lines,
+                "removed_lines": diff.removed_lines,
+            },
+        )
+        if latest is not None and self.has_facts():
+            old_facts = read_facts(self.db, notice_id, latest[0])
+            self._facts_changed(notice, notice_id, run_id, n, old_facts, facts)
+        self._store_districts(match, notice, notice_id, run_id, now)
+        return Recorded("changed", notice_id, n)
+
+    def _latest_text(self, notice_id: int, n: int) -> str:
+        """The text of version ``n``, a notice's latest (the latest text is stored plain)."""
+        found = self.db.conn.execute(
+            "SELECT text FROM versions WHERE notice_id = ? AND n = ?", [notice_id, n]
+        ).fetchone()
+        return found[0] if found and found[0] is not None else ""
 
     def has_facts(self) -> bool:
         """Whether the facts table exists (a database opened before its migration has none:
@@ -375,15 +430,21 @@ class Store:
         self, match: UnitMatch, notice: Notice, notice_id: int, run_id: int | None, now: str
     ) -> None:
         """Link a notice to its districts; a new_district event for a code never seen."""
-        links = self.db.table("notice_districts")
-        links.delete_where("notice_id = ?", [notice_id])
-        districts = self.db.table("districts")
+        conn = self.db.conn
+        conn.execute("DELETE FROM notice_districts WHERE notice_id = ?", [notice_id])
         for d in match.districts:
-            row = {"code": d.code, "name": d.name, "full_name": d.full_name, "level": d.level,
-                   "province": d.province, "city": d.city}  # fmt: skip
-            links.insert({"notice_id": notice_id, **row})
-            if not list(districts.rows_where("code = ?", [d.code])):
-                districts.insert({**row, "first_seen": now, "first_notice_id": notice_id})
+            row = (d.code, d.name, d.full_name, d.level, d.province, d.city)
+            conn.execute(
+                "INSERT INTO notice_districts (notice_id, code, name, full_name, level, "
+                "province, city) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (notice_id, *row),
+            )
+            first = conn.execute(
+                "INSERT OR IGNORE INTO districts (code, name, full_name, level, province, city, "
+                "first_seen, first_notice_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                (*row, now, notice_id),
+            )
+            if first.rowcount == 1:  # a code never seen before
                 self._event(
                     run_id,
                     "new_district",
@@ -417,7 +478,8 @@ class Store:
         now: str,
         diff: Any,
     ) -> None:
-        self.db.table("versions").insert(
+        self._insert(
+            "versions",
             {
                 "notice_id": notice_id,
                 "n": n,
@@ -437,7 +499,7 @@ class Store:
                 "methods": json.dumps(notice.methods, sort_keys=True),
                 "diff": diff.unified if diff else None,
                 "char_diff": json.dumps(diff.chars, ensure_ascii=False) if diff else None,
-            }
+            },
         )
 
     def touch_not_modified(self, url: str) -> int | None:
