@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import sqlite3
+import time
 from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
@@ -408,9 +410,89 @@ RECOVER_HINT = (
 
 
 class Db(Database):
-    """A sqlite-utils Database that knows whether it was opened read-only."""
+    """A sqlite-utils Database that knows whether it was opened read-only, and its file."""
 
     read_only: bool = False
+    path: Path | None = None
+    checked_at: float = 0.0  # when a full quick_check last found the file sound (epoch s)
+
+    def close(self) -> None:
+        super().close()
+        if not self.read_only and self.path is not None:
+            mark_sound(self.path, self.checked_at)
+
+
+# -- the integrity check at open ----------------------------------------------------------------
+#
+# PRAGMA quick_check reads the whole file: minutes on a database of many GB, on every
+# command. It is skipped when the file is exactly as a xunshi writer left it at a clean
+# close (size, mtime, inode, recorded beside it in <db>-checked, and no WAL left over) and
+# a full check found it sound less than RECHECK_DAYS ago: only SQLite's own transactions
+# have touched it since. Anything else (a crash, a copy, another program writing it: any
+# write moves the mtime) runs the full check at once; damage that no write made (a failing
+# disk) is found by the weekly check, or when SQLite reads the page (a clear error, and
+# the transaction that read it changes nothing).
+RECHECK_DAYS = 7
+
+
+def _checked_path(p: Path) -> Path:
+    return p.with_name(p.name + "-checked")
+
+
+def _file_state(p: Path) -> dict[str, int] | None:
+    try:
+        st = p.stat()
+    except OSError:
+        return None
+    return {"size": st.st_size, "mtime_ns": st.st_mtime_ns, "ino": st.st_ino, "dev": st.st_dev}
+
+
+def _wal_left(p: Path) -> bool:
+    wal = p.with_name(p.name + "-wal")
+    try:
+        return wal.stat().st_size > 0
+    except OSError:
+        return False
+
+
+def _left_sound(p: Path) -> float | None:
+    """When the last full check found ``p`` sound, if the file is still exactly as the
+    writer after it left it and that was less than RECHECK_DAYS ago; else None."""
+    if _wal_left(p):
+        return None
+    try:
+        recorded = json.loads(_checked_path(p).read_text(encoding="utf-8"))
+        checked = float(recorded.pop("checked_at"))
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        return None
+    if recorded != _file_state(p) or time.time() - checked > RECHECK_DAYS * 86400:
+        return None
+    return checked
+
+
+def mark_sound(p: Path, checked_at: float) -> None:
+    """After a writer's clean close: record the file's state, unless another connection left
+    a WAL behind (the file may still change: the next open checks it)."""
+    state = _file_state(p)
+    target = _checked_path(p)
+    try:
+        if state is None or not checked_at or _wal_left(p):
+            target.unlink(missing_ok=True)
+            return
+        tmp = target.with_name(target.name + ".tmp")
+        tmp.write_text(json.dumps({**state, "checked_at": checked_at}), encoding="utf-8")
+        os.replace(tmp, target)
+    except OSError:
+        pass  # a read-only folder: the next open checks the file
+
+
+def _check(conn: sqlite3.Connection, p: Path) -> tuple[str | None, float]:
+    """What is wrong with the file (None: sound), and when it was last found sound."""
+    checked = _left_sound(p)
+    if checked is not None:
+        return None, checked
+    damage = _damage(conn)
+    return damage, 0.0 if damage else time.time()
 
 
 def process_alive(pid: Any, started_at: str | None = None) -> bool:
@@ -557,18 +639,21 @@ def open_db(
                 f"{p} is a SQLite database of something else (no xunshi tables); it was left "
                 "untouched. Pass --db with another path."
             )
-        damage = _damage(conn)
+        damage, checked_at = _check(conn, p)
         if damage:
             conn.close()
             raise StoreError(
                 f"{p} is damaged ({damage}); nothing was written to it. "
                 + RECOVER_HINT.format(path=p)
             )
+        with contextlib.suppress(OSError):
+            _checked_path(p).unlink(missing_ok=True)  # it changes from here on
         conn.execute("PRAGMA foreign_keys = ON")
         # With WAL, NORMAL never corrupts the database; a power cut may lose the last
         # commits, which the next crawl fetches again. It halves the cost of a commit.
         conn.execute("PRAGMA synchronous = NORMAL")
         db = Db(conn)
+        db.path, db.checked_at = p, checked_at
         if db.journal_mode != "wal":
             with contextlib.suppress(sqlite3.OperationalError):
                 db.enable_wal()  # a read-only file keeps its mode
@@ -629,7 +714,7 @@ def _open_read_only(p: Path) -> Db:
                 f"{p} was made by an older xunshi-watch ({len(pending)} upgrade(s) pending); "
                 "read commands change nothing: run `xunshi crawl` to upgrade it first"
             )
-        damage = _damage(conn)
+        damage, _ = _check(conn, p)
         if damage:
             raise StoreError(
                 f"{p} is damaged ({damage}); it was left untouched. " + RECOVER_HINT.format(path=p)
