@@ -122,6 +122,7 @@ def bigram_query(query: str) -> str | None:
 
 # -- searching ---------------------------------------------------------------------------------
 
+# What the index holds for a notice (its content view and the flush compute it the same way)
 _HAYSTACK = (
     "lower(coalesce({f}.title, '') || char(10) || coalesce({f}.unit, '') || char(10) "
     "|| coalesce({f}.text, ''))"
@@ -144,11 +145,20 @@ def confirm_sql(terms: list[str], param: str, row_id: str) -> tuple[list[str], d
     """
     where: list[str] = []
     params: dict[str, str] = {}
-    haystack = _HAYSTACK.format(f="f")
     for i, term in enumerate(terms):
         name = f"{param}{i}"
         params[name] = term.lower()
-        found = f"instr({haystack}, :{name}) > 0"
+        # A term holds no white space, so it never spans title, unit and text: each column
+        # is searched alone, and lower-cased (a copy of the text) only for a Latin letter.
+        fold = "lower({})" if any(c.isascii() and c.isalpha() for c in term) else "{}"
+        found = (
+            "("
+            + " OR ".join(
+                f"instr({fold.format(f'f.{col}')}, :{name}) > 0"
+                for col in ("text", "title", "unit")
+            )
+            + ")"
+        )
         if exact_term(term):
             found = f"({row_id} NOT IN (SELECT notice_id FROM {PENDING_TABLE}) OR {found})"
         where.append(found)
