@@ -46,7 +46,7 @@ TEXT_VIEW = "notices_fts"
 FLUSH_AT = 32  # pending notices indexed together
 # Above this many candidates, search walks the notices newest first and stops at the limit
 # instead of confirming every candidate (a common term: most candidates are hits).
-WALK_ABOVE = 2_000
+WALK_ABOVE = 200
 
 _WORD = re.compile(r"[^\W_]+")  # letters and digits (str.isalnum), Chinese included
 
