@@ -174,8 +174,10 @@ def search_filter(
     if match is None:
         return None
     checks, params = confirm_sql(query.split(), f"{prefix}_term", "f.rowid")
+    # '+': SQLite walks the rows in the page's own order and stops at its limit, instead of
+    # confirming every candidate first (a common term: most candidates are hits).
     where = (
-        f"{row_id} IN ({candidates_sql(f':{prefix}_search')}) AND EXISTS (SELECT 1 FROM "
+        f"+{row_id} IN ({candidates_sql(f':{prefix}_search')}) AND EXISTS (SELECT 1 FROM "
         f"{TEXT_VIEW} f WHERE f.rowid = {row_id} AND {' AND '.join(checks)})"
     )
     return where, {f"{prefix}_search": match, **params}
