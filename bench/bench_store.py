@@ -18,7 +18,9 @@ triggers: the search index is built as a crawl builds it. The raw page of a copy
 template's stored bytes. Only the index function is memoised per line during the bulk
 load (copies share most lines); the bench checks that it gives the same documents.
 
-At each size, ``--runs`` times (the median is printed, every run in ``--verbose``):
+At each size, ``--runs`` times (the median is printed, every run in ``--verbose``); then
+new records into the largest database and a copy of the one before, taken in turns
+(their ratio, which the load of the machine decides far less):
 
 * new: ``BATCH`` notices never seen, each recorded alone;
 * unchanged: ``UNCHANGED`` stored notices picked at random, fetched again the same;
@@ -348,6 +350,29 @@ def size_rows(store: Store, size: int) -> list[list[Any]]:
     return rows
 
 
+ROUNDS = 5
+TURN = 64  # two flushes of the search index per turn
+
+
+def interleave(
+    big: Store, small: Store, corpus: Corpus, small_size: int, big_size: int
+) -> list[list[Any]]:
+    """New records into the small and the big database by turns: their ratio, which the
+    load of the machine (the same for both) decides far less than separate runs."""
+    rates: dict[int, list[tuple[float, float]]] = {small_size: [], big_size: []}
+    try:
+        for _ in range(ROUNDS):
+            for size, store in ((small_size, small), (big_size, big)):
+                rate, cpu_rate, _, _ = measure(store, [corpus.new() for _ in range(TURN)], "new")
+                rates[size].append((rate, cpu_rate))
+    finally:
+        small.close()
+    wall = {k: common.median([r[0] for r in v]) for k, v in rates.items()}
+    cpu = {k: common.median([r[1] for r in v]) for k, v in rates.items()}
+    return [[k, wall[k], cpu[k], wall[k] / wall[small_size], cpu[k] / cpu[small_size]]
+            for k in (small_size, big_size)]  # fmt: skip
+
+
 def open_costs(path: Path) -> list[list[Any]]:
     """A writer's open as the last clean close left the file, and the full check it skips."""
     from store import db as store_db
@@ -425,6 +450,13 @@ def main() -> int:
             for label, hits, ms in queries(store, corpus):
                 query_rows.append([size, label, hits, ms])
             print(f"# measured at {size:,} (total {clock.seconds():.0f} s)", flush=True)
+            if len(sizes) > 1 and size == sizes[-2]:  # kept to be measured beside the largest
+                small = Path(tmp) / f"at-{size}.db"
+                with sqlite3.connect(small) as copy:  # SQLite's backup API, not a file copy
+                    store.db.conn.backup(copy)
+        interleaved: list[list[Any]] = []
+        if len(sizes) > 1:
+            interleaved = interleave(store, Store.open(small), corpus, sizes[-2], sizes[-1])
         store.close()
         open_rows = open_costs(Path(tmp) / "store.db")
 
@@ -441,6 +473,11 @@ def main() -> int:
         print("\n## Every run")
         common.print_table(["notices stored", "run", "record", "records", "per second",
                             "per CPU second", "median ms", "KB growth per record"], runs_out)  # fmt: skip
+    if interleaved:
+        print(f"\n## New notices, the two sizes taken in turns ({ROUNDS} rounds of {TURN} each: "
+              "the machine's load falls on both alike)")  # fmt: skip
+        common.print_table(["notices stored", "new /s (median)", "new /CPU s (median)",
+                            "÷ the smaller (wall)", "÷ the smaller (CPU)"], interleaved)  # fmt: skip
     print("\n## Database size (KB; used pages per version, then the biggest parts)")
     common.print_table(["notices stored", "what", "KB"], sizes_out)
     print("\n## store.fts.search (median ms)")
