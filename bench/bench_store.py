@@ -26,6 +26,8 @@ At each size, ``--runs`` times (the median is printed, every run in ``--verbose`
   corrected and a correction note, as a real correction does);
 * database growth per new and per changed version: used pages (page_count minus the free
   list, after a checkpoint) before and after, divided by the records;
+* new, batched: ``BATCH`` notices never seen through ``Store.record_batch``, ``STREAM_BATCH``
+  per transaction (what a streaming writer can do);
 * search: a rare term, a common one (巡视整改, top 50), a two-character one (巡视).
 
 Then new records go into the largest database and a copy of the one before it, taken in
@@ -62,6 +64,7 @@ SIZES = (1_000, 10_000, 100_000)
 TEMPLATES = 200
 BATCH = 200
 UNCHANGED = 1_000
+STREAM_BATCH = 50  # notices per transaction through Store.record_batch
 HISTORY_VERSIONS = 20
 BULK_TXN = 1_000
 BASE_URL = "http://www.zjsjw.gov.cn"
@@ -420,6 +423,7 @@ def main() -> int:
                   f"{args.runs} runs each")  # fmt: skip
     clock = common.Stopwatch()
     summary: list[list[Any]] = []
+    batch_rows: list[list[Any]] = []
     runs_out: list[list[Any]] = []
     query_rows: list[list[Any]] = []
     sizes_out: list[list[Any]] = []
@@ -446,6 +450,17 @@ def main() -> int:
                     figures.setdefault(f"{kind}/s", []).append(rate)
                     figures.setdefault(f"{kind}/cpu s", []).append(cpu_rate)
                     figures.setdefault(f"{kind} growth", []).append(grown / 1000)
+                batched = [corpus.new() for _ in range(BATCH)]
+                cpu = time.process_time()
+                start = time.perf_counter()
+                for at in range(0, BATCH, STREAM_BATCH):
+                    done = store.record_batch([(n, None) for n in batched[at : at + STREAM_BATCH]])
+                    if any(isinstance(r, Exception) or r.outcome != "new" for r in done):
+                        raise AssertionError(f"a batch did not record new notices: {done}")
+                figures.setdefault("batched/s", []).append(BATCH / (time.perf_counter() - start))
+                figures.setdefault("batched/cpu s", []).append(BATCH / (time.process_time() - cpu))
+            batch_rows.append([size, common.median(figures["batched/s"]),
+                               common.median(figures["batched/cpu s"])])  # fmt: skip
             summary.append([size] + [common.median(figures[k]) for k in (
                 "new/s", "new/cpu s", "unchanged/s", "unchanged/cpu s", "changed/s",
                 "changed/cpu s", "new growth", "changed growth")])  # fmt: skip
@@ -475,6 +490,9 @@ def main() -> int:
         print("\n## Every run")
         common.print_table(["notices stored", "run", "record", "records", "per second",
                             "per CPU second", "median ms", "KB growth per record"], runs_out)  # fmt: skip
+    print(f"\n## New notices through Store.record_batch, {STREAM_BATCH} per transaction "
+          f"(a streaming writer; median of {args.runs} runs of {BATCH})")  # fmt: skip
+    common.print_table(["notices stored", "new /s", "new /CPU s"], batch_rows)
     if interleaved:
         print(f"\n## New notices, the two sizes taken in turns ({ROUNDS} rounds of {TURN} each: "
               "the machine's load falls on both alike)")  # fmt: skip

@@ -8,7 +8,7 @@ import os
 import sqlite3
 import sys
 import zlib
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -281,6 +281,27 @@ class Store:
                 )
                 return Recorded("unchanged", notice_id, latest[0])
             return self._record_changed(notice, text, sha, row, latest, validators, run_id, now)
+
+    def record_batch(
+        self, items: Iterable[tuple[Notice, int | None]]
+    ) -> list[Recorded | Exception]:
+        """Record many notices (with their run ids) in one transaction: one commit for the
+        batch (what a streaming writer such as the distributed one wants), each notice in
+        its own savepoint. A notice that cannot be recorded (ValueError, or any error that
+        is not the database's) leaves nothing behind, its exception takes its place in the
+        result, and the others are kept. A database error (disk full, I/O, locked) rolls
+        the whole batch back and is raised: nothing of it is stored.
+        """
+        results: list[Recorded | Exception] = []
+        with write_transaction(self.db):
+            for notice, run_id in items:
+                try:
+                    results.append(self.record(notice, run_id))
+                except sqlite3.Error:
+                    raise
+                except Exception as exc:
+                    results.append(exc)
+        return results
 
     def _record_new(
         self,

@@ -94,6 +94,51 @@ def test_a_batch_that_fails_as_a_whole_keeps_nothing(db_path: Path) -> None:
     store.close()
 
 
+def test_record_batch_reports_a_bad_notice_and_keeps_the_others(
+    db_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store = Store.open(db_path)
+    run = store.start_run("zjsjw")
+    real = Store._store_districts
+
+    def failing(self, match, notice, notice_id, run_id, now):  # type: ignore[no-untyped-def]
+        if "坏" in (notice.text or ""):
+            raise RuntimeError("a bug met by one notice")
+        if "磁盘" in (notice.text or ""):
+            raise sqlite3.OperationalError("disk I/O error")
+        return real(self, match, notice, notice_id, run_id, now)
+
+    monkeypatch.setattr(Store, "_store_districts", failing)
+    unnormalised = make_notice("x", url=URL.format("raw"))
+    unnormalised.text = None
+    items = [
+        (make_notice("第一条。", url=URL.format(1)), run),
+        (unnormalised, run),
+        (make_notice("坏的一条。", url=URL.format(2)), run),
+        (make_notice("第三条。", url=URL.format(3)), run),
+        (make_notice("第一条。", url=URL.format(1)), run),  # the same again: unchanged
+    ]
+    results = store.record_batch(items)
+    assert [type(r).__name__ for r in results] == [
+        "Recorded", "ValueError", "RuntimeError", "Recorded", "Recorded"]  # fmt: skip
+    assert [r.outcome for r in results if not isinstance(r, Exception)] == [
+        "new",
+        "new",
+        "unchanged",
+    ]
+    urls = {row[0] for row in store.db.execute("select url from notices")}
+    assert urls == {URL.format(1), URL.format(3)}
+    assert search(store.db, "坏的") == []
+    # a database error: the whole batch is rolled back and raised
+    with pytest.raises(sqlite3.OperationalError):
+        store.record_batch([(make_notice("第四条。", url=URL.format(4)), run),
+                            (make_notice("磁盘满了。", url=URL.format(5)), run)])  # fmt: skip
+    assert {row[0] for row in store.db.execute("select url from notices")} == urls
+    fts.flush(store.db)
+    integrity(store.db)
+    store.close()
+
+
 # -- the integrity check at open ------------------------------------------------------------------
 
 
