@@ -456,6 +456,32 @@ def m011_query_in_notice_keys(db: Database) -> None:
             table.update(row["id"], {"key": key})
 
 
+@migrations(transactional=False)
+def m013_compressed_versions(db: Database) -> None:
+    # Raw pages as zstd against a per-site dictionary (or the notice's previous page) plus
+    # the page's own text; old versions' texts as zstd deltas against their successor, the
+    # latest text plain (store/compress.py). Converts stored rows in place, a batch of
+    # notices per transaction (re-run after an interruption: converted notices are
+    # skipped), checking that every page and text reads back byte for byte.
+    import sys
+
+    from store import compress
+
+    compress.create_schema(db)
+    todo = compress.notices_to_convert(db)
+    total = len(todo)
+    shown = total >= 1000
+
+    def progress(done: int, of: int) -> None:
+        if shown:
+            print(f"xunshi: compressing stored versions: {done}/{of} notices", file=sys.stderr)
+
+    if shown:
+        print(f"xunshi: upgrading the database: compressing {total} notices' versions "
+              "(once; it can be interrupted and resumed)", file=sys.stderr)  # fmt: skip
+    compress.convert_database(db, progress=progress, transaction=write_transaction, todo=todo)
+
+
 def open_db(
     path: str | os.PathLike[str] | None = None, *, create: bool = True, write: bool | None = None
 ) -> Database:
