@@ -468,6 +468,22 @@ def raw_of(db: Database, row: dict[str, Any] | None) -> bytes | None:
     return page
 
 
+TEXT_FUNCTION = "xunshi_version_text"
+
+
+def register_functions(conn: Any) -> None:
+    """``xunshi_version_text(notice_id, n)`` in SQL: a version's text, decoded (Datasette's
+    ``version_text`` query; any connection can add it)."""
+    db = Database(conn)
+
+    def text(notice_id: Any, n: Any) -> str | None:
+        if notice_id is None or n is None:
+            return None
+        return version_text(db, int(notice_id), int(n))
+
+    conn.create_function(TEXT_FUNCTION, 2, text)
+
+
 class PageCache:
     """``raw_of`` for a walk over many versions (WARC export): keeps the last pages decoded,
     so a notice's versions in order cost one decode each."""

@@ -480,6 +480,9 @@ def m013_compressed_versions(db: Database) -> None:
         print(f"xunshi: upgrading the database: compressing {total} notices' versions "
               "(once; it can be interrupted and resumed)", file=sys.stderr)  # fmt: skip
     compress.convert_database(db, progress=progress, transaction=write_transaction, todo=todo)
+    if shown:
+        print("xunshi: done; new data reuses the space freed (`sqlite3 FILE VACUUM` returns it "
+              "to the disk, when nothing else uses the file)", file=sys.stderr)  # fmt: skip
 
 
 def open_db(
