@@ -4,13 +4,13 @@ Run from the repo root: ``.venv/bin/python bench/bench_compress.py [--n 300] [--
 
 Builds a database in a temporary folder through ``Store.record`` with bench_store's notices
 (seed 000's text, 23 KB UTF-8, in 60-120 KB pages of the generated site, ``--pad markup``):
-``--n`` new notices of one site, then ``--changed`` of them edited a little (a correction
+``--n`` new notices of one site, then the newest ``--changed`` of them edited a little (a correction
 number and one figure, as bench_store does). Prints
 
 1. bytes per version, from SQLite's ``dbstat`` (the pages the ``versions`` table and its
    index take, so row overhead is included) and per column (``length()``): a new version
-   (raw, plain latest text) and a changed one (its raw delta, the text its predecessor
-   became, the diff columns);
+   (raw, plain latest text) and a changed one (the page and text its predecessor became,
+   deltas against it, and the diff columns);
 2. CPU per page of each codec step (median µs), against the plain zstd 3 of the pages that
    the store used before;
 3. the size/CPU of the zstd levels for a dictionary page, which is how LEVEL was chosen;
@@ -87,7 +87,7 @@ def main() -> int:
             cpu_new.append((time.process_time() - start) * 1e3)
         after_new = versions_bytes(store)
         cpu_changed: list[float] = []
-        for i in range(args.changed):
+        for i in range(args.n - args.changed, args.n):  # the newest: the first kept as stored
             item = make_notice(i, version=2)
             start = time.process_time()
             store.record(item, run)
@@ -99,7 +99,7 @@ def main() -> int:
         new_dict = columns(store, f"n = 1 and raw_codec = '{compress.RAW_DICT}'")
         new_text = columns(store, f"n = 1 and raw_codec = '{compress.RAW_TEXT}'")
         changed = columns(store, "n = 2")
-        superseded = columns(store, "n = 1 and text_codec is not null")
+        superseded = columns(store, f"n = 1 and raw_codec = '{compress.RAW_NEXT}'")
         latest_plain = columns(store, "text_codec is null and n = 1")
         dicts = list(store.db.query("select id, notices, samples, length(content) as size from page_dicts"))
         print(f"\n{args.n} new notices, {args.changed} changed; dictionaries: "
@@ -114,8 +114,9 @@ def main() -> int:
             ["  raw, new page before the site had a dictionary (text prefix only)", new_text["raw"] / kb],
             ["  raw, plain zstd 3 (before this change)", len(compress_page(make_notice(5).raw)) / kb],
             ["  text, latest (plain UTF-8)", latest_plain["text"] / kb],
-            ["  raw, changed page (delta against the previous page + text)", changed["raw"] / kb],
-            ["  text of the version it superseded (delta against its successor)", superseded["text"] / kb],
+            ["  raw of the version a change superseded (delta against its successor)", superseded["raw"] / kb],
+            ["  text of the version a change superseded (delta against its successor)", superseded["text"] / kb],
+            ["  raw of the changed version (latest: dictionary + text)", changed["raw"] / kb],
             ["  diff + char_diff of a changed version", changed["diffs"] / kb],
             ["  headers, methods, sha256, url of a version", changed["other"] / kb],
             ["whole file per version (incl. search indexes)", file_bytes / (args.n + args.changed) / kb],
@@ -134,16 +135,16 @@ def main() -> int:
         raw, text, raw2, text2 = item.raw, item.text or "", item2.raw, item2.text or ""
         base = compress.dict_content(store.db, dicts[0]["id"]) if dicts else b""
         frame_dict = compress.encode_page(raw, text, base)
-        frame_prev = compress.encode_page(raw2, text2, raw)
+        frame_next = compress.encode_page(raw, text, raw2)
         old_text = compress.encode_text(text, text2)
         v1 = next(store.db.query("select * from versions where n = 1 and text_codec is not null"))
         steps = [
             ["before: zstd 3 of the page", us(lambda: compress_page(raw))],
             ["new page: zstd 3, dictionary + text prefix", us(lambda: compress.encode_page(raw, text, base))],
-            ["changed page: zstd 3, previous page + text prefix", us(lambda: compress.encode_page(raw2, text2, raw))],
+            ["superseded page: zstd 3 against its successor's page + text", us(lambda: compress.encode_page(raw, text, raw2))],
             ["superseded text: zstd 3 against its successor", us(lambda: compress.encode_text(text, text2))],
-            ["read: new page", us(lambda: compress.decode_page(frame_dict, text, base))],
-            ["read: changed page", us(lambda: compress.decode_page(frame_prev, text2, raw))],
+            ["read: latest page", us(lambda: compress.decode_page(frame_dict, text, base))],
+            ["read: superseded page, given its successor's", us(lambda: compress.decode_page(frame_next, text, raw2))],
             ["read: old text", us(lambda: compress.decode_text(old_text, text2))],
             ["raw_of(db, row) of a superseded version (queries included)", us(lambda: compress.raw_of(store.db, v1))],
         ]  # fmt: skip

@@ -1,7 +1,9 @@
 """How versions keep their raw page and text small, and the one way to read them back.
 
 Every version keeps the page bytes as fetched (the evidence) and its seed-format text.
-Both are stored compressed with zstd, against bytes the reader can always rebuild:
+Both are stored compressed with zstd, against bytes the reader can always rebuild. Old
+versions are deltas against their successor, so recording a change shrinks the old row
+(a row that grew in place would split its B-tree page: KBs of half-empty pages):
 
 * **raw pages** (``versions.raw``, method in ``versions.raw_codec``) are compressed with
   a *prefix*: bytes zstd may copy from, as if they came just before the page. The page's
@@ -10,13 +12,12 @@ Both are stored compressed with zstd, against bytes the reader can always rebuil
 
   - ``zstd+dict+text``: the site's dictionary (``page_dicts.content``, id in
     ``versions.raw_dict``), trained by zstd from the site's own stored pages: templates,
-    navigation, scripts;
-  - ``zstd+prev+text``: the previous version's raw page of the same notice, so a page that
-    changed a little costs a few hundred bytes;
+    navigation, scripts. Every latest page is stored so;
+  - ``zstd+next+text``: the page of the next version of the same notice. When version n+1
+    is recorded, version n's page becomes this delta (a few dozen bytes when little
+    changed), except every RAW_KEYFRAME-th (``n % 16 == 0``), which keeps its frame, so
+    reading an old page decodes at most RAW_KEYFRAME - 1 newer ones;
   - ``zstd+text``: nothing (a site without a dictionary yet).
-
-  Every eighth… sixteenth version (``n % RAW_KEYFRAME == 1``) starts again from the
-  dictionary, so reading a page never decodes more than RAW_KEYFRAME - 1 older pages.
   Rows with ``raw_codec`` NULL were stored before all this: one zstd frame (level 3) or,
   older still, zlib; ``legacy_page`` reads both.
 * **texts**: the latest version's ``versions.text`` stays plain (search, Datasette and every
@@ -28,8 +29,8 @@ Both are stored compressed with zstd, against bytes the reader can always rebuil
 Every frame carries zstd's content checksum, so a wrong prefix is an error, never wrong
 bytes. Readers: ``version_text(db, notice_id, n)`` and ``raw_of(db, version_row)``;
 ``Store.version`` returns rows with the text already read. The functions at the top are
-pure; the rest reads (and ``store_page``/``supersede_text``/``train_site_dict`` write)
-the database, always inside the caller's transaction.
+pure; the rest reads (and ``store_page``/``supersede``/``train_site_dict`` write) the
+database, always inside the caller's transaction.
 """
 
 from __future__ import annotations
@@ -55,13 +56,13 @@ ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
 LEVEL = 3  # zstd level of pages and texts: see bench/bench_compress.py for the trade-off
 RAW_TEXT = "zstd+text"
 RAW_DICT = "zstd+dict+text"
-RAW_PREV = "zstd+prev+text"
-RAW_CODECS = (RAW_TEXT, RAW_DICT, RAW_PREV)
+RAW_NEXT = "zstd+next+text"
+RAW_CODECS = (RAW_TEXT, RAW_DICT, RAW_NEXT)
 TEXT_ZSTD = "zstd"
 TEXT_NEXT = "zstd+next"
 TEXT_CODECS = (TEXT_ZSTD, TEXT_NEXT)
 
-RAW_KEYFRAME = 16  # version n % 16 == 1 is compressed against the dictionary, not n-1
+RAW_KEYFRAME = 16  # an old page with n % 16 == 0 keeps its dictionary frame
 TEXT_KEYFRAME = 16  # an old text with n % 16 == 0 is compressed on its own
 
 # When a site gets a dictionary: once it has TRAIN_AFTER notices, then again each time its
@@ -295,18 +296,14 @@ def site_dict(db: Database, site: str, now: str, *, new_notice: bool) -> int | N
 # -- writing ------------------------------------------------------------------------------
 
 
-def store_page(
-    db: Database, site: str, notice_id: int, n: int, raw: bytes, text: str, now: str
-) -> dict[str, Any]:
-    """The columns that hold version ``n``'s raw page: raw, raw_codec, raw_dict."""
+def store_page(db: Database, site: str, n: int, raw: bytes, text: str, now: str) -> dict[str, Any]:
+    """The columns that hold a new latest version's raw page: raw, raw_codec, raw_dict.
+
+    The latest page of a notice stands on its own (the site's dictionary and its text), so
+    the newest evidence is one decode away; ``supersede`` turns it into a delta later.
+    """
     if not enabled(db):
         return {"raw": zstd.compress(raw, LEVEL)}
-    base_row = None
-    if n % RAW_KEYFRAME != 1 and n > 1:
-        base_row = _version_row(db, notice_id, n - 1)
-    previous = raw_of(db, base_row) if base_row is not None else None
-    if previous is not None:
-        return {"raw": encode_page(raw, text, previous), "raw_codec": RAW_PREV, "raw_dict": None}
     dict_id = site_dict(db, site, now, new_notice=n == 1)
     if dict_id is None:
         return {"raw": encode_page(raw, text), "raw_codec": RAW_TEXT, "raw_dict": None}
@@ -314,24 +311,40 @@ def store_page(
     return {"raw": encode_page(raw, text, base), "raw_codec": RAW_DICT, "raw_dict": dict_id}
 
 
-def supersede_text(db: Database, notice_id: int, n: int, successor: str) -> None:
-    """Version n has a successor now: its plain text becomes compressed (no-op otherwise).
+def supersede(
+    db: Database, notice_id: int, n: int, successor_text: str, successor_raw: bytes
+) -> None:
+    """Version n has a successor now (just inserted): its plain text and its page become
+    deltas against the successor's (no-op for what is already one).
 
-    Run after version n+1 is inserted: the search index's triggers only act on the latest
-    version, so this update of an older row leaves the index alone.
+    Both shrink the old row in place, so a change adds little more than the new row (an
+    old row that grew would split its B-tree page). Run after version n+1 is inserted: the
+    search index's triggers only act on the latest version, so they leave this row alone.
+    Each new frame is decoded and compared before it is written.
     """
     if not enabled(db):
         return
-    row = db.execute(
-        "SELECT text, text_codec FROM versions WHERE notice_id = ? AND n = ?", [notice_id, n]
-    ).fetchone()
-    if row is None or row[1] is not None or not isinstance(row[0], str):
+    row = _version_row(db, notice_id, n)
+    if row is None:
         return
-    blob, codec = _encode_old_text(row[0], n, successor)
-    db.execute(
-        "UPDATE versions SET text = ?, text_codec = ? WHERE notice_id = ? AND n = ?",
-        [blob, codec, notice_id, n],
-    )
+    changes: dict[str, Any] = {}
+    if row["text_codec"] is None and isinstance(row["text"], str):
+        text = row["text"]
+        changes["text"], changes["text_codec"] = _encode_old_text(text, n, successor_text)
+    else:
+        text = version_text(db, notice_id, n) or ""
+    if row["raw"] is not None and row["raw_codec"] != RAW_NEXT and n % RAW_KEYFRAME != 0:
+        page = raw_of(db, row)
+        if page is not None:
+            frame = encode_page(page, text, successor_raw)
+            if decode_page(frame, text, successor_raw) != page:
+                raise CompressError(f"notice {notice_id} version {n}: page check failed")
+            changes.update(raw=frame, raw_codec=RAW_NEXT, raw_dict=None)
+    if changes:
+        assignments = ", ".join(f"{k} = ?" for k in changes)
+        db.execute(
+            f"UPDATE versions SET {assignments} WHERE id = ?", [*changes.values(), row["id"]]
+        )
 
 
 def _encode_old_text(text: str, n: int, successor: str) -> tuple[bytes, str]:
@@ -436,23 +449,29 @@ def raw_of(db: Database, row: dict[str, Any] | None) -> bytes | None:
         return legacy_page(bytes(row["raw"]))
     notice_id, n = row["notice_id"], row["n"]
     chain = [row]
-    while chain[-1]["raw_codec"] == RAW_PREV:
-        below = _version_row(db, notice_id, chain[-1]["n"] - 1)
-        if below is None or below["raw"] is None:
+    while chain[-1]["raw_codec"] == RAW_NEXT:
+        above = _version_row(db, notice_id, chain[-1]["n"] + 1)
+        if above is None or above["raw"] is None:
             raise CompressError(
                 f"the page of notice {notice_id} version {chain[-1]['n']} is stored against "
-                f"version {chain[-1]['n'] - 1}, which has no page"
+                f"version {chain[-1]['n'] + 1}, which has no page"
             )
-        chain.append(below)
-    chain.reverse()
-    bottom = chain[0]["n"]
-    texts = (
-        texts_from(db, notice_id, bottom, n)
-        if any(r["raw_codec"] is not None for r in chain)
-        else {}
-    )
-    page = b""
-    for r in chain:
+        chain.append(above)
+    return _decode_chain(db, notice_id, chain)[n]
+
+
+def _decode_chain(
+    db: Database, notice_id: int, chain: list[dict[str, Any]], top: bytes | None = None
+) -> dict[int, bytes]:
+    """The pages of a chain of rows (n, n+1, …), by n: each row is stored against the next
+    one's page, the last one stands alone (or its page is ``top``, already known)."""
+    texts = texts_from(db, notice_id, chain[0]["n"], chain[-1]["n"])
+    page = top if top is not None else b""
+    out: dict[int, bytes] = {}
+    for i, r in enumerate(reversed(chain)):
+        if i == 0 and top is not None:
+            out[r["n"]] = page
+            continue
         codec = r["raw_codec"]
         stored = bytes(r["raw"])
         if codec is None:
@@ -461,11 +480,12 @@ def raw_of(db: Database, row: dict[str, Any] | None) -> bytes | None:
             page = decode_page(stored, texts.get(r["n"]))
         elif codec == RAW_DICT:
             page = decode_page(stored, texts.get(r["n"]), dict_content(db, r["raw_dict"]))
-        elif codec == RAW_PREV:
+        elif codec == RAW_NEXT:
             page = decode_page(stored, texts.get(r["n"]), page)
         else:
             raise CompressError(f"unknown page method {codec!r} (notice {notice_id} v{r['n']})")
-    return page
+        out[r["n"]] = page
+    return out
 
 
 TEXT_FUNCTION = "xunshi_version_text"
@@ -505,15 +525,31 @@ class PageCache:
         if key in self._pages:
             self._pages.move_to_end(key)
             return self._pages[key]
-        below = self._pages.get((row["notice_id"], row["n"] - 1))
-        if row["raw_codec"] == RAW_PREV and below is not None:
-            page: bytes | None = decode_page(
-                bytes(row["raw"]), version_text(self.db, row["notice_id"], row["n"]), below
-            )
-        else:
-            page = raw_of(self.db, row)
+        if row["raw"] is None or row["raw_codec"] != RAW_NEXT:
+            return self._keep(key, raw_of(self.db, row))
+        # Walk up to a page already decoded or one that stands alone; keep every page on the
+        # way (an export goes oldest first: the next versions come right after).
+        notice_id = row["notice_id"]
+        chain = [row]
+        top = None
+        while chain[-1]["raw_codec"] == RAW_NEXT:
+            n = chain[-1]["n"] + 1
+            if (notice_id, n) in self._pages:
+                top = self._pages[notice_id, n]
+                chain.append({"n": n})
+                break
+            above = _version_row(self.db, notice_id, n)
+            if above is None or above["raw"] is None:
+                return raw_of(self.db, row)  # raises the clear error
+            chain.append(above)
+        for n, page in _decode_chain(self.db, notice_id, chain, top).items():
+            self._keep((notice_id, n), page)
+        return self._pages[key]
+
+    def _keep(self, key: tuple[int, int], page: bytes | None) -> bytes | None:
         self._pages[key] = page
-        if len(self._pages) > self.size:
+        self._pages.move_to_end(key)
+        while len(self._pages) > self.size:
             self._pages.popitem(last=False)
         return page
 
@@ -538,7 +574,7 @@ def notices_to_convert(db: Database) -> list[tuple[int, str]]:
 def convert_notice(db: Database, notice_id: int, site: str, now: str) -> int:
     """Re-store every version of a notice the way new ones are stored; how many it read.
 
-    Pages are read back and compared with what was stored before anything is written.
+    Every new frame is decoded and compared with the old bytes before anything is written.
     """
     cursor = db.execute(
         f"SELECT {_ROW_COLUMNS} FROM versions WHERE notice_id = ? ORDER BY n", [notice_id]
@@ -549,57 +585,32 @@ def convert_notice(db: Database, notice_id: int, site: str, now: str) -> int:
         return 0
     texts = texts_from(db, notice_id, rows[0]["n"], rows[-1]["n"])
     pages = [raw_of(db, r) for r in rows]
-    new_pages: list[dict[str, Any] | None] = []
-    previous: bytes | None = None
     for i, (r, page) in enumerate(zip(rows, pages, strict=True)):
         n, text = r["n"], texts[r["n"]]
-        if page is None:
-            new_pages.append(None)
-        elif r["raw_codec"] is not None:
-            new_pages.append(
-                {"raw": r["raw"], "raw_codec": r["raw_codec"], "raw_dict": r["raw_dict"]}
-            )
-        elif previous is not None and n % RAW_KEYFRAME != 1 and rows[i - 1]["n"] == n - 1:
-            new_pages.append({"raw": encode_page(page, text, previous), "raw_codec": RAW_PREV,
-                              "raw_dict": None})  # fmt: skip
-        else:
-            dict_id = site_dict(db, site, now, new_notice=False)
-            if dict_id is None:
-                new_pages.append({"raw": encode_page(page, text), "raw_codec": RAW_TEXT,
-                                  "raw_dict": None})  # fmt: skip
+        changes: dict[str, Any] = {}
+        if page is not None:
+            above = pages[i + 1] if i + 1 < len(rows) and rows[i + 1]["n"] == n + 1 else None
+            if above is not None and n % RAW_KEYFRAME != 0:
+                frame, codec, dict_id, base = encode_page(page, text, above), RAW_NEXT, None, above
             else:
-                new_pages.append({"raw": encode_page(page, text, dict_content(db, dict_id)),
-                                  "raw_codec": RAW_DICT, "raw_dict": dict_id})  # fmt: skip
-        previous = page
-    # Check before writing: each new frame gives the old bytes back.
-    previous = None
-    for r, page, new in zip(rows, pages, new_pages, strict=True):
-        if new is not None and new["raw_codec"] != r["raw_codec"]:
-            base = (
-                previous
-                if new["raw_codec"] == RAW_PREV
-                else (dict_content(db, new["raw_dict"]) if new["raw_dict"] else b"")
-            )
-            if previous is None and new["raw_codec"] == RAW_PREV:
-                raise CompressError(f"notice {notice_id}: no base page for version {r['n']}")
-            if decode_page(new["raw"], texts[r["n"]], base or b"") != page:
-                raise CompressError(f"notice {notice_id} version {r['n']}: page check failed")
+                dict_id = site_dict(db, site, now, new_notice=False)
+                base = dict_content(db, dict_id) if dict_id is not None else b""
+                codec = RAW_DICT if dict_id is not None else RAW_TEXT
+                frame = encode_page(page, text, base)
+            if decode_page(frame, text, base) != page:
+                raise CompressError(f"notice {notice_id} version {n}: page check failed")
+            changes.update(raw=frame, raw_codec=codec, raw_dict=dict_id)
+        if i + 1 < len(rows) and r["text_codec"] is None and n + 1 in texts:
+            blob, text_codec = _encode_old_text(text, n, texts[n + 1])
+            check = decode_text(blob, None if text_codec == TEXT_ZSTD else texts[n + 1])
+            if check != text:
+                raise CompressError(f"notice {notice_id} version {n}: text check failed")
+            changes.update(text=blob, text_codec=text_codec)
+        if changes:
+            assignments = ", ".join(f"{k} = ?" for k in changes)
             db.execute(
-                "UPDATE versions SET raw = ?, raw_codec = ?, raw_dict = ? WHERE id = ?",
-                [new["raw"], new["raw_codec"], new["raw_dict"], r["id"]],
+                f"UPDATE versions SET {assignments} WHERE id = ?", [*changes.values(), r["id"]]
             )
-        previous = page
-    last = rows[-1]["n"]
-    for r in rows:
-        n = r["n"]
-        if n == last or r["text_codec"] is not None or n + 1 not in texts:
-            continue
-        blob, codec = _encode_old_text(texts[n], n, texts[n + 1])
-        if decode_text(blob, None if codec == TEXT_ZSTD else texts[n + 1]) != texts[n]:
-            raise CompressError(f"notice {notice_id} version {n}: text check failed")
-        db.execute(
-            "UPDATE versions SET text = ?, text_codec = ? WHERE id = ?", [blob, codec, r["id"]]
-        )
     return len(rows)
 
 

@@ -21,7 +21,7 @@ from crawler.facts import change_line, extract_facts
 from crawler.facts import changes as fact_changes
 from crawler.items import Notice, canonical_url
 from store import events as event_table
-from store.compress import legacy_page, raw_of, store_page, supersede_text, version_text, zstd
+from store.compress import legacy_page, raw_of, store_page, supersede, version_text, zstd
 from store.db import default_path, open_db, process_alive, write_transaction
 from store.diff import diff_texts
 from store.districts import UnitMatch, match_notice
@@ -411,10 +411,10 @@ class Store:
         now: str,
         diff: Any,
     ) -> None:
-        """Insert version n; version n-1's text then becomes a compressed delta against it
-        (store/compress.py), after the insert, so the search index never sees it."""
+        """Insert version n; version n-1's text and page then become compressed deltas
+        against it (store/compress.py), after the insert, so the search index never sees it."""
         text = notice.text or ""
-        page = store_page(self.db, notice.site, notice_id, n, notice.raw, text, now)
+        page = store_page(self.db, notice.site, n, notice.raw, text, now)
         self.db.table("versions").insert(
             {
                 "notice_id": notice_id,
@@ -438,7 +438,7 @@ class Store:
             }
         )
         if n > 1:
-            supersede_text(self.db, notice_id, n - 1, text)
+            supersede(self.db, notice_id, n - 1, text, notice.raw)
 
     def touch_not_modified(self, url: str) -> int | None:
         """A conditional re-check answered 304: the notice is still there, unchanged."""

@@ -14,7 +14,7 @@ from crawler.items import Notice
 from store import compress
 from store.compress import (
     RAW_DICT,
-    RAW_PREV,
+    RAW_NEXT,
     RAW_TEXT,
     TEXT_NEXT,
     TEXT_ZSTD,
@@ -141,12 +141,12 @@ def test_every_version_reads_back_and_only_the_latest_text_is_plain(db_path: Pat
         else:
             assert isinstance(v["text"], bytes)
             assert v["text_codec"] == (TEXT_ZSTD if n == 16 else TEXT_NEXT)
-        # a new page starts from the site (no dictionary for jssjw yet), then deltas; every
-        # 16th version starts again, so no read decodes more than 15 older pages
-        assert v["raw_codec"] == (RAW_TEXT if n in (1, 17) else RAW_PREV)
+        # the latest page stands alone (no dictionary for jssjw: its text only), older ones
+        # are deltas against the next; every 16th stays whole, so a read decodes at most 16
+        assert v["raw_codec"] == (RAW_TEXT if n in (16, 20) else RAW_NEXT)
     assert store.latest_version(edited)["text"] == texts[-1]
 
-    small = [row(store, edited, n) for n in range(2, 16) if n % 3]
+    small = [row(store, edited, n) for n in range(1, 15) if (n + 1) % 3]
     assert max(len(v["raw"]) for v in small) < 300  # a few characters changed
     assert max(len(row(store, edited, n)["text"]) for n in range(2, 15) if (n + 1) % 3) < 120
 
@@ -227,13 +227,12 @@ def test_migration_converts_a_database_in_place_and_every_byte_reads_back(
         raw, text = expected[r["notice_id"], r["n"]]
         assert version_text(db, r["notice_id"], r["n"]) == text
         assert (raw_of(db, r) or b"") == raw
-        assert r["raw_codec"] in (RAW_TEXT, RAW_DICT, RAW_PREV)
         if r["n"] == latest[r["notice_id"]]:
             assert r["text"] == text and r["text_codec"] is None
+            assert r["raw_codec"] in (RAW_TEXT, RAW_DICT)
         else:
             assert isinstance(r["text"], bytes) and r["text_codec"] == TEXT_NEXT
-        if r["n"] > 1:
-            assert r["raw_codec"] == RAW_PREV
+            assert r["raw_codec"] == RAW_NEXT
     [d] = list(db.query("select site, notices from page_dicts"))
     assert d == {"site": "zjsjw", "notices": 18}
     assert {r["raw_codec"] for r in rows if r["notice_id"] <= 18} == {RAW_DICT}
