@@ -125,7 +125,7 @@ def text_prefix(text: str | None) -> bytes:
 
 
 def encode_page(raw: bytes, text: str | None, base: bytes = b"", level: int = LEVEL) -> bytes:
-    """A raw page compressed against ``base`` (dictionary or previous page) and its text."""
+    """A raw page compressed against ``base`` (a dictionary or the next version's page) and its text."""
     return compress(raw, base + text_prefix(text), level)
 
 
