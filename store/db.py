@@ -458,9 +458,9 @@ def m011_query_in_notice_keys(db: Database) -> None:
 
 @migrations(transactional=False)
 def m013_compressed_versions(db: Database) -> None:
-    # Raw pages as zstd against a per-site dictionary (or the notice's previous page) plus
-    # the page's own text; old versions' texts as zstd deltas against their successor, the
-    # latest text plain (store/compress.py). Converts stored rows in place, a batch of
+    # Raw pages as zstd against a per-site dictionary plus the page's own text, older
+    # versions' pages and texts as zstd deltas against their successor's, the latest text
+    # plain (store/compress.py, docs/storage.md). Converts stored rows in place, a batch of
     # notices per transaction (re-run after an interruption: converted notices are
     # skipped), checking that every page and text reads back byte for byte.
     import sys
