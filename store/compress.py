@@ -73,6 +73,7 @@ RETRAIN_FACTOR = 4
 TRAIN_SAMPLES = 64
 DICT_MAX = 110 * 1024
 DICT_MIN = 1024
+PROGRESS_FROM = 1000  # migration m013 reports progress from this many notices on
 _PREFIX_MIN = 8  # zstd takes no shorter prefix: below it, frames are made without one
 _WINDOW_LOG_MAX = 27  # what every zstd decoder accepts without being told
 

@@ -470,7 +470,7 @@ def m013_compressed_versions(db: Database) -> None:
     compress.create_schema(db)
     todo = compress.notices_to_convert(db)
     total = len(todo)
-    shown = total >= 1000
+    shown = total >= compress.PROGRESS_FROM
 
     def progress(done: int, of: int) -> None:
         if shown:

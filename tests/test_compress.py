@@ -145,6 +145,11 @@ def test_every_version_reads_back_and_only_the_latest_text_is_plain(db_path: Pat
         # are deltas against the next; every 16th stays whole, so a read decodes at most 16
         assert v["raw_codec"] == (RAW_TEXT if n in (16, 20) else RAW_NEXT)
     assert store.latest_version(edited)["text"] == texts[-1]
+    pages = compress.PageCache(store.db, size=8)  # what the WARC export reads through
+    for order in (range(1, 21), range(20, 0, -1)):
+        assert [pages.raw({"notice_id": edited, "n": n}) for n in order] == [
+            raws[n - 1] for n in order
+        ]
 
     small = [row(store, edited, n) for n in range(1, 15) if (n + 1) % 3]
     assert max(len(v["raw"]) for v in small) < 300  # a few characters changed
@@ -256,7 +261,9 @@ def test_migration_converts_a_database_in_place_and_every_byte_reads_back(
     assert sorted(payloads) == sorted(raw for raw, _ in expected.values())  # the empty one too
 
 
-def test_an_interrupted_conversion_resumes(tmp_path: Path) -> None:
+def test_an_interrupted_conversion_resumes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
     path = tmp_path / "old.db"
     old = Database(sqlite3.connect(str(path), isolation_level=None))
     migrations.apply(old, stop_before="m013_compressed_versions")
@@ -275,8 +282,11 @@ def test_an_interrupted_conversion_resumes(tmp_path: Path) -> None:
     assert len(compress.notices_to_convert(old)) == 4
     old.close()
 
+    monkeypatch.setattr(compress, "PROGRESS_FROM", 3)  # a big database, as it were
     db = open_db(path)
     assert compress.notices_to_convert(db) == [] and not migrations.pending(db)
+    err = capsys.readouterr().err
+    assert "compressing 4 notices' versions" in err and "4/4 notices" in err and "VACUUM" in err
     for (notice_id, n), (raw, text) in expected.items():
         assert version_text(db, notice_id, n) == text
         assert raw_of(db, {"notice_id": notice_id, "n": n}) == raw
