@@ -73,6 +73,7 @@ RETRAIN_FACTOR = 4
 TRAIN_SAMPLES = 64
 DICT_MAX = 110 * 1024
 DICT_MIN = 1024
+DICTS_KEPT = 32  # dictionaries a process keeps in memory (110 KB each at most)
 PROGRESS_FROM = 1000  # migration m013 reports progress from this many notices on
 _PREFIX_MIN = 8  # zstd takes no shorter prefix: below it, frames are made without one
 _WINDOW_LOG_MAX = 27  # what every zstd decoder accepts without being told
@@ -202,7 +203,7 @@ def create_schema(db: Database) -> None:
 class _State:
     """What one database connection's writer remembers between records."""
 
-    contents: dict[int, bytes] = field(default_factory=dict)
+    contents: OrderedDict[int, bytes] = field(default_factory=OrderedDict)  # the last used
     current: dict[str, tuple[int, int] | None] = field(default_factory=dict)
     notices: dict[str, int] = field(default_factory=dict)
     failed_at: dict[str, int] = field(default_factory=dict)
@@ -232,11 +233,15 @@ def enabled(db: Database) -> bool:
 def dict_content(db: Database, dict_id: int) -> bytes:
     state = _state(db)
     content = state.contents.get(dict_id)
+    if content is not None:
+        state.contents.move_to_end(dict_id)
     if content is None:
         row = db.execute(f"SELECT content FROM {DICT_TABLE} WHERE id = ?", [dict_id]).fetchone()
         if row is None:
             raise CompressError(f"dictionary {dict_id} is missing from {DICT_TABLE}")
         content = state.contents[dict_id] = bytes(row[0])
+        while len(state.contents) > DICTS_KEPT:  # a crawl of 3,000 sites: not all in memory
+            state.contents.popitem(last=False)
     return content
 
 
