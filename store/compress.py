@@ -39,7 +39,7 @@ import sys
 import weakref
 import zlib
 from collections import OrderedDict
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -57,10 +57,8 @@ LEVEL = 3  # zstd level of pages and texts: see bench/bench_compress.py for the 
 RAW_TEXT = "zstd+text"
 RAW_DICT = "zstd+dict+text"
 RAW_NEXT = "zstd+next+text"
-RAW_CODECS = (RAW_TEXT, RAW_DICT, RAW_NEXT)
 TEXT_ZSTD = "zstd"
 TEXT_NEXT = "zstd+next"
-TEXT_CODECS = (TEXT_ZSTD, TEXT_NEXT)
 
 RAW_KEYFRAME = 16  # an old page with n % 16 == 0 keeps its dictionary frame
 TEXT_KEYFRAME = 16  # an old text with n % 16 == 0 is compressed on its own
@@ -648,14 +646,3 @@ def convert_database(
         if progress:
             progress(done, len(todo))
     return done
-
-
-def iter_texts(db: Database, notice_id: int) -> Iterator[tuple[int, str]]:
-    """Every version's text of a notice, oldest first."""
-    first = db.execute(
-        "SELECT min(n), max(n) FROM versions WHERE notice_id = ?", [notice_id]
-    ).fetchone()
-    if first is None or first[0] is None:
-        return
-    texts = texts_from(db, notice_id, int(first[0]), int(first[1]))
-    yield from sorted(texts.items())
