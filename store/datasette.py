@@ -16,6 +16,7 @@ import sqlite3
 from pathlib import Path
 from typing import Any
 
+from store import fts
 from store.db import SQLITE_MAGIC, StoreError
 
 PLUGIN = "xunshi-watch"  # the plugin's name in Datasette's metadata ("plugins")
@@ -387,7 +388,7 @@ def metadata(path: Path, *, title: str = "xunshi-watch") -> dict[str, Any]:
             PLUGIN: {
                 "databases": {
                     name: {
-                        "search": search if "notices_bigrams" in db["tables"] else {},
+                        "search": search if fts.PENDING_TABLE in db["tables"] else {},
                         "diff_columns": {"change_list": ["diff"]},
                         "array_columns": {"notice_list": ["districts"]},
                         "time_columns": {

@@ -411,3 +411,28 @@ def test_cli_search_uses_the_bigram_index_for_two_characters(db_path: Path) -> N
     assert ids(search(store.db, "鄞州")) == {n["yinzhou"]}
     assert ids(search(store.db, "巡视 违规吃喝")) == {n["gongshu"]}
     store.close()
+
+
+def test_a_database_older_than_the_index_gets_no_search_box_until_upgraded(tmp_path: Path) -> None:
+    """A read-only copy made before m012 is served as it is: its old bigram table cannot
+    answer the search box's query, so the box is not offered (rather than an SQL error)."""
+    from sqlite_utils import Database
+
+    from store.datasette import metadata
+    from store.fts import register_functions
+
+    path = tmp_path / "old.db"
+    conn = sqlite3.connect(str(path), isolation_level=None)
+    register_functions(conn)
+    old = Database(conn)
+    migrations.apply(old, stop_before="m012_search_index")
+    Store(old).record(make_notice("鄞州区巡视整改情况"), None)
+    assert "notices_bigrams" in old.table_names()
+    old.close()
+
+    def box() -> dict:
+        return metadata(path)["plugins"]["xunshi-watch"]["databases"]["old"]["search"]
+
+    assert box() == {}
+    open_db(path).close()  # what `xunshi serve` does to a writable file first
+    assert box() == {"notices": "id", "notice_list": "id"}
