@@ -335,7 +335,10 @@ def test_live_lines_one_per_site_and_a_line_per_site_in_a_log() -> None:
     assert log.getvalue().split()[:2] == ["b", "failed"] and "\x1b" not in log.getvalue()
 
 
-def test_the_whole_crawl_line_adds_up_what_every_site_said() -> None:
+def test_the_whole_crawl_line_adds_up_what_every_site_said(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("LINES", "24")
     names = [f"s{i:04d}" for i in range(50)]
     out = io.StringIO()
     live = LiveProgress(names, out, live=True)
