@@ -554,7 +554,6 @@ def cache_scrapy_signatures() -> None:
     """
     import inspect
     import types
-    import weakref
 
     from scrapy.utils import decorators
     from scrapy.utils import python as scrapy_python
@@ -562,21 +561,23 @@ def cache_scrapy_signatures() -> None:
     original = getattr(scrapy_python, "_signature", None)
     if original is None or getattr(original, "xunshi_cached", False):
         return
-    cache: weakref.WeakKeyDictionary[Any, dict[bool, inspect.Signature]] = (
-        weakref.WeakKeyDictionary()
-    )
+    # By function and bound or not; the functions are the middleware classes' methods,
+    # a few dozen (a plain dict: a weak one cost more than it saved).
+    cache: dict[tuple[Any, bool], inspect.Signature] = {}
 
     def signature(func: Callable[..., Any]) -> inspect.Signature:
         if isinstance(func, types.MethodType) and isinstance(func.__func__, types.FunctionType):
-            key, bound = func.__func__, True
+            key = (func.__func__, True)
         elif isinstance(func, types.FunctionType):
-            key, bound = func, False
+            key = (func, False)
         else:
             return original(func)
-        known = cache.setdefault(key, {})
-        if bound not in known:
-            known[bound] = original(func)
-        return known[bound]
+        found = cache.get(key)
+        if found is None:
+            if len(cache) > 10_000:  # functions made on the fly: do not keep them all
+                cache.clear()
+            found = cache[key] = original(func)
+        return found
 
     signature.xunshi_cached = True  # type: ignore[attr-defined]
     scrapy_python._signature = signature
@@ -650,6 +651,12 @@ def _child_main() -> int:  # noqa: PLR0915 (one function: the whole life of the 
             run_id = entry["run_id"]
             try:
                 crawler = process.create_crawler(spider_class(registry.get_site(entry["site"])))
+                if state["quiet"]:
+                    # Scrapy re-installs its root log handler for every crawler, setting
+                    # the root logger's level, which clears the cache of every logger (one
+                    # per site): quadratic in the number of sites. Every crawler here logs
+                    # as the process does; the first one's handler serves them all.
+                    setattr(crawler, "_update_root_log_handler", _keep_log_handler)  # noqa: B010
                 crawler.settings.set("XUNSHI_RUN_ID", run_id, priority="cmdline")
                 if entry.get("timeout"):
                     crawler.settings.set("XUNSHI_TIME_LIMIT", entry["timeout"], priority="cmdline")
@@ -717,6 +724,10 @@ def _child_main() -> int:  # noqa: PLR0915 (one function: the whole life of the 
     emit({"state": "process", "max_rss_kb": usage.ru_maxrss,
           "cpu_seconds": round(usage.ru_utime + usage.ru_stime, 3)})  # fmt: skip
     return 0
+
+
+def _keep_log_handler() -> None:
+    pass
 
 
 def _fail_run(db: str, run_id: int, error: str, status: str = "failed") -> None:

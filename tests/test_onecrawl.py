@@ -172,6 +172,10 @@ def test_unreachable_sites_fail_fast_saying_why_and_hold_up_no_one(
     # one try for the host that hangs (robots.txt), none of Scrapy's retries
     assert len(silent.connections) == 1
     assert done.index("zjsjw") < done.index(one_site.name)
+    # every site logs into the crawl's log, not only the first one started
+    log = results[0].log_path.read_text(encoding="utf-8")
+    for r in results[:2]:
+        assert f"{r.site}: run {r.run_id} failed: {r.error}" in log
     store = Store.open(tmp_path / "x.db")
     try:
         events = store.events(kind="fetch_failed")
