@@ -588,7 +588,7 @@ def cache_scrapy_signatures() -> None:
 def _child_main() -> int:  # noqa: PLR0915 (one function: the whole life of the process)
     from collections import deque
 
-    from scrapy.crawler import CrawlerProcess
+    from scrapy.crawler import Crawler, CrawlerProcess
     from scrapy.settings import Settings
     from scrapy.utils.project import get_project_settings
     from scrapy.utils.reactor import install_reactor
@@ -623,10 +623,32 @@ def _child_main() -> int:  # noqa: PLR0915 (one function: the whole life of the 
 
     state = {"stopping": False, "quiet": False}
 
+    class SiteCrawler(Crawler):
+        def _update_root_log_handler(self) -> None:
+            # Scrapy re-installs its root log handler for every crawler (twice), setting
+            # the root logger's level, which clears the cache of every logger (one per
+            # site): quadratic in the number of sites. Every crawler here logs as the
+            # process does; the first one's handler serves them all.
+            if not state["quiet"]:
+                super()._update_root_log_handler()
+
     class Process(CrawlerProcess):
         def _signal_shutdown(self, signum: int, _: Any) -> None:
             state["stopping"] = True
             super()._signal_shutdown(signum, _)
+
+        def _create_crawler(self, spidercls: Any) -> Crawler:
+            if isinstance(spidercls, str):
+                return super()._create_crawler(spidercls)
+            return SiteCrawler(spidercls, self.settings)
+
+        def create_crawler(self, crawler_or_spidercls: Any) -> Crawler:
+            # crawl() hands over a crawler made by create_crawler from these very
+            # settings: merging them into it again (Scrapy's way) changes nothing and
+            # was 5% of an incremental crawl's CPU.
+            if isinstance(crawler_or_spidercls, SiteCrawler):
+                return crawler_or_spidercls
+            return super().create_crawler(crawler_or_spidercls)
 
     process = Process(settings)
     # The reactor is installed here rather than by the first crawler: this process uses it
@@ -651,12 +673,6 @@ def _child_main() -> int:  # noqa: PLR0915 (one function: the whole life of the 
             run_id = entry["run_id"]
             try:
                 crawler = process.create_crawler(spider_class(registry.get_site(entry["site"])))
-                if state["quiet"]:
-                    # Scrapy re-installs its root log handler for every crawler, setting
-                    # the root logger's level, which clears the cache of every logger (one
-                    # per site): quadratic in the number of sites. Every crawler here logs
-                    # as the process does; the first one's handler serves them all.
-                    setattr(crawler, "_update_root_log_handler", _keep_log_handler)  # noqa: B010
                 crawler.settings.set("XUNSHI_RUN_ID", run_id, priority="cmdline")
                 if entry.get("timeout"):
                     crawler.settings.set("XUNSHI_TIME_LIMIT", entry["timeout"], priority="cmdline")
@@ -724,10 +740,6 @@ def _child_main() -> int:  # noqa: PLR0915 (one function: the whole life of the 
     emit({"state": "process", "max_rss_kb": usage.ru_maxrss,
           "cpu_seconds": round(usage.ru_utime + usage.ru_stime, 3)})  # fmt: skip
     return 0
-
-
-def _keep_log_handler() -> None:
-    pass
 
 
 def _fail_run(db: str, run_id: int, error: str, status: str = "failed") -> None:
