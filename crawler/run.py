@@ -561,8 +561,9 @@ def cache_scrapy_signatures() -> None:
     original = getattr(scrapy_python, "_signature", None)
     if original is None or getattr(original, "xunshi_cached", False):
         return
-    # By function and bound or not; the functions are the middleware classes' methods,
-    # a few dozen (a plain dict: a weak one cost more than it saved).
+    # By function and bound or not: the middleware classes' methods, a few dozen. Not
+    # closures: those are made per crawler (Scrapy wraps some stats methods per
+    # instance), and keeping them would keep every crawler alive.
     cache: dict[tuple[Any, bool], inspect.Signature] = {}
 
     def signature(func: Callable[..., Any]) -> inspect.Signature:
@@ -571,6 +572,8 @@ def cache_scrapy_signatures() -> None:
         elif isinstance(func, types.FunctionType):
             key = (func, False)
         else:
+            return original(func)
+        if key[0].__closure__ is not None:
             return original(func)
         found = cache.get(key)
         if found is None:

@@ -4,11 +4,13 @@ why, exit codes, progress, bad arguments, time limits."""
 
 from __future__ import annotations
 
+import gc
 import io
 import json
 import socket
 import threading
 import time
+import weakref
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -399,6 +401,25 @@ def test_scrapy_looks_at_a_signature_once_and_sees_the_same() -> None:
     # one look per function, whichever instance it is bound to
     assert scrapy_python._signature(first.old) is scrapy_python._signature(second.old)
     assert scrapy_python._signature(first.old) is not scrapy_python._signature(Middleware.old)
+
+    # a function made per crawler (a closure over it) is looked at, never kept: keeping
+    # it kept every crawler of a 3,000-site crawl alive (485 MB)
+    class Crawler:
+        pass
+
+    def made_for(crawler: Crawler) -> Any:
+        def open_spider(spider: Any = None) -> Crawler:
+            return crawler
+
+        return open_spider
+
+    crawler = Crawler()
+    gone = weakref.ref(crawler)
+    func = made_for(crawler)
+    assert scrapy_python._signature(func) == inspect.signature(func)
+    del crawler, func
+    gc.collect()
+    assert gone() is None
 
 
 # -- pure routing rules ----------------------------------------------------------------------
