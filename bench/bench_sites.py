@@ -22,6 +22,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import hashlib
+import os
 import sys
 import tempfile
 import threading
@@ -34,7 +35,7 @@ REPO = Path(__file__).resolve().parents[1]
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
-from bench._common import machine, print_table  # noqa: E402
+from bench._common import code_state, load, machine, print_table  # noqa: E402
 from crawler.run import SiteCrawl, run_crawls  # noqa: E402
 from tests.sitegen import generate_site  # noqa: E402
 from tests.world import WorldSite  # noqa: E402
@@ -161,6 +162,8 @@ def main() -> None:
     parser.add_argument("--latency", type=float, default=0.02, help="seconds per response")
     args = parser.parse_args()
     print(machine())
+    print(code_state())
+    print(load())
     print(f"\nworlds of {args.sites} sites, {args.notices} notices each, "
           f"{args.latency * 1000:.0f} ms per response; one crawl process per crawl\n")  # fmt: skip
     settings = {"LOG_LEVEL": "WARNING"}
@@ -174,11 +177,12 @@ def main() -> None:
                     r = crawl(sites, db, settings)
                     rows.append([n, kind, f"{r['ok']}/{n}", r["new"], r["requests"],
                                  f"{r['wall']:.1f}", f"{r['pages_s']:.0f}", f"{r['cpu_ms']:.1f}",
-                                 f"{r['rss_mb']:.0f}"])  # fmt: skip
+                                 f"{r['rss_mb']:.0f}", f"{os.getloadavg()[0]:.1f}"])  # fmt: skip
                     print(" ".join(str(c) for c in rows[-1]), flush=True)
     print()
     print_table(["sites", "crawl", "ok", "new", "requests", "wall s", "requests/s",
-                 "CPU ms/request", "peak RSS MB"], rows)  # fmt: skip
+                 "CPU ms/request", "peak RSS MB", "load after"], rows)  # fmt: skip
+    print(f"\n{load()}; 'load after': the 1-minute load average when each crawl ended")
 
 
 if __name__ == "__main__":
