@@ -537,7 +537,7 @@ def _child_main() -> int:  # noqa: PLR0915 (one function: the whole life of the 
     from crawler import downloader as dl
     from crawler import sites as registry
     from crawler.extensions import site_progress
-    from crawler.spiders.notices import spider_class
+    from crawler.launch import add_site
 
     plan = json.loads(sys.stdin.read())
     for name, values in plan.get("profiles", {}).items():
@@ -590,16 +590,7 @@ def _child_main() -> int:  # noqa: PLR0915 (one function: the whole life of the 
             entry = pending.popleft()
             run_id = entry["run_id"]
             try:
-                crawler = process.create_crawler(spider_class(registry.get_site(entry["site"])))
-                crawler.settings.set("XUNSHI_RUN_ID", run_id, priority="cmdline")
-                if entry.get("timeout"):
-                    crawler.settings.set("XUNSHI_TIME_LIMIT", entry["timeout"], priority="cmdline")
-                kwargs: dict[str, Any] = {}
-                if entry.get("start_url"):
-                    kwargs["start_url"] = entry["start_url"]
-                if entry.get("full"):
-                    kwargs["full"] = "1"
-                d = process.crawl(crawler, **kwargs)
+                crawler, d = add_site(process, entry)
             except Exception as exc:  # noqa: BLE001 (one site's failure must not stop the others)
                 _fail_run(plan["db"], run_id, f"crawl could not start: {exc}")
                 emit({"site": entry["site"], "run_id": run_id, "state": "done", "error": str(exc)})
