@@ -24,6 +24,7 @@ from crawler.distributed import (
     ALIVE_SECONDS,
     CRAWLS_KEY,
     OWNED,
+    STOPPED,
     RedisUnavailable,
     connect,
     key,
@@ -46,8 +47,9 @@ def run_worker(url: str, crawl: str) -> int:
     from twisted.internet import task
 
     from crawler import sites as registry
+    from crawler.extensions import TimeLimit
+    from crawler.launch import add_site
     from crawler.run import _profile_from
-    from crawler.spiders.notices import spider_class
 
     for name, values in plan.get("profiles", {}).items():
         registry.SITES[name] = _profile_from(values)
@@ -62,10 +64,9 @@ def run_worker(url: str, crawl: str) -> int:
         {
             "REDIS_URL": url,
             "XUNSHI_REDIS_CRAWL": crawl,
-            # Read only, for a site's kept 巡视整改 list (store.sites.load_site_state): a
-            # worker on the writer's machine starts there; elsewhere the path does not
-            # exist and the site's list is found again from its home page.
-            "XUNSHI_DB": plan.get("db"),
+            # A worker never opens the database: what it needs of it is in the plan (each
+            # site's kept list) and in Redis (the stored notices the spider routes by).
+            "XUNSHI_DB": None,
             "XUNSHI_REDIS_SITES": sites,
             "XUNSHI_REDIS_WORKERS": int(plan.get("workers") or 0),
             "XUNSHI_WORKER_ID": worker,
@@ -82,7 +83,7 @@ def run_worker(url: str, crawl: str) -> int:
             },
             "EXTENSIONS": {
                 **settings.getdict("EXTENSIONS"),
-                # reads the database: the writer's machine only (not checked in a distributed crawl)
+                # reads the database: checked by the writer at the end of each site's run
                 "crawler.extensions.SiteHealth": None,
                 "crawler.distributed.WorkerExtension": 600,
             },
@@ -94,6 +95,7 @@ def run_worker(url: str, crawl: str) -> int:
             "DOWNLOADER_MIDDLEWARES": {
                 **settings.getdict("DOWNLOADER_MIDDLEWARES"),
                 "crawler.distributed.HostLock": 950,
+                "crawler.distributed.PageTally": 940,
             },
         },
         priority="cmdline",
@@ -104,6 +106,19 @@ def run_worker(url: str, crawl: str) -> int:
     print(f"worker {worker} on crawl {crawl}: {len(sites)} sites", file=sys.stderr, flush=True)
 
     process = CrawlerProcess(settings)
+    crawlers: dict[str, Any] = {}
+    limits = {entry["site"]: float(entry.get("timeout") or 0) for entry in plan["sites"]}
+
+    def stop_sites() -> None:
+        """The sites the writer stopped at their time limit stop here too, at once."""
+        for raw in server.smembers(key(crawl, "stopped")):
+            site = raw.decode()
+            if site in STOPPED:
+                continue
+            STOPPED.add(site)
+            crawler = crawlers.get(site)
+            if crawler is not None and crawler.engine is not None and crawler.engine.spider:
+                TimeLimit(crawler, limits.get(site) or 0).expire()
 
     def beat() -> None:
         try:
@@ -113,21 +128,16 @@ def run_worker(url: str, crawl: str) -> int:
             if not server.exists(key(crawl, "plan")):
                 # the writer ended the crawl (done, or stopped)
                 process.stop()
+                return
+            stop_sites()
         except Exception as exc:  # noqa: BLE001 (Redis gone: stop; the writer records it)
             print(f"lost Redis: {exc}; stopping", file=sys.stderr, flush=True)
             process.stop()
 
     for entry in plan["sites"]:
-        crawler = process.create_crawler(spider_class(registry.get_site(entry["site"])))
-        crawler.settings.set("XUNSHI_RUN_ID", entry["run_id"], priority="cmdline")
-        if entry.get("timeout"):
-            crawler.settings.set("XUNSHI_TIME_LIMIT", entry["timeout"], priority="cmdline")
-        kwargs: dict[str, Any] = {}
-        if entry.get("start_url"):
-            kwargs["start_url"] = entry["start_url"]
-        if entry.get("full"):
-            kwargs["full"] = "1"
-        process.crawl(crawler, **kwargs)
+        # the kept list ({} when none): the spider does not look for it in a database
+        crawler, _ = add_site(process, entry, {"XUNSHI_KEPT_LIST": entry.get("kept") or {}})
+        crawlers[entry["site"]] = crawler
     heart = task.LoopingCall(beat)
     heart.start(1.0)
     try:
