@@ -545,14 +545,22 @@ def run_distributed(  # noqa: PLR0915 (the writer's whole life)
     started = time.monotonic()
     began: float | None = started if workers else None  # when the first worker was there
     last_worker = started
-    next_note = started
+    waiting = f"`xunshi worker --redis {redis_url}`"
+    next_note = started + WAIT_NOTE_EVERY
+    if not workers and on_wait:
+        until = f"; giving up after {join_timeout:g} s" if join_timeout else ""
+        on_wait(f"waiting for workers: start {waiting} on a machine that reaches the sites{until}")  # fmt: skip
     error: str | None = None
     stopped: str | None = None
-    waiting = f"`xunshi worker --redis {redis_url}`"
-    try:
+
+    def running() -> None:
         for r in runs.values():
             if on_progress:
                 on_progress({"site": r.crawl.site, "run_id": r.run_id, "state": "running"})
+
+    try:
+        if began is not None:
+            running()
         last_check = 0.0
         while True:
             batch = _pop_batch(server, key(crawl_id, "items"), BATCH, timeout=0.5)
@@ -577,13 +585,12 @@ def run_distributed(  # noqa: PLR0915 (the writer's whole life)
             if began is None:
                 if registered:
                     began = now
+                    running()
                     writer.note(f"worker(s) joined after {now - started:.0f} s: {', '.join(sorted(registered))}")  # fmt: skip
                 else:
                     if on_wait and now >= next_note:
-                        line = (f"waiting for workers: start {waiting} on a machine that reaches "
-                                f"the sites ({now - started:.0f} s")  # fmt: skip
-                        limit = f" of {join_timeout:g} s)" if join_timeout else ")"
-                        on_wait(line + limit)
+                        limit = f" of {join_timeout:g} s" if join_timeout else ""
+                        on_wait(f"still waiting for workers: {now - started:.0f} s{limit}")
                         next_note = now + WAIT_NOTE_EVERY
                     if join_timeout and now - started > join_timeout:
                         error = f"no worker joined in {join_timeout:g} s: start {waiting}"
