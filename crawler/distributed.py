@@ -9,8 +9,9 @@ another machine; a worker needs the project and Redis, never the database.
 
 In Redis, under ``xunshi:<crawl>:`` (every key is deleted when the crawl ends):
 
-- ``plan``: the sites (name, run id, start URL, time limit), user profiles, settings and,
-  per site, the stored notices the spider routes by (``known:<site>``);
+- ``plan``: the sites (name, run id, start URL, time limit, kept 巡视整改 list), user
+  profiles, settings and, per site, the stored notices the spider routes by
+  (``known:<site>``): what a worker needs of the database, which it never opens;
 - ``<site>:requests`` / ``<site>:dupefilter``: each site's frontier and duplicate filter,
   scrapy-redis's Scheduler and RFPDupeFilter (one per run: the keys carry the crawl id);
 - ``<site>:leased:<worker>``: what a worker took from the frontier and has not finished.
@@ -21,13 +22,22 @@ In Redis, under ``xunshi:<crawl>:`` (every key is deleted when the crawl ends):
 - ``lock:<host>``: a host's token: a worker holds it from sending a request to the host
   until the answer, and keeps it for the site's delay after; no host ever has two
   requests in flight, whichever worker sends them;
+- ``<site>:pages``: the site's pages, counted as each request's lease is returned
+  (``PageTally``, ``LeaseRelease``): a killed worker's unreturned requests are crawled
+  again and counted once;
+- ``<site>:requested`` / ``<site>:listed`` / ``<site>:trouble``: the list walk as every
+  worker saw it (``SharedWalk``); ``<site>:walked``: the worker that ran the spider's
+  step after the walk (re-checks, ``delisted``), once the site was idle everywhere;
+- ``stopped``: the sites the writer stopped at their time limit;
 - ``items``: what the workers' pipelines produced (notices, page events, drops, and each
   worker's end of a site), for the writer, which records them through the same
-  ``StorePipeline`` code a one-process crawl uses.
+  ``StorePipeline`` code a one-process crawl uses, in batches (``_Writer.write_batch``).
 
-A site's crawl ends when its frontier is empty and no worker holds a lease on it; the
+A site's crawl ends when its frontier is empty, no worker holds a lease on it and every
+worker has said it is done with it (or when the writer stopped it at its time limit):
+the writer then closes its run as one process does, with the site's health checks. The
 crawl ends when every site's has. A request crawled twice (its worker was killed after
-fetching it) stores nothing twice: the store records an unchanged text as unchanged.
+fetching it) is recorded and counted once.
 
 Items and requests are pickled (scrapy-redis's default): the Redis server must be one
 only the crawl's machines can reach, as for any Scrapy cluster.
@@ -618,9 +628,14 @@ def run_distributed(  # noqa: PLR0915 (the writer's whole life)
             raise
         error = f"lost the connection to Redis: {exc}"
     finally:
+        seconds = time.monotonic() - started
+        if error is None and stopped is None:
+            # every site is done: the workers end by themselves; give them a moment
+            deadline = time.monotonic() + 5.0
+            while any(p.poll() is None for p in procs) and time.monotonic() < deadline:
+                time.sleep(0.05)
         for proc in procs:
             _stop(proc)
-        seconds = time.monotonic() - started
         try:
             if error is None:
                 while True:  # what the last workers queued as they ended
