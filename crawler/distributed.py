@@ -551,6 +551,7 @@ def run_distributed(  # noqa: PLR0915 (the writer's whole life)
     ids = sorted(runs)
     log_path = log_dir / f"crawl-{ids[0]}-{ids[-1]}-workers.log"
     writer = _Writer(server, crawl_id, store, runs, log_path, on_progress, base)
+    writer_log = _WriterLog(log_path)  # the writer's own lines (stored, health) go to the log
     procs = [start_worker(redis_url, crawl_id, log_path, env=worker_env) for _ in range(workers)]
     started = time.monotonic()
     began: float | None = started if workers else None  # when the first worker was there
@@ -656,8 +657,39 @@ def run_distributed(  # noqa: PLR0915 (the writer's whole life)
                 row = {"status": "failed", "error": f"cannot write to the database: {exc}"}
             results.append(_result(r, row, log_path, seconds))
         store.close()
+        writer_log.close()
         _cleanup(server, crawl_id, writer.sites)
     return results
+
+
+class _WriterLog:
+    """While the writer runs, what the store pipeline and the site health checks log goes
+    to the crawl's log (as in one process, where Scrapy's log takes it), not to the
+    terminal that shows the crawl's progress."""
+
+    NAMES = ("crawler.pipelines", "crawler.extensions")
+
+    def __init__(self, log_path: Path) -> None:
+        self.handler = logging.FileHandler(log_path, encoding="utf-8")
+        self.handler.setFormatter(
+            logging.Formatter(
+                "%(asctime)s [writer] [%(name)s] %(levelname)s: %(message)s", "%Y-%m-%d %H:%M:%S"
+            )
+        )
+        self.saved = []
+        for name in self.NAMES:
+            log = logging.getLogger(name)
+            self.saved.append((log, log.propagate, log.level))
+            log.addHandler(self.handler)
+            log.propagate = False
+            log.setLevel(logging.INFO)
+
+    def close(self) -> None:
+        for log, propagate, level in self.saved:
+            log.removeHandler(self.handler)
+            log.propagate = propagate
+            log.setLevel(level)
+        self.handler.close()
 
 
 def _pop_batch(server: Any, name: str, size: int, timeout: float | None) -> list[Any]:

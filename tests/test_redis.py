@@ -344,7 +344,9 @@ def test_writer_records_a_batch_in_one_commit_and_loses_only_the_failing_notice(
     store.close()
 
 
-def test_site_health_is_checked_by_the_writer(serve, tmp_path: Path, redis_url: str) -> None:  # type: ignore[no-untyped-def]
+def test_site_health_is_checked_by_the_writer(
+    serve, tmp_path: Path, redis_url: str, capfd: pytest.CaptureFixture[str]
+) -> None:  # type: ignore[no-untyped-def]
     """site_broken / site_quiet at the end of a site's distributed run, as in one process
     (crawler.extensions.SiteHealth), with the crawl's settings."""
     import json
@@ -361,6 +363,9 @@ def test_site_health_is_checked_by_the_writer(serve, tmp_path: Path, redis_url: 
     settings = {"XUNSHI_QUIET_DAYS": json.dumps({"zjsjw": 1})}
     (first,) = run_distributed(crawl, db_path=db, redis_url=redis_url, workers=1, settings=settings)
     assert first.status == "ok" and first.counts["new"] > 0
+    # what the writer logs goes to the crawl's log, not over the live progress lines
+    assert "site quiet: zjsjw" in first.log_path.read_text(encoding="utf-8")
+    assert "site quiet" not in capfd.readouterr().err
     listing = site.root / ZJ_START.lstrip("/")
     listing.write_text("<html><body><div class='new-layout'>改版</div></body></html>", "utf-8")
     (second,) = run_distributed(crawl, db_path=db, redis_url=redis_url, workers=1)
