@@ -544,3 +544,38 @@ def test_workers_start_at_the_kept_list_without_opening_the_database(
         assert "/index.html" not in site.stats.paths, site.stats.paths
         assert site.start_path in site.stats.paths
     assert not opened.exists(), opened.read_text()
+
+
+def test_a_distributed_incremental_crawl_rechecks_what_one_process_does(
+    serve, tmp_path: Path, redis_url: str
+) -> None:  # type: ignore[no-untyped-def]
+    """After the list walk (here: one page, all known), the due stored notices no list page
+    showed are re-checked once, with conditional requests, as in one process."""
+    from datetime import date, timedelta
+
+    from crawler.distributed import run_distributed
+    from crawler.run import SiteCrawl, run_crawls
+    from tests.sitegen import COLUMN, generate_site
+
+    root = tmp_path / "gen"
+    today = date.today()
+    # the 10 recent notices are listed last (page 3): only the re-check step reaches them
+    dates = [today - timedelta(days=10 - i) for i in range(10)] + [
+        today - timedelta(days=400 - i) for i in range(20)
+    ]
+    generate_site(root, 30, paragraphs=2, dates=dates)
+    site = serve(root)
+    crawl = [SiteCrawl("zjsjw", start_url=site.url(COLUMN + "index.shtml"))]
+    one, many = tmp_path / "one.db", tmp_path / "many.db"
+    (first,) = run_crawls(crawl, db_path=one)
+    (first_d,) = run_distributed(crawl, db_path=many, redis_url=redis_url, workers=2)
+    assert first.counts["new"] == first_d.counts["new"] == 30
+    site.log.clear()
+    (second,) = run_crawls(crawl, db_path=one)
+    one_paths = sorted(site.paths())
+    site.log.clear()
+    (second_d,) = run_distributed(crawl, db_path=many, redis_url=redis_url, workers=2)
+    assert sorted(site.paths()) == one_paths
+    articles = [r for r in site.log if r.path.endswith("_ext.html")]
+    assert len(articles) == 10 and all("if-none-match" in r.headers for r in articles)
+    assert second_d.counts == second.counts and second.counts["not_modified"] == 10
