@@ -610,7 +610,8 @@ def run_distributed(  # noqa: PLR0915 (the writer's whole life)
             writer.check_sites(now - began, registered)
             if all(r.finished for r in runs.values()):
                 break
-            if not alive and not registered:
+            if not alive and not registered and not server.llen(key(crawl_id, "items")):
+                # (what the last workers sent is all recorded, and still some site is open)
                 if workers:
                     error = "every worker ended before the crawl was done; see " + str(log_path)
                     break

@@ -275,13 +275,15 @@ def test_cli_crawl_with_a_worker_started_elsewhere(serve, tmp_path: Path, redis_
         db = tmp_path / "shared" / "x.db"
         db.parent.mkdir()
         proc = xunshi("crawl", "zjsjw", "--db", str(db), "--start-url", start, "--json",
-                      env={"XUNSHI_REDIS_URL": redis_url}, timeout=180)  # fmt: skip
+                      "--workers", "0", env={"XUNSHI_REDIS_URL": redis_url},
+                      timeout=180)  # fmt: skip
         assert worker.wait(timeout=60) == 0
     finally:
         if worker.poll() is None:
             worker.kill()
     out = worker.stdout.read() if worker.stdout else ""
     assert "joining crawl" in out and "Traceback" not in out + proc.stderr
+    assert f"waiting for workers: start `xunshi worker --redis {redis_url}`" in proc.stderr
     row = json.loads(proc.stdout.splitlines()[0])
     assert row["status"] == "ok" and row["new"] == len(m["notices"]) and row["pages"] > 0, row
     assert sorted(_stored(db)["zjsjw"]) == sorted(_stored(one)["zjsjw"])
