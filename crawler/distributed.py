@@ -46,6 +46,7 @@ only the crawl's machines can reach, as for any Scrapy cluster.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import logging
 import os
@@ -783,7 +784,9 @@ class _Writer:
             # thing twice: what this run already recorded is not counted again.
             once: tuple[str, ...] | None = None
             if isinstance(item, Notice):
-                once = ("notice", item.url, item.text or "")
+                # the text's digest, not the text: a run may see 100,000 notices
+                digest = hashlib.blake2b((item.text or "").encode(), digest_size=16).hexdigest()
+                once = ("notice", item.url, digest)
             elif isinstance(item, PageEvent) and item.kind != "skipped":
                 once = ("event", item.kind, item.url, item.reason or "")
             if once is not None and once in run.recorded:
