@@ -444,13 +444,13 @@ def writer_settings(overrides: dict[str, Any] | None = None) -> Any:
 class _WriterCrawler:
     """What ``StorePipeline`` needs of a crawler, in the writer (no Scrapy engine here)."""
 
-    def __init__(self, run_id: int, db: str, time_limit: float | None, base: Any = None) -> None:
+    def __init__(self, run_id: int, db: str, time_limit: float | None) -> None:
+        from scrapy.settings import Settings
         from scrapy.statscollectors import StatsCollector
 
-        self.settings = (base or writer_settings()).copy()
-        self.settings.setdict(
-            {"XUNSHI_RUN_ID": run_id, "XUNSHI_DB": db, "XUNSHI_TIME_LIMIT": time_limit or 0},
-            priority="cmdline",
+        # what the pipeline reads (the writer's own settings are writer_settings())
+        self.settings = Settings(
+            {"XUNSHI_RUN_ID": run_id, "XUNSHI_DB": db, "XUNSHI_TIME_LIMIT": time_limit or 0}
         )
         self.stats = StatsCollector(self)  # type: ignore[arg-type]
         self.engine = None
@@ -508,7 +508,7 @@ def run_distributed(  # noqa: PLR0915 (the writer's whole life)
                 c.site, {"start_url": c.start_url, "full": c.full, "redis": True, **c.options},
                 crawl=crawl_id,
             )  # fmt: skip
-            pipeline = StorePipeline(_WriterCrawler(run_id, db, c.timeout, base))  # type: ignore[arg-type]
+            pipeline = StorePipeline(_WriterCrawler(run_id, db, c.timeout))  # type: ignore[arg-type]
             pipeline.store = store
             runs[run_id] = _Run(c, run_id, pipeline)
 
