@@ -117,7 +117,13 @@ def run_worker(url: str, crawl: str) -> int:
                 continue
             STOPPED.add(site)
             crawler = crawlers.get(site)
-            if crawler is not None and crawler.engine is not None and crawler.engine.spider:
+            if crawler is None:
+                continue
+            try:
+                running = crawler.engine.spider is not None
+            except RuntimeError:  # not started yet (Scrapy's unset engine)
+                running = False
+            if running:
                 TimeLimit(crawler, limits.get(site) or 0).expire()
 
     def beat() -> None:
