@@ -581,3 +581,60 @@ def test_a_distributed_incremental_crawl_rechecks_what_one_process_does(
     articles = [r for r in site.log if r.path.endswith("_ext.html")]
     assert len(articles) == 10 and all("if-none-match" in r.headers for r in articles)
     assert second_d.counts == second.counts and second.counts["not_modified"] == 10
+
+
+def test_delisting_after_the_worker_walking_the_lists_was_killed(
+    serve, tmp_path: Path, redis_url: str
+) -> None:  # type: ignore[no-untyped-def]
+    """The worker that walked the first list page is SIGKILLed; another walks the rest.
+    What the dead one requested is in Redis: only the notice really gone is `removed`."""
+    import os
+    import signal
+    import time
+    from datetime import date
+
+    from crawler.distributed import run_distributed
+    from crawler.run import SiteCrawl
+    from store.notices import Store
+    from tests.sitegen import COLUMN, generate_site, write_lists
+
+    root = tmp_path / "gen"
+    notices = generate_site(root, 25, start=date(2020, 1, 1), paragraphs=2)
+    site = serve(root)
+    db = tmp_path / "d.db"
+    crawl = [SiteCrawl("zjsjw", start_url=site.url(COLUMN + "index.shtml"), full=True)]
+    (first,) = run_distributed(crawl, db_path=db, redis_url=redis_url, workers=2)
+    assert first.counts["new"] == 25
+    gone = notices[3]
+    write_lists(root, [n for n in notices if n is not gone])
+
+    def slow(req: object) -> None:
+        time.sleep(0.3)
+
+    for n in notices:
+        site.overrides[n.path] = slow
+    client = redis.Redis.from_url(redis_url)
+    killed: list[int] = []
+
+    def on_progress(update: dict) -> None:
+        # partway through the first list page's notices: kill the worker walking the site
+        if killed or update.get("unchanged", 0) < 2:
+            return
+        workers = _workers_of(os.getpid())
+        for name in client.scan_iter(match="xunshi:*:owner"):
+            holder = client.get(name)
+            pid = int(holder.decode().split("-")[-2]) if holder else 0
+            if pid in workers:
+                os.kill(pid, signal.SIGKILL)
+                killed.append(pid)
+
+    (full,) = run_distributed(crawl, db_path=db, redis_url=redis_url, workers=2,
+                              on_progress=on_progress)  # fmt: skip
+    assert killed and full.status == "ok", full
+    assert full.counts["unchanged"] == 24
+    store = Store.open(db)
+    try:
+        removed = store.events(run_id=full.run_id, kind="removed")
+        assert [e["url"] for e in removed] == [site.url(gone.path)]
+    finally:
+        store.close()
