@@ -83,6 +83,9 @@ from store.notices import Store, load_known
 
 CRAWLS_KEY = "xunshi:crawls"  # the crawls a worker may join (a sorted set by start time)
 ALIVE_SECONDS = 5.0
+# The writer says it is alive (``writer``) at least this often; a worker whose writer has
+# not said so for this long (killed, machine gone) stops instead of crawling for nobody.
+WRITER_SECONDS = 20.0
 logger = logging.getLogger(__name__)  # a worker that has not said it is alive for this long is gone
 
 
@@ -529,6 +532,7 @@ def run_distributed(  # noqa: PLR0915 (the writer's whole life)
             ],
         }  # fmt: skip
         pipe = server.pipeline()
+        pipe.set(key(crawl_id, "writer"), "1", px=int(WRITER_SECONDS * 1000))
         pipe.set(key(crawl_id, "plan"), json.dumps(plan, ensure_ascii=False))
         for r in runs.values():
             known = load_known(store, r.crawl.site)
@@ -585,6 +589,7 @@ def run_distributed(  # noqa: PLR0915 (the writer's whole life)
             if batch and now - last_check < 0.5:
                 continue
             last_check = now
+            server.set(key(crawl_id, "writer"), "1", px=int(WRITER_SECONDS * 1000))
             # nothing to write just now, or a while since the last look: how are the sites?
             for worker, held in requeue_dead_workers(
                 server, crawl_id, writer.sites, writer.stopped

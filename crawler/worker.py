@@ -13,6 +13,7 @@ stopped (Ctrl-C) or, with ``--once``, after one crawl.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import subprocess
@@ -25,6 +26,7 @@ from crawler.distributed import (
     CRAWLS_KEY,
     OWNED,
     STOPPED,
+    WRITER_SECONDS,
     RedisUnavailable,
     connect,
     key,
@@ -40,6 +42,9 @@ def run_worker(url: str, crawl: str) -> int:
         print(f"crawl {crawl} is not in Redis (over, or never started)", file=sys.stderr)
         return 1
     plan = json.loads(raw)
+    if not server.exists(key(crawl, "writer")):
+        print(f"crawl {crawl} has no store writer any more (it stopped answering)", file=sys.stderr)
+        return 1
 
     from scrapy.core.engine import ExecutionEngine
     from scrapy.crawler import CrawlerProcess
@@ -126,26 +131,35 @@ def run_worker(url: str, crawl: str) -> int:
             if running:
                 TimeLimit(crawler, limits.get(site) or 0).expire()
 
+    def stop(why: str) -> None:
+        heart.stop()
+        process.stop()
+        with contextlib.suppress(OSError):  # no one reads our output any more: stop anyway
+            print(f"{why}; stopping", file=sys.stderr, flush=True)
+
     def beat() -> None:
         try:
             server.set(alive, "1", px=int(ALIVE_SECONDS * 1000))
+            server.sadd(key(crawl, "workers"), worker)  # (again, if taken for gone while busy)
             for name in list(OWNED):
                 server.pexpire(name, int(ALIVE_SECONDS * 1000))
             if not server.exists(key(crawl, "plan")):
-                # the writer ended the crawl (done, or stopped)
-                process.stop()
+                stop("the writer ended the crawl")  # done, or stopped
+                return
+            if not server.exists(key(crawl, "writer")):
+                stop(f"the store writer has not answered for {WRITER_SECONDS:g} s")
                 return
             stop_sites()
         except Exception as exc:  # noqa: BLE001 (Redis gone: stop; the writer records it)
-            print(f"lost Redis: {exc}; stopping", file=sys.stderr, flush=True)
-            process.stop()
+            stop(f"lost Redis: {exc}")
 
     for entry in plan["sites"]:
         # the kept list ({} when none): the spider does not look for it in a database
         crawler, _ = add_site(process, entry, {"XUNSHI_KEPT_LIST": entry.get("kept") or {}})
         crawlers[entry["site"]] = crawler
     heart = task.LoopingCall(beat)
-    heart.start(1.0)
+    server.set(alive, "1", px=int(ALIVE_SECONDS * 1000))
+    heart.start(1.0, now=False)  # from when the reactor runs
     try:
         process.start()
     finally:

@@ -270,6 +270,7 @@ def test_cli_crawl_with_a_worker_started_elsewhere(serve, tmp_path: Path, redis_
     worker = subprocess.Popen(
         [sys.executable, "-m", "cli", "worker", "--redis", redis_url, "--once"],
         cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        start_new_session=True,  # its crawl process too is stopped if the test fails
     )  # fmt: skip
     try:
         db = tmp_path / "shared" / "x.db"
@@ -280,7 +281,11 @@ def test_cli_crawl_with_a_worker_started_elsewhere(serve, tmp_path: Path, redis_
         assert worker.wait(timeout=60) == 0
     finally:
         if worker.poll() is None:
-            worker.kill()
+            import os
+            import signal
+
+            os.killpg(worker.pid, signal.SIGKILL)
+            worker.wait()
     out = worker.stdout.read() if worker.stdout else ""
     assert "joining crawl" in out and "Traceback" not in out + proc.stderr
     assert f"waiting for workers: start `xunshi worker --redis {redis_url}`" in proc.stderr
@@ -638,3 +643,63 @@ def test_delisting_after_the_worker_walking_the_lists_was_killed(
         assert [e["url"] for e in removed] == [site.url(gone.path)]
     finally:
         store.close()
+
+
+def test_workers_stop_when_the_store_writer_is_killed(
+    serve, tmp_path: Path, redis_url: str
+) -> None:  # type: ignore[no-untyped-def]
+    """The writer (`xunshi crawl --redis`) SIGKILLed mid-crawl: its workers do not crawl on
+    for nobody; they stop once it has not answered for WRITER_SECONDS."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+    from datetime import date
+
+    from crawler.distributed import WRITER_SECONDS
+    from tests.conftest import ROOT
+    from tests.sitegen import COLUMN, generate_site
+
+    root = tmp_path / "gen"
+    notices = generate_site(root, 40, start=date(2020, 1, 1), paragraphs=2)
+    site = serve(root)
+
+    def slow(req: object) -> None:
+        time.sleep(1.0)  # 40 articles: 40 s, longer than the workers may wait
+
+    for n in notices:
+        site.overrides[n.path] = slow
+    writer = subprocess.Popen(
+        [sys.executable, "-m", "cli", "crawl", "zjsjw", "--db", str(tmp_path / "w.db"),
+         "--start-url", site.url(COLUMN + "index.shtml"), "--redis", redis_url, "--workers", "1"],
+        cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
+    )  # fmt: skip
+    workers: list[int] = []
+    try:
+        deadline = time.monotonic() + 60
+        while not any(p.endswith("_ext.html") for p in site.paths()):
+            assert time.monotonic() < deadline and writer.poll() is None, "the crawl did not start"
+            time.sleep(0.1)
+        workers = _workers_of(writer.pid)
+        assert len(workers) == 1, workers
+        writer.kill()
+        writer.wait()
+        killed = time.monotonic()
+        while (
+            Path(f"/proc/{workers[0]}").exists() and time.monotonic() - killed < WRITER_SECONDS + 30
+        ):
+            time.sleep(0.2)
+        gone = not Path(f"/proc/{workers[0]}").exists() or (
+            Path(f"/proc/{workers[0]}/stat").read_text().split(") ", 1)[1].startswith("Z")
+        )
+        assert gone, (
+            f"the worker still runs {time.monotonic() - killed:.0f} s after its writer died"
+        )
+        assert len([p for p in site.paths() if p.endswith("_ext.html")]) < len(notices)
+    finally:
+        with __import__("contextlib").suppress(ProcessLookupError):
+            os.killpg(writer.pid, signal.SIGKILL)
+        for pid in workers:
+            with __import__("contextlib").suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
