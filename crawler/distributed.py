@@ -28,7 +28,8 @@ In Redis, under ``xunshi:<crawl>:`` (every key is deleted when the crawl ends):
 - ``<site>:requested`` / ``<site>:listed`` / ``<site>:trouble``: the list walk as every
   worker saw it (``SharedWalk``); ``<site>:walked``: the worker that ran the spider's
   step after the walk (re-checks, ``delisted``), once the site was idle everywhere;
-- ``stopped``: the sites the writer stopped at their time limit;
+- ``stopped``: the sites the writer stopped at their time limit; ``writer``: the writer's
+  heartbeat (workers stop when it has not answered for WRITER_SECONDS);
 - ``items``: what the workers' pipelines produced (notices, page events, drops, and each
   worker's end of a site), for the writer, which records them through the same
   ``StorePipeline`` code a one-process crawl uses, in batches (``_Writer.write_batch``).
