@@ -59,6 +59,9 @@ _SUPERSETS = {"gb2312": "gb18030", "gbk": "gb18030", "x-gbk": "gb18030", "gb_231
 # starts with a class, [ÃÂâ], makes re try the whole pattern at every position: 3x slower).
 _LATIN1_TAIL = "[\x80-\xbf€‚ƒ„…†‡ˆ‰Š‹ŒŽ‘’“”•–—˜™š›œžŸ¡-¿]"
 _MOJIBAKE = re.compile(f"锟斤拷|烫烫烫|屯屯屯|Ã{_LATIN1_TAIL}|Â{_LATIN1_TAIL}|â{_LATIN1_TAIL}|ï»¿")
+# The characters a match starts with: a page holding none of them (nearly every page) is
+# let through by seven substring scans, 20x faster than re's scan of the page.
+_MOJIBAKE_FIRST = "锟烫屯ÃÂâï"
 
 
 def _codec(name: str | None) -> str | None:
@@ -184,7 +187,7 @@ def text_problem(text: str, *, controls: bool = True) -> str | None:
         return control
     if "\ufffd" in text:
         return "replacement characters (U+FFFD) in the text"
-    if _MOJIBAKE.search(text):
+    if any(c in text for c in _MOJIBAKE_FIRST) and _MOJIBAKE.search(text):
         return "mojibake in the text"
     return None
 

@@ -104,3 +104,31 @@ def test_clean_line_fast_paths_agree_with_the_rules() -> None:
             cases += [c, f"a{c}b", c + "\u0301", " " + c] if code < 0x10000 else [c]
     wrong = [s for s in cases if clean_line(s) != _clean_line_by_the_rules(s)]
     assert wrong == []
+
+
+def test_normalise_and_is_seed_format_fast_paths_agree_with_the_rules() -> None:
+    import random
+
+    def by_the_rules(paragraphs: list[str], header: str | None) -> str:
+        lines = [_clean_line_by_the_rules(header)] if header else []
+        lines += [_clean_line_by_the_rules(r) for p in paragraphs for r in p.split("\n")]
+        return "\n".join(line for line in lines if line)
+
+    def seed_by_the_rules(text: str) -> bool:
+        if not text or text.endswith("\n") or "\r" in text or text.startswith("\ufeff"):
+            return False
+        return by_the_rules(text.split("\n"), None) == text
+
+    rng = random.Random(1616)
+    alphabet = "ab 中文,.。，（\n\n\t\r\u3000\u00a0\u200b\x07e\u0301ﬁ\u2028\u1680\x85"
+    for _ in range(20000):
+        paragraphs = [
+            "".join(rng.choice(alphabet) for _ in range(rng.randint(0, 6)))
+            for _ in range(rng.randint(0, 4))
+        ]
+        header = rng.choice([None, "", "2023-07-03 16:30 来源", " 2023 \n来源"])
+        assert normalise(paragraphs, header=header) == by_the_rules(paragraphs, header)
+        text = "\n".join(paragraphs)
+        assert is_seed_format(text) == seed_by_the_rules(text), repr(text)
+    seed = (SEEDS / SEED_FILES[0]).read_text(encoding="utf-8")
+    assert is_seed_format(seed) and normalise(seed.split("\n")) == seed
