@@ -177,6 +177,10 @@ def ms_per_page(clock: dict[str, Any]) -> float:
     return 1000 * clock["cpu_seconds"] / max(clock["pages"], 1)
 
 
+def gc_ms_per_page(clock: dict[str, Any]) -> float:
+    return 1000 * clock.get("gc_seconds", 0.0) / max(clock["pages"], 1)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(
         description=__doc__.split("\n")[0],
@@ -238,6 +242,7 @@ def main() -> int:
                                   file=sys.stderr)  # fmt: skip
                             return 1
                         figures[f"{name} ms"] = ms_per_page(bare_clock)
+                        figures[f"{name} gc"] = gc_ms_per_page(bare_clock)
                         figures[f"{name} pages/s"] = (bare["downloader/response_count"]
                                                       / bare["elapsed_time_seconds"])  # fmt: skip
                     served.clear()
@@ -258,6 +263,10 @@ def main() -> int:
                         stage_runs.setdefault(k, []).append(v)
                     store_ms = next((v for k, v in stage_ms.items() if k.startswith("store")), 0.0)
                     figures["real ms"] = ms_per_page(real_clock)
+                    figures["real gc"] = gc_ms_per_page(real_clock)
+                    stage_runs.setdefault("garbage collector (inside the stages above)", []).append(
+                        figures["real gc"]
+                    )
                     figures["real pages/s"] = (stats["downloader/response_count"]
                                                / stats["elapsed_time_seconds"])  # fmt: skip
                     figures["added"] = figures["real ms"] - figures["parse ms"]
@@ -267,7 +276,9 @@ def main() -> int:
                     print(f"# {label}, run {len(per_run)}: CPU ms/page bare fetch "
                           f"{figures['fetch ms']:.2f}, bare fetch+parse {figures['parse ms']:.2f}, "
                           f"real {figures['real ms']:.2f} (store {store_ms:.2f}); added "
-                          f"{figures['added']:.2f}, of which crawler {figures['crawler']:.2f}",
+                          f"{figures['added']:.2f}, of which crawler {figures['crawler']:.2f}; "
+                          f"garbage collector bare {figures['parse gc']:.2f}, real "
+                          f"{figures['real gc']:.2f}",
                           flush=True)  # fmt: skip
                 if args.profile and run == args.repeat:
                     db = work / "profile" / "bench.db"
