@@ -321,9 +321,12 @@ def show(notice_id: int, db_path: str, version_n: int | None, raw: bool) -> None
                 f"(it has 1..{notice['version_count']})"
             )
         if raw:
-            from store.notices import page_bytes
-
-            sys.stdout.buffer.write(page_bytes(row["raw"]))
+            page = store.raw(row)
+            if page is None:
+                raise click.ClickException(
+                    f"notice {notice_id} version {row['n']} has no stored page bytes"
+                )
+            sys.stdout.buffer.write(page)
         else:
             click.echo(row["text"])
 

@@ -215,7 +215,17 @@ _HIDDEN = (
     "notices_fts_docsize", "notices_fts_idx", "notices_bigrams", "notices_bigrams_config",
     "notices_bigrams_data", "notices_bigrams_docsize", "notices_bigrams_idx",
     "_sqlite_migrations", "outbox_runs", "notice_places",
+    "page_dicts",  # zstd dictionaries of raw pages (store/compress.py)
 )  # fmt: skip
+
+# Older versions' texts are stored compressed (store/compress.py); this query shows them,
+# through the SQL function the plugin registers on every connection.
+VERSION_TEXT_SQL = """
+SELECT v.n AS version, v.fetched_at AS fetched, xunshi_version_text(v.notice_id, v.n) AS text
+FROM versions v
+WHERE v.notice_id = :notice_id
+ORDER BY v.n
+"""
 
 # The Atom feed of the newest events (datasette-atom renders a query with atom_* columns).
 FEED_SQL = """
@@ -343,6 +353,11 @@ def metadata(path: Path, *, title: str = "xunshi-watch") -> dict[str, Any]:
         "facets": ["site"],
     }
     tables["events"] = {"sort_desc": "id", "facets": ["kind", "site"]}
+    tables["versions"] = {
+        "description": "Every stored version. text is plain for each notice's latest version; "
+        "older versions keep theirs compressed (the version_text query shows them), and raw "
+        "is the page as fetched, compressed (`xunshi show ID --version N --raw`).",
+    }
     tables.update(_facts_views(db, columns))
     if "notice_facts" in db["views"]:
         start = start.replace(
@@ -359,7 +374,11 @@ def metadata(path: Path, *, title: str = "xunshi-watch") -> dict[str, Any]:
                     "feed": {
                         "title": "Newest events (new, changed, removed notices, new districts)",
                         "sql": FEED_SQL.strip(),
-                    }
+                    },
+                    "version_text": {
+                        "title": "Every version's text of one notice",
+                        "sql": VERSION_TEXT_SQL.strip(),
+                    },
                 },
             }
         },

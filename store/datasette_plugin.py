@@ -26,6 +26,7 @@ from datasette.utils import escape_sqlite
 from datasette.utils.asgi import Response
 from markupsafe import Markup, escape
 
+from store import compress
 from store.datasette import PLUGIN
 from store.diff import render_html_fragment
 from store.fts import BIGRAM_TABLE, bigram_query, register_functions
@@ -73,6 +74,7 @@ def prepare_connection(conn: Any, database: str, datasette: Any) -> None:
         return
     conn.execute("PRAGMA query_only = ON")
     register_functions(conn)
+    compress.register_functions(conn)  # xunshi_version_text(): the version_text query
 
 
 @hookimpl(trylast=True)  # after Datasette's own search filter, so this one's context wins
@@ -105,10 +107,19 @@ def filters_from_request(request: Any, database: str, table: str, datasette: Any
 
 
 @hookimpl
-def render_cell(value: Any, column: str, table: str | None, database: str, datasette: Any) -> Any:
+def render_cell(
+    row: Any, value: Any, column: str, table: str | None, database: str, datasette: Any
+) -> Any:
     config = _config(datasette, database)
     if config is None or table is None:
         return None
+    if table == "versions" and column == "text" and isinstance(value, bytes) and row is not None:
+        # an older version's text, stored compressed: the canned query shows it
+        notice_id = row["notice_id"]
+        if isinstance(notice_id, dict):  # a foreign key Datasette has labelled
+            notice_id = notice_id.get("value")
+        href = f"{datasette.urls.database(database)}/version_text?notice_id={notice_id}"
+        return Markup(f'<a href="{escape(href)}">(older version, stored compressed: read it)</a>')
     if column in (config.get("notice_links") or {}).get(table, []) and isinstance(value, int):
         # the notice's own page: every column, and its versions linked below it
         href = datasette.urls.row(database, "notices", str(value))

@@ -456,6 +456,35 @@ def m011_query_in_notice_keys(db: Database) -> None:
             table.update(row["id"], {"key": key})
 
 
+@migrations(transactional=False)
+def m013_compressed_versions(db: Database) -> None:
+    # Raw pages as zstd against a per-site dictionary plus the page's own text, older
+    # versions' pages and texts as zstd deltas against their successor's, the latest text
+    # plain (store/compress.py, docs/storage.md). Converts stored rows in place, a batch of
+    # notices per transaction (re-run after an interruption: converted notices are
+    # skipped), checking that every page and text reads back byte for byte.
+    import sys
+
+    from store import compress
+
+    compress.create_schema(db)
+    todo = compress.notices_to_convert(db)
+    total = len(todo)
+    shown = total >= compress.PROGRESS_FROM
+
+    def progress(done: int, of: int) -> None:
+        if shown:
+            print(f"xunshi: compressing stored versions: {done}/{of} notices", file=sys.stderr)
+
+    if shown:
+        print(f"xunshi: upgrading the database: compressing {total} notices' versions "
+              "(once; it can be interrupted and resumed)", file=sys.stderr)  # fmt: skip
+    compress.convert_database(db, progress=progress, transaction=write_transaction, todo=todo)
+    if shown:
+        print("xunshi: done; new data reuses the space freed (`sqlite3 FILE VACUUM` returns it "
+              "to the disk, when nothing else uses the file)", file=sys.stderr)  # fmt: skip
+
+
 def open_db(
     path: str | os.PathLike[str] | None = None, *, create: bool = True, write: bool | None = None
 ) -> Database:

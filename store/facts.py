@@ -15,6 +15,7 @@ from typing import Any
 from sqlite_utils import Database
 
 from crawler.facts import COUNT_KEYS, SCALAR_KEYS, empty_facts, extract_facts, flat
+from store.compress import version_text
 
 FACT_KEYS = (*SCALAR_KEYS, *COUNT_KEYS)
 
@@ -131,6 +132,8 @@ def fill_facts(
             chunk,
         ).fetchall()
         for notice_id, n, text, title, published in rows:
+            if not isinstance(text, str):  # an older version: stored compressed
+                text = version_text(db, notice_id, n)
             write_facts(db, notice_id, n, extract_facts(text or "", title, published))
         if progress:
             progress(min(start + batch, len(ids)), len(ids))

@@ -6,8 +6,6 @@ import hashlib
 import json
 import os
 import sqlite3
-import sys
-import zlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -16,11 +14,6 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from sqlite_utils import Database
-
-if sys.version_info >= (3, 14):
-    from compression import zstd
-else:
-    from backports import zstd
 from sqlite_utils.db import Table
 
 from crawler.facts import LABELS as FACT_LABELS
@@ -28,25 +21,26 @@ from crawler.facts import change_line, extract_facts
 from crawler.facts import changes as fact_changes
 from crawler.items import Notice, canonical_url
 from store import events as event_table
+from store.compress import legacy_page, raw_of, store_page, supersede, version_text, zstd
 from store.db import default_path, open_db, process_alive, write_transaction
 from store.diff import diff_texts
 from store.districts import UnitMatch, match_notice
 from store.events import EVENT_KINDS  # noqa: F401  (the kinds live in one table, store/events.py)
 from store.facts import has_facts_table, read_facts, write_facts
 
-_ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
-
 
 def compress_page(data: bytes) -> bytes:
-    """Raw page bytes as stored: zstd level 3 (6x faster than zlib 6, within 7% of its size)."""
+    """A raw page as one plain zstd frame (level 3): how pages were stored before m013.
+    Versions store theirs with ``store.compress.store_page`` now."""
     return zstd.compress(data, 3)
 
 
 def page_bytes(stored: bytes) -> bytes:
-    """The raw page bytes of a version, whether stored with zstd or (older rows) zlib."""
-    if stored.startswith(_ZSTD_MAGIC):
-        return zstd.decompress(stored)
-    return zlib.decompress(stored)
+    """The page bytes of a frame stored before m013 (one zstd frame, or older zlib).
+
+    Rows stored since carry a method (``raw_codec``) and need their notice's other rows:
+    read every version's page with ``raw_of(db, row)`` (store/compress.py)."""
+    return legacy_page(stored)
 
 
 # The per-run counters of the runs table, in the order reports show them.
@@ -417,11 +411,15 @@ class Store:
         now: str,
         diff: Any,
     ) -> None:
+        """Insert version n; version n-1's text and page then become compressed deltas
+        against it (store/compress.py), after the insert, so the search index never sees it."""
+        text = notice.text or ""
+        page = store_page(self.db, notice.site, n, notice.raw, text, now)
         self.db.table("versions").insert(
             {
                 "notice_id": notice_id,
                 "n": n,
-                "text": notice.text,
+                "text": text,
                 "sha256": sha,
                 "title": notice.title,
                 "published_at": notice.published_at,
@@ -432,13 +430,15 @@ class Store:
                 "http_status": notice.status,
                 "encoding": notice.encoding,
                 "headers": json.dumps(notice.headers, ensure_ascii=False, sort_keys=True),
-                "raw": compress_page(notice.raw),
+                **page,  # raw, raw_codec, raw_dict
                 "raw_size": len(notice.raw),
                 "methods": json.dumps(notice.methods, sort_keys=True),
                 "diff": diff.unified if diff else None,
                 "char_diff": json.dumps(diff.chars, ensure_ascii=False) if diff else None,
             }
         )
+        if n > 1:
+            supersede(self.db, notice_id, n - 1, text, notice.raw)
 
     def touch_not_modified(self, url: str) -> int | None:
         """A conditional re-check answered 304: the notice is still there, unchanged."""
@@ -477,13 +477,25 @@ class Store:
                 "notice_id = ?", [notice_id], order_by="n desc", limit=1
             )
         )
-        return rows[0] if rows else None
+        return self._readable(rows[0]) if rows else None
 
     def version(self, notice_id: int, n: int | None = None) -> dict[str, Any] | None:
+        """A version's row with its ``text`` as recorded (older versions store theirs
+        compressed); ``raw`` stays as stored: read the page with ``Store.raw(row)``."""
         if n is None:
             return self.latest_version(notice_id)
         rows = list(self.db.table("versions").rows_where("notice_id = ? and n = ?", [notice_id, n]))
-        return rows[0] if rows else None
+        return self._readable(rows[0]) if rows else None
+
+    def _readable(self, row: dict[str, Any]) -> dict[str, Any]:
+        if row.get("text_codec") is not None or not isinstance(row.get("text"), str):
+            row["text"] = version_text(self.db, row["notice_id"], row["n"])
+            row["text_codec"] = None
+        return row
+
+    def raw(self, row: dict[str, Any]) -> bytes | None:
+        """The page bytes of a version row as fetched (the evidence), byte for byte."""
+        return raw_of(self.db, row)
 
     def facts(self, notice_id: int, n: int | None = None) -> dict[str, Any] | None:
         """The facts of a version (default: the latest), or None if there is no such version."""

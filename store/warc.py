@@ -1,7 +1,7 @@
 """Stored pages as web-archive evidence: WARC (warcio) and WACZ, read only.
 
 Every stored version of a notice becomes a WARC ``response`` record: the page bytes as
-fetched (``store.notices.page_bytes``), the HTTP status and response headers as stored,
+fetched (``store.compress.raw_of``), the HTTP status and response headers as stored,
 ``WARC-Date`` = the version's fetch time and ``WARC-Target-URI`` = the URL it was
 fetched from; warcio adds ``WARC-Payload-Digest`` (SHA-1 of the bytes, base32) and
 ``WARC-Block-Digest``. A ``metadata`` record beside each (``WARC-Concurrent-To``) ties it
@@ -28,7 +28,8 @@ from io import BytesIO, StringIO
 from pathlib import Path
 from typing import Any, BinaryIO
 
-from store.notices import Store, page_bytes
+from store.compress import PageCache
+from store.notices import Store
 
 SOFTWARE = "xunshi-watch (warcio)"
 # Headers whose stored value no longer describes the stored body (see the module docstring).
@@ -144,11 +145,12 @@ def write_warc(
     )
     writer.write_record(info)
     written = skipped = 0
+    pages = PageCache(store.db)
     for row in versions(store, site=site, since=since):
-        if not row["raw"]:
+        body = pages.raw(row) if row["raw"] else None
+        if body is None:
             skipped += 1
             continue
-        body = page_bytes(row["raw"])
         uri = row["fetched_url"] or row["url"]
         date = warc_date(row["fetched_at"])
         response = writer.create_warc_record(

@@ -486,3 +486,21 @@ def test_times_show_in_beijing_time() -> None:
     assert beijing_time("2024-01-31T00:00:00+08:00") == "2024-01-31 00:00"
     assert beijing_time("2024-01-31 08:30") == "2024-01-31 08:30"  # no offset: Beijing time
     assert beijing_time("soon") is None  # shown as stored
+
+
+def test_older_versions_texts_are_read_through_the_version_text_query(served: Served) -> None:
+    """Only the latest text is stored plain (store/compress.py): the versions table links an
+    older one to the canned query that decodes it."""
+    [(notice_id,)] = served.db_rows("select max(id) from notices")  # add_hostile_notice's
+    assert served.db_rows(
+        "select n, text_codec is not null from versions where notice_id = ? order by n",
+        (notice_id,),
+    ) == [(1, 1), (2, 0)]
+    status, body = served.get(f"/version_text.json?notice_id={notice_id}&_shape=array")
+    assert status == 200
+    rows = json.loads(body)
+    assert [r["version"] for r in rows] == [1, 2]
+    assert rows[0]["text"].endswith(HOSTILE_TEXT) and rows[1]["text"].endswith(HOSTILE_CHANGE)
+    status, body = served.get(f"/versions?notice_id={notice_id}")
+    assert status == 200 and f"version_text?notice_id={notice_id}" in body.decode()
+    assert b"older version, stored compressed" in body
