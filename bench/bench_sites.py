@@ -22,10 +22,14 @@ from __future__ import annotations
 import argparse
 import asyncio
 import hashlib
+import os
+import subprocess
 import sys
 import tempfile
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -34,7 +38,7 @@ REPO = Path(__file__).resolve().parents[1]
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
-from bench._common import machine, print_table  # noqa: E402
+from bench._common import code_state, load, machine, print_table  # noqa: E402
 from crawler.run import SiteCrawl, run_crawls  # noqa: E402
 from tests.sitegen import generate_site  # noqa: E402
 from tests.world import WorldSite  # noqa: E402
@@ -127,6 +131,29 @@ class AsyncWorld:
             writer.close()
 
 
+@contextmanager
+def profiled(out: Path | None) -> Iterator[None]:
+    """With ``out``: the crawl process started inside runs under cProfile, its profile
+    written to ``out`` (wall-clock times; the process's own CPU figure is inflated by it)."""
+    if out is None:
+        yield
+        return
+    import crawler.run
+
+    real = subprocess.Popen
+
+    def popen(cmd: list[str], *args: Any, **kwargs: Any) -> Any:
+        if cmd[1:] == ["-m", "crawler.run"]:
+            cmd = [cmd[0], "-m", "cProfile", "-o", str(out), "-m", "crawler.run"]
+        return real(cmd, *args, **kwargs)
+
+    crawler.run.subprocess.Popen = popen  # type: ignore[assignment,misc]
+    try:
+        yield
+    finally:
+        crawler.run.subprocess.Popen = real  # type: ignore[misc]
+
+
 def crawl(sites: list[WorldSite], db: Path, settings: dict[str, Any]) -> dict[str, Any]:
     process: dict[str, Any] = {}
 
@@ -159,8 +186,15 @@ def main() -> None:
     parser.add_argument("--sites", type=int, nargs="+", default=[30, 300, 3000])
     parser.add_argument("--notices", type=int, default=2, help="notices per site (default 2)")
     parser.add_argument("--latency", type=float, default=0.02, help="seconds per response")
+    parser.add_argument("--profile", type=Path, metavar="DIR",
+                        help="run each crawl process under cProfile: DIR/<sites>-<crawl>.prof "
+                             "(compare the cost per site of two sizes with pstats)")  # fmt: skip
     args = parser.parse_args()
+    if args.profile:
+        args.profile.mkdir(parents=True, exist_ok=True)
     print(machine())
+    print(code_state())
+    print(load())
     print(f"\nworlds of {args.sites} sites, {args.notices} notices each, "
           f"{args.latency * 1000:.0f} ms per response; one crawl process per crawl\n")  # fmt: skip
     settings = {"LOG_LEVEL": "WARNING"}
@@ -171,14 +205,17 @@ def main() -> None:
             with AsyncWorld(sites, files, args.latency):
                 db = Path(tmp) / "x.db"
                 for kind in ("first", "incremental"):
-                    r = crawl(sites, db, settings)
+                    out = args.profile / f"{n}-{kind}.prof" if args.profile else None
+                    with profiled(out):
+                        r = crawl(sites, db, settings)
                     rows.append([n, kind, f"{r['ok']}/{n}", r["new"], r["requests"],
                                  f"{r['wall']:.1f}", f"{r['pages_s']:.0f}", f"{r['cpu_ms']:.1f}",
-                                 f"{r['rss_mb']:.0f}"])  # fmt: skip
+                                 f"{r['rss_mb']:.0f}", f"{os.getloadavg()[0]:.1f}"])  # fmt: skip
                     print(" ".join(str(c) for c in rows[-1]), flush=True)
     print()
     print_table(["sites", "crawl", "ok", "new", "requests", "wall s", "requests/s",
-                 "CPU ms/request", "peak RSS MB"], rows)  # fmt: skip
+                 "CPU ms/request", "peak RSS MB", "load after"], rows)  # fmt: skip
+    print(f"\n{load()}; 'load after': the 1-minute load average when each crawl ended")
 
 
 if __name__ == "__main__":

@@ -13,6 +13,7 @@ import time
 from typing import Any, TextIO
 
 STATES = {"waiting": "waiting", "running": "crawling", "done": "done"}
+TOTALS = ("pages", "new", "changed", "failed")
 
 
 def progress_line(site: str, p: dict[str, Any], width: int = 12, now: float | None = None) -> str:
@@ -46,6 +47,10 @@ class LiveProgress:
         self.drawn = 0
         self.last_draw = 0.0
         self.started = time.monotonic()
+        # The whole crawl's line, kept as sites report (not summed over every site per
+        # redraw: with 3,000 sites a redraw per site ending was quadratic).
+        self.states = {"waiting": len(self.state)}
+        self.totals = dict.fromkeys(TOTALS, 0)
 
     def start(self, message: str) -> None:
         self.stream.write(message + "\n")
@@ -60,7 +65,9 @@ class LiveProgress:
         p = self.state[site]
         if message.get("state") == "running" and p.get("state") != "running":
             p["started"] = time.monotonic()
+        self._count(p, -1)
         p.update({k: v for k, v in message.items() if k not in ("site", "since")})
+        self._count(p, +1)
         ended = message.get("state") == "done"
         if self.live:
             if ended and not self.per_site:
@@ -85,12 +92,17 @@ class LiveProgress:
         self.stream.flush()
         self.drawn = len(lines)
 
+    def _count(self, p: dict[str, Any], sign: int) -> None:
+        state = p.get("state", "waiting")
+        self.states[state] = self.states.get(state, 0) + sign
+        for k in TOTALS:
+            self.totals[k] += sign * int(p.get(k, 0))
+
     def total_line(self, now: float | None = None) -> str:
-        states = [p.get("state", "waiting") for p in self.state.values()]
-        total = {k: sum(int(p.get(k, 0)) for p in self.state.values())
-                 for k in ("pages", "new", "changed", "failed")}  # fmt: skip
+        total = self.totals
         return (
-            f"{states.count('done')}/{len(states)} sites done, {states.count('running')} crawling: "
+            f"{self.states.get('done', 0)}/{len(self.state)} sites done, "
+            f"{self.states.get('running', 0)} crawling: "
             f"{total['pages']} pages, {total['new']} new, {total['changed']} changed, "
             f"{total['failed']} failed, {(now or time.monotonic()) - self.started:.0f}s"
         )

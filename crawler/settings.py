@@ -43,6 +43,10 @@ RETRY_HTTP_CODES = [500, 502, 503, 504, 522, 524, 408]
 REDIRECT_MAX_TIMES = 5
 
 REQUEST_FINGERPRINTER_IMPLEMENTATION = "2.7"
+# How many of one response's items and requests Scrapy processes at once. Our pipelines
+# are synchronous, so more gain nothing, and Scrapy starts that many asyncio tasks for
+# every response (with its default of 100: most of a small page's scheduling cost).
+CONCURRENT_ITEMS = 8
 # Scrapy re-parses a callback's source on every response to warn about generators that
 # return values (6% of a crawl's CPU); our callbacks never do.
 WARN_ON_GENERATOR_RETURN_VALUE = False

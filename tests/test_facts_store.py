@@ -8,12 +8,14 @@ import sqlite3
 from datetime import date, timedelta
 from pathlib import Path
 
+import pytest
 from click.testing import CliRunner
 
 from cli import main
 from crawler.run import run_crawl
 from store.db import migrations, open_db
 from store.deliver import event_payload
+from store.facts import median_days
 from store.notices import Store
 from store.report import collect, to_html, to_markdown
 from tests.conftest import seed
@@ -322,3 +324,29 @@ def test_datasette_shows_the_facts(db_path: Path) -> None:
     assert asyncio.run(get(f"/{name}/notice_facts.json?level=中央&_shape=array")) == []
     rows = asyncio.run(get(f"/{name}/facts.json?key=rules&_shape=array"))
     assert rows[0]["value"] == 43 and "建立完善制度43项" in rows[0]["evidence"]
+
+
+def test_median_days_of_some_sites_reads_their_notices_alone(
+    db_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import store.facts as facts_module
+
+    store = Store.open(db_path)
+    run = store.start_run("zjsjw")
+    days = {"zjsjw": [60, 175], "a": [10, 20, 40], "b": [5]}  # after the 2023-01-03 feedback
+    for site, offsets in days.items():
+        for i, offset in enumerate(offsets):
+            notice = make_notice(SEED_000, url=f"http://www.{site}.gov.cn/a/t{i}_{offset}.html")
+            notice.site = site
+            published = date(2023, 1, 3) + timedelta(days=offset)
+            notice.published_at = f"{published.isoformat()}T10:00:00+08:00"
+            store.record(notice, run)
+    everything = median_days(store.db)
+    assert [(r["site"], r["median_days"]) for r in everything] == [
+        ("a", 20), ("b", 5), ("zjsjw", 117.5)
+    ]  # fmt: skip
+    monkeypatch.setattr(facts_module, "_IDS_AT_ONCE", 2)  # several chunks of notice ids
+    assert median_days(store.db, ["zjsjw", "a"]) == [r for r in everything if r["site"] != "b"]
+    assert median_days(store.db, {"b"}) == [r for r in everything if r["site"] == "b"]
+    assert median_days(store.db, ["nosuch"]) == [] and median_days(store.db, []) == []
+    store.close()
