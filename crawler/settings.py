@@ -50,9 +50,6 @@ CONCURRENT_ITEMS = 8
 # Scrapy re-parses a callback's source on every response to warn about generators that
 # return values (6% of a crawl's CPU); our callbacks never do.
 WARN_ON_GENERATOR_RETURN_VALUE = False
-# Scrapy starts this many tasks for the output of every response, however little it yields
-# (0.4 ms per response at the default 100); the pipelines are synchronous, so one does.
-CONCURRENT_ITEMS = 1
 FEED_EXPORT_ENCODING = "utf-8"
 LOG_LEVEL = "INFO"
 
