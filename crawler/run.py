@@ -14,6 +14,7 @@ and a delivery pass.
 from __future__ import annotations
 
 import copy
+import gc
 import json
 import logging
 import math
@@ -727,6 +728,13 @@ def _child_main() -> int:  # noqa: PLR0915 (one function: the whole life of the 
     ticker = task.LoopingCall(report_progress)
     reactor.callWhenRunning(launch)
     reactor.callWhenRunning(ticker.start, 0.5, now=False)
+    # What is alive now (modules, Scrapy, the pipelines' code, settings) lives as long as the
+    # process: frozen, the garbage collector's full passes no longer walk it (they cost a
+    # 1,000-page crawl 0.5 ms per page).
+    import crawler.pipelines  # noqa: F401  (the first crawler imports it anyway)
+
+    gc.collect()
+    gc.freeze()
     process.start(stop_after_crawl=False)
     import resource
 
