@@ -146,6 +146,14 @@ def _time_limit(ctx: click.Context, param: click.Parameter, value: float | None)
     help="With --redis: start this many crawl workers here (default 1; 0: only workers "
     "started elsewhere with `xunshi worker`).",
 )
+@click.option(
+    "--join-timeout",
+    type=click.FloatRange(min=0, min_open=True),
+    default=600.0,
+    show_default=True,
+    metavar="SECONDS",
+    help="With --workers 0: how long to wait for a `xunshi worker` to join before giving up.",
+)
 def crawl(
     sites: tuple[str, ...],
     db_path: str,
@@ -158,6 +166,7 @@ def crawl(
     sites_file: str | None = None,
     redis_url: str | None = None,
     workers: int | None = None,
+    join_timeout: float = 600.0,
 ) -> None:
     """Crawl SITES (all registered sites when none is named) into the database.
 
@@ -230,6 +239,7 @@ def crawl(
                     on_progress=progress.update,
                     # a user's sites travel with the plan: a worker elsewhere has no file
                     profiles={n: SITES[n] for n in names if SITES[n].origin != "built-in"},
+                    join_timeout=join_timeout, on_wait=lambda line: _say(progress, line),
                 )  # fmt: skip
             except RedisUnavailable as exc:
                 raise click.ClickException(str(exc)) from None
@@ -258,6 +268,15 @@ def crawl(
         sys.exit(1)
     if len(crawled) < len(results):
         sys.exit(3)
+
+
+def _say(progress: LiveProgress, line: str) -> None:
+    """A line above the live progress lines (they are drawn again below it)."""
+    if progress.live:
+        progress._clear()
+    click.echo(line, err=True)
+    if progress.live:
+        progress.draw(force=True)
 
 
 NOTICE = IdType("notice id")

@@ -2,7 +2,8 @@
 local world whose responses carry latency, and the scaling ratio against one worker.
 
 Run from the repo root: ``.venv/bin/python bench/bench_workers.py [--sites 18]
-[--notices 15] [--latency 0.2] [--per-worker 2] [--workers 1 2 3]``. Needs
+[--notices 15] [--latency 0.2] [--per-worker 2] [--workers 1 2 3]``; ``--writer N``
+measures only the store writer (N notices, one transaction per message vs per batch). Needs
 ``redis-server`` (started here on a unix socket, persistence off). Heavy: run it once,
 not in a loop (the machine is shared).
 
@@ -36,8 +37,49 @@ from tests import world  # noqa: E402
 from tests.redisserver import redis_server  # noqa: E402
 
 
+def writer_rates(n: int, batches: list[int]) -> None:
+    """The store writer alone: ``n`` new notices recorded from worker messages with one
+    write transaction per ``batch`` messages (``crawler.distributed.BATCH`` in a crawl)."""
+    from crawler.distributed import _Run, _Writer, _WriterCrawler, writer_settings
+    from crawler.pipelines import StorePipeline
+    from store.notices import Store
+    from tests.test_store import make_notice
+
+    paragraph = "巡视整改进展情况。" * 40
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for size in batches:
+            db = Path(tmp) / f"b{size}.db"
+            store = Store.open(db)
+            run_id = store.start_run("zjsjw")
+            pipeline = StorePipeline(_WriterCrawler(run_id, str(db), None))  # type: ignore[arg-type]
+            pipeline.store = store
+            runs = {run_id: _Run(SiteCrawl("zjsjw"), run_id, pipeline)}
+            writer = _Writer(
+                None, "bench", store, runs, Path(tmp) / "w.log", None, writer_settings()
+            )
+            messages = [
+                {"kind": "item", "run_id": run_id,
+                 "item": make_notice(f"第{i}号通报\n{paragraph}\n给予党纪处分{i}人次",
+                                     url=f"http://www.zjsjw.gov.cn/a/202306/t20230626_{i}_ext.html")}
+                for i in range(n)
+            ]  # fmt: skip
+            started = time.monotonic()
+            for at in range(0, n, size):
+                writer.write_batch(messages[at : at + size])
+            seconds = time.monotonic() - started
+            assert pipeline.counts["new"] == n, pipeline.counts
+            store.close()
+            rows.append([size, n, round(seconds, 2), round(n / seconds, 1)])
+    print_table(["messages per transaction", "notices", "s", "notices/s"], rows)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument(
+        "--writer", type=int, metavar="N",
+        help="measure only the store writer: N notices, one transaction per message vs per batch",
+    )  # fmt: skip
     parser.add_argument("--sites", type=int, default=18)
     parser.add_argument("--notices", type=int, default=15, help="notices per generated site")
     parser.add_argument("--latency", type=float, default=0.2)
@@ -45,6 +87,9 @@ def main() -> None:
     parser.add_argument("--workers", type=int, nargs="+", default=[1, 2, 3])
     args = parser.parse_args()
     print(machine())
+    if args.writer:
+        writer_rates(args.writer, [1, 200])
+        return
     print(
         f"world: {args.sites} sites, {args.notices} notices per generated site, "
         f"{args.latency:g} s latency per response, {args.per_worker} downloads per worker"

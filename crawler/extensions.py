@@ -137,20 +137,29 @@ class SiteHealth:
             logger.error("site health of %s not checked: %s", site, exc)
             return
         try:
-            has_notices = bool(
-                list(store.db.query("select 1 from notices where site = ? limit 1", [site]))
-            )
-            broken = broken_reason(stats, has_notices)
-            if broken:
-                logger.error("site broken: %s: %s", site, broken)
-                store.record_event(run_id, "site_broken", site=site, detail={"reason": broken})
             quiet = self.crawler.settings.getdict("XUNSHI_QUIET_DAYS").get(site)
-            if check_quiet(store, site, run_id, quiet_days=quiet):
-                logger.warning("site quiet: %s has shown nothing new for longer than usual", site)
-        except (sqlite3.Error, StoreError) as exc:
-            logger.error("site health of %s not recorded: %s", site, exc)
+            check_health(store, site, run_id, stats, quiet_days=quiet)
         finally:
             release_store(self.path)
+
+
+def check_health(
+    store: Store, site: str, run_id: int, stats: dict[str, Any], quiet_days: float | None = None
+) -> None:
+    """A site's health after its crawl: ``site_broken`` / ``site_quiet`` events (SiteHealth
+    in one process, the store writer of a distributed crawl)."""
+    try:
+        has_notices = bool(
+            list(store.db.query("select 1 from notices where site = ? limit 1", [site]))
+        )
+        broken = broken_reason(stats, has_notices)
+        if broken:
+            logger.error("site broken: %s: %s", site, broken)
+            store.record_event(run_id, "site_broken", site=site, detail={"reason": broken})
+        if check_quiet(store, site, run_id, quiet_days=quiet_days):
+            logger.warning("site quiet: %s has shown nothing new for longer than usual", site)
+    except (sqlite3.Error, StoreError) as exc:
+        logger.error("site health of %s not recorded: %s", site, exc)
 
 
 class TimeLimit:

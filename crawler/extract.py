@@ -7,11 +7,12 @@ values, or raises :class:`PageError` with a reason a user can read.
 from __future__ import annotations
 
 import codecs
+import functools
 import html as html_lib
 import ipaddress
 import itertools
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta, timezone
 from urllib.parse import parse_qsl, urlencode, urljoin, urlsplit, urlunsplit
@@ -53,8 +54,14 @@ _SUPERSETS = {"gb2312": "gb18030", "gbk": "gb18030", "x-gbk": "gb18030", "gb_231
               "csgb2312": "gb18030", "euc-cn": "gb18030", "iso-8859-1": "cp1252",
               "latin-1": "cp1252", "ascii": "cp1252", "us-ascii": "cp1252"}  # fmt: skip
 # What UTF-8 text looks like when it was decoded as GBK, or GBK as Latin-1, or what
-# a replacement character becomes in GBK: the marks of mojibake.
-_MOJIBAKE = re.compile("锟斤拷|烫烫烫|屯屯屯|[ÃÂâ][\x80-\xbf€‚ƒ„…†‡ˆ‰Š‹ŒŽ‘’“”•–—˜™š›œžŸ¡-¿]|ï»¿")
+# a replacement character becomes in GBK: the marks of mojibake. Every alternative starts
+# with a literal character, so that re scans for those few characters alone (one that
+# starts with a class, [ÃÂâ], makes re try the whole pattern at every position: 3x slower).
+_LATIN1_TAIL = "[\x80-\xbf€‚ƒ„…†‡ˆ‰Š‹ŒŽ‘’“”•–—˜™š›œžŸ¡-¿]"
+_MOJIBAKE = re.compile(f"锟斤拷|烫烫烫|屯屯屯|Ã{_LATIN1_TAIL}|Â{_LATIN1_TAIL}|â{_LATIN1_TAIL}|ï»¿")
+# The characters a match starts with: a page holding none of them (nearly every page) is
+# let through by seven substring scans, 20x faster than re's scan of the page.
+_MOJIBAKE_FIRST = "锟烫屯ÃÂâï"
 
 
 def _codec(name: str | None) -> str | None:
@@ -138,7 +145,8 @@ _CONTROL_NAMES = {0x00: "a NUL byte", 0x7F: "a DEL character"}
 
 # Four Chinese characters in a row as UTF-8 bytes: GBK text almost never holds such a run
 # (neither seed does), so GB18030 text that encodes to one is UTF-8 read as GB18030.
-_UTF8_RUN = re.compile(rb"(?:[\xe4-\xe9][\x80-\xbf]{2}){4,}")
+# (One character spelt out before the repeat: re then scans for its first byte alone.)
+_UTF8_RUN = re.compile(rb"[\xe4-\xe9][\x80-\xbf]{2}(?:[\xe4-\xe9][\x80-\xbf]{2}){3,}")
 
 
 def gb_mojibake(text: str) -> bool:
@@ -179,7 +187,7 @@ def text_problem(text: str, *, controls: bool = True) -> str | None:
         return control
     if "\ufffd" in text:
         return "replacement characters (U+FFFD) in the text"
-    if _MOJIBAKE.search(text):
+    if any(c in text for c in _MOJIBAKE_FIRST) and _MOJIBAKE.search(text):
         return "mojibake in the text"
     return None
 
@@ -189,9 +197,11 @@ def text_problem(text: str, *, controls: bool = True) -> str | None:
 # ---------------------------------------------------------------------------------------
 
 BLOCK_STATUSES = frozenset({403, 412, 420, 429})
-# Case-sensitive on purpose: a case-insensitive scan of 64 KB per response cost 1.6 ms.
+# Case-sensitive on purpose: a case-insensitive scan of 64 KB per response cost 1.6 ms. Each
+# alternative starts with a literal character (not [cC]), so that re looks for those
+# characters alone before trying the pattern: 0.18 ms instead of 0.54 ms per page.
 _CHALLENGE = re.compile(
-    r"[cC]aptcha[pP]age|seccaptcha\.haplat\.net|comImageValidate|\$_ts\s*=|FSSBBIl1UgzbN7N80S|"
+    r"captcha[pP]age|Captcha[pP]age|seccaptcha\.haplat\.net|comImageValidate|\$_ts\s*=|FSSBBIl1UgzbN7N80S|"
     r"_\$[a-zA-Z]{2}\s*=\s*window|请开启JavaScript并刷新该页|安全验证|访问验证|滑动验证",
 )
 
@@ -910,8 +920,8 @@ def _body_element(doc: etree._Element, profile: SiteProfile) -> tuple[etree._Ele
     return _density_root(doc), "fallback"
 
 
-def _labelled(lines: list[str], pattern: re.Pattern[str]) -> str | None:
-    for line in lines:
+def _labelled(lines: Callable[[], list[str]], pattern: re.Pattern[str]) -> str | None:
+    for line in lines():
         m = pattern.search(clean_line(line))
         if m:
             return m.group(1).strip()
@@ -945,7 +955,7 @@ def _parse_title(sel: Selector, profile: SiteProfile) -> tuple[str | None, str |
 
 
 def _parse_published(
-    sel: Selector, scoped: Selector, block: list[str], profile: SiteProfile
+    sel: Selector, scoped: Selector, block: Callable[[], list[str]], profile: SiteProfile
 ) -> tuple[tuple[datetime, bool] | None, str | None]:
     """The publish time (and whether it has a time of day), and its rule: profile, label, meta.
 
@@ -964,7 +974,7 @@ def _parse_published(
 
 
 def _parse_source(
-    sel: Selector, scoped: Selector, block: list[str], profile: SiteProfile
+    sel: Selector, scoped: Selector, block: Callable[[], list[str]], profile: SiteProfile
 ) -> tuple[str | None, str | None]:
     """The source (来源), and its rule: profile, label (both shown in the page), meta."""
     raw_source = _first_text(scoped, profile.source) or _first_text(sel, profile.source)
@@ -1008,8 +1018,13 @@ def extract_article(text: str, url: str, profile: SiteProfile) -> Article:
 
     body, methods["body"] = _parse_body(doc, profile)
     block_el = _block_element(body)
-    block = [clean_line(x) for x in element_lines(block_el)]
     scoped = Selector(root=block_el)
+
+    @functools.cache
+    def block() -> list[str]:
+        # The block's lines are only read when the profile's selectors find no date or
+        # source: made on first use (walking and cleaning them cost a third of a page).
+        return [clean_line(x) for x in element_lines(block_el)]
 
     title, how = _parse_title(sel, profile)
     methods["title"] = how or "heading"

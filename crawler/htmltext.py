@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from lxml import etree, html
+from lxml import etree
 
 # Elements whose content is never article text.
 SKIP_TAGS = frozenset(
@@ -121,8 +121,12 @@ def parse_html(text: str) -> etree._Element:
         raise ValueError("empty document")
     # lxml refuses str input that carries an XML encoding declaration
     text = re.sub(r"^\s*<\?xml[^>]*\?>", "", text)
-    parser = html.HTMLParser(huge_tree=True)
-    doc = html.document_fromstring(text, parser=parser)
+    # lxml.etree's parser, not lxml.html's: the same libxml2 parse and tree, without
+    # lxml.html's Python class lookup on every element the walk touches.
+    parser = etree.HTMLParser(huge_tree=True)
+    doc = etree.fromstring(text, parser)
+    if doc is None:
+        raise etree.ParserError("Document is empty")
     for error in parser.error_log:
         if error.type_name == "ERR_RESOURCE_LIMIT" or error.level_name == "FATAL":
             raise TooDeep(

@@ -17,15 +17,34 @@ from datetime import datetime
 _INVISIBLE = re.compile("[\u00ad\u200b-\u200f\u2028\u2029\u2060-\u2064\ufeff]")
 # C0/C1 control characters other than the white space ones, which fold below.
 _CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
-_SPACE_RUN = re.compile(r"\s+")
+_ODD = re.compile(f"{_INVISIBLE.pattern}|{_CONTROL.pattern}")
+# Anything the steps below would change in NFKC text: an invisible or control character,
+# white space other than a single space. Text without any (and without a space at either
+# end) is already clean: most lines are, and normalise() sees each line again.
+_UNCLEAN = re.compile(
+    "[\u00ad\u200b-\u200f\u2028\u2029\u2060-\u2064\ufeff\x00-\x1f\x7f-\x9f]|[^\\S ]|  "
+)
+# The full-width forms Chinese pages use on every line, as NFKD writes them: replacing a
+# character by its compatibility decomposition leaves the NFKC of the text unchanged, and
+# str.replace is many times faster than unicodedata's normalisation of a long line.
+_WIDE = tuple((c, unicodedata.normalize("NFKD", c)) for c in "\u3000，：；（）％！？\u00a0")
 
 
 def clean_line(text: str) -> str:
     """One line of seed text: NFKC, invisible characters dropped, white space folded."""
-    text = unicodedata.normalize("NFKC", text)
-    text = _INVISIBLE.sub("", text)
-    text = _CONTROL.sub(" ", text)
-    return _SPACE_RUN.sub(" ", text).strip()
+    if not unicodedata.is_normalized("NFKC", text):
+        for wide, narrow in _WIDE:
+            if wide in text:
+                text = text.replace(wide, narrow)
+        text = unicodedata.normalize("NFKC", text)
+    if _UNCLEAN.search(text) is None and text[:1] != " " and text[-1:] != " ":
+        return text
+    if _ODD.search(text) is not None:
+        text = _INVISIBLE.sub("", text)
+        text = _CONTROL.sub(" ", text)
+    # White space runs folded to one space, none at the ends: str.split() splits at the
+    # characters re's \s matches (both use str.isspace), in one pass.
+    return " ".join(text.split())
 
 
 def header_line(published_at: datetime | None, source: str | None, *, has_time: bool) -> str | None:
@@ -36,12 +55,37 @@ def header_line(published_at: datetime | None, source: str | None, *, has_time: 
     return clean_line(f"{stamp} {source}")
 
 
+# What the seed format never holds besides characters clean_line removes: a line break
+# next to a space or to another one. The NFKC quick check of the whole text answers for
+# every line, as a line break is a boundary that normalisation never crosses.
+_NOT_SEED = re.compile(
+    "[\u00ad\u200b-\u200f\u2028\u2029\u2060-\u2064\ufeff\x00-\x09\x0b-\x1f\x7f-\x9f]"
+    "|[^\\S \n]|  | \n|\n |\n\n"
+)
+
+
+def _already_seed(text: str) -> bool:
+    """True when every line of ``text`` is non-empty and already what clean_line makes of it
+    (so that normalise of its lines gives ``text`` back): one scan instead of one per line."""
+    return (
+        bool(text)
+        and text[0] not in " \n"
+        and text[-1] not in " \n"
+        and unicodedata.is_normalized("NFKC", text)
+        and _NOT_SEED.search(text) is None
+    )
+
+
 def normalise(paragraphs: Iterable[str], *, header: str | None = None) -> str:
     """Seed-format text of an article: the optional header line, then one line per paragraph.
 
     A paragraph that holds line breaks becomes several lines; empty ones disappear.
     ``normalise(text.split("\\n")) == text`` for any text this function produced.
     """
+    paragraphs = list(paragraphs)
+    joined = "\n".join([header, *paragraphs] if header else paragraphs)
+    if _already_seed(joined) and all(paragraphs):
+        return joined  # the paragraphs of an extracted article are clean lines already
     lines: list[str] = []
     if header:
         lines.append(clean_line(header))
@@ -57,4 +101,6 @@ def is_seed_format(text: str) -> bool:
     """True when ``text`` already obeys every rule of the seed format."""
     if not text or text.endswith("\n") or "\r" in text or text.startswith("\ufeff"):
         return False
+    if _already_seed(text):
+        return True
     return normalise(text.split("\n")) == text

@@ -78,6 +78,9 @@ ITEM_PIPELINES = {
 XUNSHI_DB = None
 # Run id created by `xunshi crawl` before it starts Scrapy; None: the crawl makes its own.
 XUNSHI_RUN_ID = None
+# A site's kept 巡视整改 list ({"list_url", "family"}; {}: none) given to a distributed crawl's
+# worker by the store writer; None: read from XUNSHI_DB's site_state.
+XUNSHI_KEPT_LIST = None
 # When every start URL is on the loopback interface (a saved copy served locally, the
 # tests, the demo), politeness delays are pointless: drop them for that crawl only.
 XUNSHI_LOOPBACK_NO_DELAY = True

@@ -13,6 +13,7 @@ stopped (Ctrl-C) or, with ``--once``, after one crawl.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import subprocess
@@ -24,6 +25,8 @@ from crawler.distributed import (
     ALIVE_SECONDS,
     CRAWLS_KEY,
     OWNED,
+    STOPPED,
+    WRITER_SECONDS,
     RedisUnavailable,
     connect,
     key,
@@ -39,6 +42,9 @@ def run_worker(url: str, crawl: str) -> int:
         print(f"crawl {crawl} is not in Redis (over, or never started)", file=sys.stderr)
         return 1
     plan = json.loads(raw)
+    if not server.exists(key(crawl, "writer")):
+        print(f"crawl {crawl} has no store writer any more (it stopped answering)", file=sys.stderr)
+        return 1
 
     from scrapy.core.engine import ExecutionEngine
     from scrapy.crawler import CrawlerProcess
@@ -46,8 +52,9 @@ def run_worker(url: str, crawl: str) -> int:
     from twisted.internet import task
 
     from crawler import sites as registry
+    from crawler.extensions import TimeLimit
+    from crawler.launch import add_site
     from crawler.run import _profile_from
-    from crawler.spiders.notices import spider_class
 
     for name, values in plan.get("profiles", {}).items():
         registry.SITES[name] = _profile_from(values)
@@ -62,10 +69,9 @@ def run_worker(url: str, crawl: str) -> int:
         {
             "REDIS_URL": url,
             "XUNSHI_REDIS_CRAWL": crawl,
-            # Read only, for a site's kept 巡视整改 list (store.sites.load_site_state): a
-            # worker on the writer's machine starts there; elsewhere the path does not
-            # exist and the site's list is found again from its home page.
-            "XUNSHI_DB": plan.get("db"),
+            # A worker never opens the database: what it needs of it is in the plan (each
+            # site's kept list) and in Redis (the stored notices the spider routes by).
+            "XUNSHI_DB": None,
             "XUNSHI_REDIS_SITES": sites,
             "XUNSHI_REDIS_WORKERS": int(plan.get("workers") or 0),
             "XUNSHI_WORKER_ID": worker,
@@ -82,7 +88,7 @@ def run_worker(url: str, crawl: str) -> int:
             },
             "EXTENSIONS": {
                 **settings.getdict("EXTENSIONS"),
-                # reads the database: the writer's machine only (not checked in a distributed crawl)
+                # reads the database: checked by the writer at the end of each site's run
                 "crawler.extensions.SiteHealth": None,
                 "crawler.distributed.WorkerExtension": 600,
             },
@@ -94,6 +100,7 @@ def run_worker(url: str, crawl: str) -> int:
             "DOWNLOADER_MIDDLEWARES": {
                 **settings.getdict("DOWNLOADER_MIDDLEWARES"),
                 "crawler.distributed.HostLock": 950,
+                "crawler.distributed.PageTally": 940,
             },
         },
         priority="cmdline",
@@ -104,32 +111,55 @@ def run_worker(url: str, crawl: str) -> int:
     print(f"worker {worker} on crawl {crawl}: {len(sites)} sites", file=sys.stderr, flush=True)
 
     process = CrawlerProcess(settings)
+    crawlers: dict[str, Any] = {}
+    limits = {entry["site"]: float(entry.get("timeout") or 0) for entry in plan["sites"]}
+
+    def stop_sites() -> None:
+        """The sites the writer stopped at their time limit stop here too, at once."""
+        for raw in server.smembers(key(crawl, "stopped")):
+            site = raw.decode()
+            if site in STOPPED:
+                continue
+            STOPPED.add(site)
+            crawler = crawlers.get(site)
+            if crawler is None:
+                continue
+            try:
+                running = crawler.engine.spider is not None
+            except RuntimeError:  # not started yet (Scrapy's unset engine)
+                running = False
+            if running:
+                TimeLimit(crawler, limits.get(site) or 0).expire()
+
+    def stop(why: str) -> None:
+        heart.stop()
+        process.stop()
+        with contextlib.suppress(OSError):  # no one reads our output any more: stop anyway
+            print(f"{why}; stopping", file=sys.stderr, flush=True)
 
     def beat() -> None:
         try:
             server.set(alive, "1", px=int(ALIVE_SECONDS * 1000))
+            server.sadd(key(crawl, "workers"), worker)  # (again, if taken for gone while busy)
             for name in list(OWNED):
                 server.pexpire(name, int(ALIVE_SECONDS * 1000))
             if not server.exists(key(crawl, "plan")):
-                # the writer ended the crawl (done, or stopped)
-                process.stop()
+                stop("the writer ended the crawl")  # done, or stopped
+                return
+            if not server.exists(key(crawl, "writer")):
+                stop(f"the store writer has not answered for {WRITER_SECONDS:g} s")
+                return
+            stop_sites()
         except Exception as exc:  # noqa: BLE001 (Redis gone: stop; the writer records it)
-            print(f"lost Redis: {exc}; stopping", file=sys.stderr, flush=True)
-            process.stop()
+            stop(f"lost Redis: {exc}")
 
     for entry in plan["sites"]:
-        crawler = process.create_crawler(spider_class(registry.get_site(entry["site"])))
-        crawler.settings.set("XUNSHI_RUN_ID", entry["run_id"], priority="cmdline")
-        if entry.get("timeout"):
-            crawler.settings.set("XUNSHI_TIME_LIMIT", entry["timeout"], priority="cmdline")
-        kwargs: dict[str, Any] = {}
-        if entry.get("start_url"):
-            kwargs["start_url"] = entry["start_url"]
-        if entry.get("full"):
-            kwargs["full"] = "1"
-        process.crawl(crawler, **kwargs)
+        # the kept list ({} when none): the spider does not look for it in a database
+        crawler, _ = add_site(process, entry, {"XUNSHI_KEPT_LIST": entry.get("kept") or {}})
+        crawlers[entry["site"]] = crawler
     heart = task.LoopingCall(beat)
-    heart.start(1.0)
+    server.set(alive, "1", px=int(ALIVE_SECONDS * 1000))
+    heart.start(1.0, now=False)  # from when the reactor runs
     try:
         process.start()
     finally:

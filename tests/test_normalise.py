@@ -74,3 +74,61 @@ def test_header_line() -> None:
     assert header_line(when, "来源", has_time=False) == "2023-06-27 来源"
     assert header_line(None, "x", has_time=True) is None
     assert header_line(when, None, has_time=True) is None
+
+
+def _clean_line_by_the_rules(text: str) -> str:
+    """clean_line as the seed format states it, step by step (the fast paths must agree)."""
+    import re
+
+    text = unicodedata.normalize("NFKC", text)
+    text = re.sub("[\u00ad\u200b-\u200f\u2028\u2029\u2060-\u2064\ufeff]", "", text)
+    text = re.sub("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]", " ", text)
+    return re.sub(r"\s+", " ", text).strip()
+
+
+def test_clean_line_fast_paths_agree_with_the_rules() -> None:
+    import random
+
+    rng = random.Random(16)
+    alphabet = (
+        "ab 中文。，：；（）％！？\u3000\u00a0\t\n\r\x0b\x0c\x1c\x85\u1680\u2000\u200b"
+        "\u200d\u2028\u2029\u2060\ufeff\u00ad\x00\x07\x7f\x9fe\u0301\u0300ﬁ①…Å\u212b"
+        "\uff21\u30ab\u3099\uff76\uff9e"
+    )
+    cases = ["".join(rng.choice(alphabet) for _ in range(rng.randint(0, 12))) for _ in range(20000)]
+    # every BMP code point alone, between letters, before a combining mark and after a
+    # space; planes 1 and 2 (CJK extensions, mathematical letters) alone
+    for code in range(0x30000):
+        if not 0xD800 <= code < 0xE000:
+            c = chr(code)
+            cases += [c, f"a{c}b", c + "\u0301", " " + c] if code < 0x10000 else [c]
+    wrong = [s for s in cases if clean_line(s) != _clean_line_by_the_rules(s)]
+    assert wrong == []
+
+
+def test_normalise_and_is_seed_format_fast_paths_agree_with_the_rules() -> None:
+    import random
+
+    def by_the_rules(paragraphs: list[str], header: str | None) -> str:
+        lines = [_clean_line_by_the_rules(header)] if header else []
+        lines += [_clean_line_by_the_rules(r) for p in paragraphs for r in p.split("\n")]
+        return "\n".join(line for line in lines if line)
+
+    def seed_by_the_rules(text: str) -> bool:
+        if not text or text.endswith("\n") or "\r" in text or text.startswith("\ufeff"):
+            return False
+        return by_the_rules(text.split("\n"), None) == text
+
+    rng = random.Random(1616)
+    alphabet = "ab 中文,.。，（\n\n\t\r\u3000\u00a0\u200b\x07e\u0301ﬁ\u2028\u1680\x85"
+    for _ in range(20000):
+        paragraphs = [
+            "".join(rng.choice(alphabet) for _ in range(rng.randint(0, 6)))
+            for _ in range(rng.randint(0, 4))
+        ]
+        header = rng.choice([None, "", "2023-07-03 16:30 来源", " 2023 \n来源"])
+        assert normalise(paragraphs, header=header) == by_the_rules(paragraphs, header)
+        text = "\n".join(paragraphs)
+        assert is_seed_format(text) == seed_by_the_rules(text), repr(text)
+    seed = (SEEDS / SEED_FILES[0]).read_text(encoding="utf-8")
+    assert is_seed_format(seed) and normalise(seed.split("\n")) == seed

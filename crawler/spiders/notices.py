@@ -174,7 +174,9 @@ class NoticeSpider(scrapy.Spider):
         """The list kept from an earlier crawl, else the start page to look from."""
         state = None
         if not self.start_url_override:
-            state = load_site_state(self.crawler.settings.get("XUNSHI_DB"), self.name)
+            # A distributed crawl's worker has no database: the writer sends the kept list.
+            given = self.crawler.settings.get("XUNSHI_KEPT_LIST")
+            state = given if given is not None else load_site_state(self.crawler.settings.get("XUNSHI_DB"), self.name)  # fmt: skip
         kept = (state or {}).get("list_url")
         host = urlsplit(kept or "").hostname or ""
         if kept and any(host == d or host.endswith("." + d) for d in self.allowed_domains):
