@@ -62,7 +62,7 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 from urllib.parse import urlsplit
 
 from scrapy_redis.queue import FifoQueue
@@ -172,9 +172,9 @@ class PageTally:
 
 class LeaseRelease:
     """A spider middleware: a request's lease is returned once its callback (or errback)
-    has run and all it yielded has been taken by the engine (requests in the frontier,
-    items on their way to the writer). Until then, a worker killed holds it, and the
-    request goes back to the frontier. What the callback added to the site's list walk
+    has run and all it yielded has been taken (requests in the frontier, items pushed to
+    the writer's queue: item_scraped/dropped/error). Until then, a worker killed holds
+    it, and the request goes back to the frontier. What the callback added to the site's list walk
     (``SharedWalk``) is sent first, and the request's pages are counted with the return."""
 
     def __init__(self, crawler: Any) -> None:
@@ -184,14 +184,52 @@ class LeaseRelease:
         self.server = get_redis_from_settings(crawler.settings)
         self.crawl = _crawl_of(crawler.settings)
         self.script = self.server.register_script(_RETURN_LEASE)
+        # id(response) -> [items still in the pipelines, callback output done, response]:
+        # the engine processes items in parallel tasks (CONCURRENT_ITEMS), so an item can
+        # still be on its way to Redis when the callback's output is exhausted; the lease
+        # waits for it, or a worker killed in between would lose the notice.
+        self.pending: dict[int, list[Any]] = {}
 
     @classmethod
     def from_crawler(cls, crawler: Any) -> LeaseRelease:
+        from scrapy import signals
         from scrapy.exceptions import NotConfigured
 
         if not crawler.settings.get("XUNSHI_REDIS_CRAWL"):
             raise NotConfigured
-        return cls(crawler)
+        middleware = cls(crawler)
+        for sig in (signals.item_scraped, signals.item_dropped, signals.item_error):
+            crawler.signals.connect(middleware._item_done, signal=sig)
+        return middleware
+
+    def _track(self, response: Any, element: Any) -> None:
+        from scrapy import Request
+
+        if not isinstance(element, Request):
+            entry = self.pending.setdefault(id(response), [0, False, response])
+            entry[0] += 1
+
+    def _output_done(self, response: Any) -> None:
+        entry = self.pending.get(id(response))
+        if entry is None or entry[0] <= 0:
+            self.pending.pop(id(response), None)
+            self._release(response)
+        else:
+            entry[1] = True
+
+    def _item_done(self, item: Any = None, response: Any = None, **_: Any) -> None:
+        """An item has left the pipelines (sent, dropped or failed): when it was the last of
+        its response's and the callback is done, the lease goes back, after the other
+        handlers of this signal (the dropped message is pushed by one of them)."""
+        from twisted.internet import reactor
+
+        entry = self.pending.get(id(response))
+        if entry is None:
+            return
+        entry[0] -= 1
+        if entry[0] <= 0 and entry[1]:
+            del self.pending[id(response)]
+            cast(Any, reactor).callLater(0, self._release, response)
 
     def _release(self, response: Any) -> None:
         request = getattr(response, "request", None)
@@ -212,16 +250,19 @@ class LeaseRelease:
         pipe.execute()
 
     def process_spider_output(self, response: Any, result: Any) -> Any:
-        yield from result
-        self._release(response)
+        for element in result:
+            self._track(response, element)
+            yield element
+        self._output_done(response)
 
     async def process_spider_output_async(self, response: Any, result: Any) -> Any:
-        async for item in result:
-            yield item
-        self._release(response)
+        async for element in result:
+            self._track(response, element)
+            yield element
+        self._output_done(response)
 
     def process_spider_exception(self, response: Any, exception: Exception) -> None:
-        self._release(response)
+        self._output_done(response)
 
 
 class Recording(set[str]):
