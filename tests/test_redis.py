@@ -433,11 +433,23 @@ def test_a_full_distributed_walk_reports_a_notice_gone_from_the_lists(
     assert full.counts["unchanged"] == 24
 
 
+def _kill_site_owners(client: redis.Redis, killed: list[int]) -> None:
+    """SIGKILL each of this test's local workers that owns a site of the crawl in Redis."""
+    import os
+    import signal
+
+    workers = _workers_of(os.getpid())
+    for name in client.scan_iter(match="xunshi:*:owner"):
+        holder = client.get(name)
+        pid = int(holder.decode().split("-")[-2]) if holder else 0
+        if pid in workers:
+            os.kill(pid, signal.SIGKILL)
+            killed.append(pid)
+
+
 def test_a_site_over_its_time_limit_is_stopped_even_when_its_worker_died(
     serve, tmp_path: Path, redis_url: str
 ) -> None:  # type: ignore[no-untyped-def]
-    import os
-    import signal
     import time
     from datetime import date
 
@@ -460,13 +472,7 @@ def test_a_site_over_its_time_limit_is_stopped_even_when_its_worker_died(
     def on_progress(update: dict) -> None:
         if killed or update.get("new", 0) < 2:
             return
-        workers = _workers_of(os.getpid())
-        for name in client.scan_iter(match="xunshi:*:owner"):
-            holder = client.get(name)
-            pid = int(holder.decode().split("-")[-2]) if holder else 0
-            if pid in workers:
-                os.kill(pid, signal.SIGKILL)
-                killed.append(pid)
+        _kill_site_owners(client, killed)
 
     limit = 4.0
     started = time.monotonic()
@@ -599,8 +605,6 @@ def test_delisting_after_the_worker_walking_the_lists_was_killed(
 ) -> None:  # type: ignore[no-untyped-def]
     """The worker that walked the first list page is SIGKILLed; another walks the rest.
     What the dead one requested is in Redis: only the notice really gone is `removed`."""
-    import os
-    import signal
     import time
     from datetime import date
 
@@ -631,13 +635,7 @@ def test_delisting_after_the_worker_walking_the_lists_was_killed(
         # partway through the first list page's notices: kill the worker walking the site
         if killed or update.get("unchanged", 0) < 2:
             return
-        workers = _workers_of(os.getpid())
-        for name in client.scan_iter(match="xunshi:*:owner"):
-            holder = client.get(name)
-            pid = int(holder.decode().split("-")[-2]) if holder else 0
-            if pid in workers:
-                os.kill(pid, signal.SIGKILL)
-                killed.append(pid)
+        _kill_site_owners(client, killed)
 
     (full,) = run_distributed(crawl, db_path=db, redis_url=redis_url, workers=2,
                               on_progress=on_progress)  # fmt: skip
