@@ -38,6 +38,19 @@ def _stored(db: Path) -> dict[str, list[tuple[str, str]]]:
         store.close()
 
 
+def check_every_notice_once(sites: list[world.WorldSite], db: Path, results: list) -> None:  # type: ignore[type-arg]
+    """Each site's run ok with all its notices new, every notice stored once with its exact
+    text, and no host ever with two requests in flight (the world's servers count them)."""
+    for site, result in zip(sites, results, strict=True):
+        assert (result.status, result.counts["new"]) == ("ok", len(site.expected)), result
+    stored = _stored(db)
+    for site in sites:
+        got = {url.split(site.base, 1)[1]: text for url, text in stored.get(site.name, [])}
+        assert len(stored.get(site.name, [])) == len(site.expected), site.name
+        assert got == site.expected, site.name
+    assert {s.name: s.stats.peak for s in sites} == {s.name: 1 for s in sites}
+
+
 @pytest.fixture(scope="module")
 def sites(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped-def]
     folder = tmp_path_factory.mktemp("world")
@@ -72,16 +85,7 @@ def test_thirty_sites_in_one_command(sites: list[world.WorldSite], tmp_path: Pat
     assert [r.site for r in results] == [s.name for s in sites]
     assert len({r.run_id for r in results}) == N_SITES
     assert {r.log_path for r in results} == {results[0].log_path}  # one process, one log
-    for site, result in zip(sites, results, strict=True):
-        assert (result.status, result.counts["new"]) == ("ok", len(site.expected)), result
-    # every notice stored once, with its exact text
-    stored = _stored(db)
-    for site in sites:
-        got = {url.split(site.base, 1)[1]: text for url, text in stored.get(site.name, [])}
-        assert len(stored.get(site.name, [])) == len(site.expected), site.name
-        assert got == site.expected, site.name
-    # no host ever had two requests in flight
-    assert {s.name: s.stats.peak for s in sites} == {s.name: 1 for s in sites}
+    check_every_notice_once(sites, db, results)
     # the home-page half was crawled from its home page, whose link led to the list
     homes = world.home_urls(sites)
     for site in sites:
