@@ -32,6 +32,7 @@ from __future__ import annotations
 import re
 import sqlite3
 from array import array
+from collections import OrderedDict
 from dataclasses import dataclass
 from operator import add
 from typing import Any
@@ -106,6 +107,38 @@ def bigrams(text: str | None) -> str | None:
     out[8::12] = b" " * count
     # windows that start at a NUL are no tokens; a NUL second character is dropped
     return _NUL_WINDOW.sub("", out.decode("utf-32-le")).replace("\0", "")[:-1]
+
+
+def haystack(title: str | None, unit: str | None, text: str | None) -> str:
+    """What the index's SQL hands ``xunshi_bigrams`` for a notice: title, unit and text on
+    their own lines, lower-cased as SQLite's ``lower()`` does it (ASCII letters only)."""
+    joined = f"{title or ''}\n{unit or ''}\n{text or ''}"
+    return joined.encode("utf-8", "surrogatepass").lower().decode("utf-8", "surrogatepass")
+
+
+# Index documents computed before the write (store/prepare.py), by the exact string the
+# SQL function will be given: the flush of the pending notices takes them from here
+# instead of computing them again. A miss (another SQLite lower(), an evicted entry)
+# only means computing it; an entry is used once.
+DOCS_KEPT = 2 * FLUSH_AT
+_DOCS: OrderedDict[str, str] = OrderedDict()
+
+
+def remember_doc(key: str, doc: str) -> None:
+    """Keep the document of ``key`` (a ``haystack``) for the next flush to use."""
+    _DOCS[key] = doc
+    _DOCS.move_to_end(key)
+    while len(_DOCS) > DOCS_KEPT:
+        _DOCS.popitem(last=False)
+
+
+def _indexed_doc(text: str | None) -> str | None:
+    """The SQL function ``xunshi_bigrams``: a remembered document, else ``bigrams``."""
+    if _DOCS and text is not None:
+        doc = _DOCS.pop(text, None)
+        if doc is not None:
+            return doc
+    return bigrams(text)
 
 
 def _quote(token: str) -> str:
@@ -262,7 +295,7 @@ def snippet(text: str, terms: list[str], width: int = SNIPPET_CHARS) -> str:
 def register_functions(conn: sqlite3.Connection) -> None:
     """The SQL function the index's triggers and content view call: every connection that
     writes, or reads ``notices_search_doc``, needs it."""
-    conn.create_function(BIGRAM_FUNCTION, 1, bigrams, deterministic=True)
+    conn.create_function(BIGRAM_FUNCTION, 1, _indexed_doc, deterministic=True)
 
 
 # -- the schema (migration m012_search_index) ---------------------------------------------------
