@@ -840,7 +840,7 @@ class _Writer:
                 return None
             # DropItem: the database cannot be written; the pipeline keeps why (the run fails)
             with contextlib.suppress(DropItem):
-                pipeline.process_item(item)
+                pipeline.process_item(item, message.get("prepared"))
             if once is not None:
                 run.recorded.add(once)
         elif kind == "dropped":
@@ -1126,6 +1126,22 @@ class WorkerExtension:
         self.server.lpush(key(self.crawl, "items"), pickle.dumps(message))
 
 
+def _prepared(item: Any) -> Any:
+    """A notice's pure per-notice work (store/prepare.py), done here in the worker so that
+    the one store writer only runs SQL; None when it cannot be done (the writer will)."""
+    from crawler.items import Notice
+    from store.notices import utcnow
+    from store.prepare import prepare
+
+    if not isinstance(item, Notice) or not item.text:
+        return None
+    try:
+        return prepare(item, utcnow())
+    except Exception:  # noqa: BLE001 (the writer computes what is missing)
+        logger.warning("could not prepare %s; the writer will", item.url, exc_info=True)
+        return None
+
+
 class RedisItemPipeline:
     """In a worker, in place of the store: every item goes to the writer through Redis."""
 
@@ -1145,9 +1161,11 @@ class RedisItemPipeline:
         return pipeline
 
     def process_item(self, item: Any) -> Any:
-        self.server.lpush(
-            self.queue, pickle.dumps({"kind": "item", "run_id": self.run_id, "item": item})
-        )
+        message: dict[str, Any] = {"kind": "item", "run_id": self.run_id, "item": item}
+        prepared = _prepared(item)
+        if prepared is not None:
+            message["prepared"] = prepared
+        self.server.lpush(self.queue, pickle.dumps(message))
         return item
 
     def item_dropped(

@@ -654,6 +654,16 @@ class Store:
                 pass
         return {"raw": encode_page(notice.raw, text, base), "raw_codec": codec, "raw_dict": dict_id}
 
+    def page_dict(self, site: str) -> tuple[int, bytes] | None:
+        """The site's current page dictionary (id, content), what a producer compresses a
+        new page against (store/prepare.py); None when it has none (or no m013 yet)."""
+        if not compress_enabled(self.db):
+            return None
+        row = self.db.execute(
+            "SELECT id FROM page_dicts WHERE site = ? ORDER BY id DESC LIMIT 1", [site]
+        ).fetchone()
+        return (int(row[0]), dict_content(self.db, int(row[0]))) if row else None
+
     def touch_not_modified(self, url: str) -> int | None:
         """A conditional re-check answered 304: the notice is still there, unchanged."""
         row = self.find_notice(url)
