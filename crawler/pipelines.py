@@ -244,7 +244,10 @@ class StorePipeline:
             self._count("notices_seen")
             # In one process the store does the pure work itself, and only for a notice
             # that is new or changed (an unchanged one needs none of it).
-            recorded = self.store.record(item, self.run_id, prepared)
+            if prepared is None:
+                recorded = self.store.record(item, self.run_id)
+            else:
+                recorded = self.store.record(item, self.run_id, prepared)
             self._count(recorded.outcome)
             line = ("%s notice %d v%d: %s", recorded.outcome, recorded.notice_id,
                     recorded.version, item.url)  # fmt: skip

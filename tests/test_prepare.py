@@ -310,3 +310,35 @@ def test_a_batch_the_database_cannot_commit_is_not_counted(
         pipeline.process_item(generated(3))
     store.close()
     assert committed(path) == 0
+
+
+def test_the_distributed_writer_uses_the_work_its_workers_sent(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from crawler.distributed import _prepared, _Run, _Writer, _WriterCrawler, writer_settings
+    from crawler.pipelines import StorePipeline
+    from crawler.run import SiteCrawl
+
+    db = tmp_path / "w.db"
+    store = open_store(db)
+    run_id = store.start_run("zjsjw")
+    pipeline = StorePipeline(_WriterCrawler(run_id, str(db), None))  # type: ignore[arg-type]
+    pipeline.store = store
+    runs = {run_id: _Run(SiteCrawl("zjsjw"), run_id, pipeline)}
+    writer = _Writer(None, "c", store, runs, tmp_path / "w.log", None, writer_settings())
+    messages = [{"kind": "item", "run_id": run_id, "item": generated(i),
+                 "prepared": _prepared(generated(i))} for i in range(3)]  # fmt: skip
+    messages.append({"kind": "item", "run_id": run_id, "item": generated(3)})  # an old worker
+
+    def not_here(*args: Any, **kwargs: Any) -> Any:
+        raise AssertionError("the writer extracted facts its worker had sent")
+
+    real = notices_module.extract_facts
+    monkeypatch.setattr(notices_module, "extract_facts", not_here)
+    writer.write_batch(messages[:3])
+    monkeypatch.setattr(notices_module, "extract_facts", real)
+    writer.write_batch(messages[3:])
+    assert writer.store_error is None and pipeline.counts["new"] == 4
+    plain = open_store(tmp_path / "plain.db")
+    record_all(plain, [generated(i) for i in range(4)], "plain")
+    assert snapshot(store)["facts"] == snapshot(plain)["facts"]
