@@ -342,3 +342,63 @@ def test_the_distributed_writer_uses_the_work_its_workers_sent(
     plain = open_store(tmp_path / "plain.db")
     record_all(plain, [generated(i) for i in range(4)], "plain")
     assert snapshot(store)["facts"] == snapshot(plain)["facts"]
+
+
+class FakeRedis:
+    """The two calls the page dictionary's publishing makes, on a dict."""
+
+    def __init__(self) -> None:
+        self.data: dict[str, bytes] = {}
+
+    def set(self, name: str, value: Any) -> None:
+        self.data[name] = value if isinstance(value, bytes) else str(value).encode()
+
+    def get(self, name: str) -> bytes | None:
+        return self.data.get(name)
+
+
+def test_workers_compress_against_the_dictionary_the_writer_published(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from crawler.distributed import (
+        RedisItemPipeline,
+        _prepared,
+        _Run,
+        _Writer,
+        _WriterCrawler,
+        writer_settings,
+    )
+    from crawler.pipelines import StorePipeline
+    from crawler.run import SiteCrawl
+
+    db = tmp_path / "w.db"
+    store = open_store(db)
+    run_id = store.start_run("zjsjw")
+    pipeline = StorePipeline(_WriterCrawler(run_id, str(db), None))  # type: ignore[arg-type]
+    pipeline.store = store
+    server = FakeRedis()
+    runs = {run_id: _Run(SiteCrawl("zjsjw"), run_id, pipeline)}
+    writer = _Writer(server, "c", store, runs, tmp_path / "w.log", None, writer_settings())
+    worker = RedisItemPipeline.__new__(RedisItemPipeline)  # its Redis part only
+    worker.server, worker.crawl, worker.dicts = server, "c", {}
+
+    def send(i: int) -> dict[str, Any]:
+        worker.dicts.clear()  # as after DICT_CHECK_SECONDS
+        notice = generated(i)
+        return {"kind": "item", "run_id": run_id, "item": notice,
+                "prepared": _prepared(notice, worker._site_dict(notice))}  # fmt: skip
+
+    for at in range(0, 20, 5):
+        writer.write_batch([send(i) for i in range(at, at + 5)])
+    current = store.page_dict("zjsjw")
+    assert current is not None and worker._site_dict(generated(0)) is None  # checked < 5 s ago
+    worker.dicts.clear()
+    assert worker._site_dict(generated(0)) == current
+    encoded: list[int] = []
+    real = notices_module.encode_page
+    monkeypatch.setattr(notices_module, "encode_page", lambda *a: encoded.append(1) or real(*a))
+    writer.write_batch([send(i) for i in range(20, 25)])
+    assert not encoded  # every page as the writer would have compressed it
+    rows = store.db.execute("select raw_dict from versions where notice_id > 20").fetchall()
+    assert rows and {r[0] for r in rows} == {current[0]}
+    assert pipeline.counts["new"] == 25 and writer.store_error is None
