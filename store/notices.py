@@ -41,7 +41,7 @@ from store.db import StoreError, default_path, open_db, process_alive, write_tra
 from store.diff import diff_texts
 from store.districts import UnitMatch, match_notice
 from store.events import EVENT_KINDS  # noqa: F401  (the kinds live in one table, store/events.py)
-from store.facts import has_facts_table, read_facts, write_facts
+from store.facts import fact_rows, has_facts_table, read_facts, write_facts
 from store.fts import haystack, remember_doc
 from store.prepare import Prepared, match_year, text_sha256, usable
 
@@ -430,14 +430,14 @@ class Store:
         )
         self._insert_version(notice, notice_id, 1, sha, run_id, now, None)
         if self.has_facts():
-            ready = self._prepared.facts if self._prepared else None
-            write_facts(
-                self.db,
-                notice_id,
-                1,
-                ready
-                if ready is not None
-                else extract_facts(text, notice.title, notice.published_at),
+            facts = self._prepared.facts if self._prepared else None
+            if facts is None:
+                facts = extract_facts(text, notice.title, notice.published_at)
+            # a new notice has no facts to replace (write_facts deletes them first)
+            self.db.conn.executemany(
+                "INSERT INTO facts (notice_id, version, key, value, evidence) "
+                "VALUES (?, ?, ?, ?, ?)",
+                fact_rows(notice_id, 1, facts),
             )
         self._event(
             run_id,
