@@ -25,7 +25,8 @@ from cli_common import (
     table_formats,
     until_option,
 )
-from crawler.extract import PageError, decode_page, extract_article
+from crawler.article import extract_article
+from crawler.extract import PageError, decode_page
 from crawler.normalise import normalise
 from crawler.progress import LiveProgress
 from crawler.run import (
