@@ -396,7 +396,7 @@ def export(
 
         export_files(db_path, fmt, output, site, since)
         return
-    from store.deliver import notices_csv
+    from store.exports import notices_csv
 
     with open_store(db_path) as store:
         rows = list(store.export_rows(site))
