@@ -102,6 +102,7 @@ XUNSHI_SITE_HEALTH = True
 # many seconds, whichever comes first (each notice in a savepoint: a crash loses at most
 # the open batch, never half a notice); 1 commits every notice on its own.
 XUNSHI_STORE_BATCH = 32
+# An open batch is committed when it is this many seconds old, even with no new item.
 XUNSHI_STORE_BATCH_SECONDS = 1.0
 # Stop following list pages after this many (a broken pager must not walk forever).
 XUNSHI_MAX_LIST_PAGES = 200
