@@ -6,6 +6,7 @@ from __future__ import annotations
 import random
 import re
 import sqlite3
+import time
 from dataclasses import replace
 from operator import add
 from pathlib import Path
@@ -402,3 +403,16 @@ def test_workers_compress_against_the_dictionary_the_writer_published(
     rows = store.db.execute("select raw_dict from versions where notice_id > 20").fetchall()
     assert rows and {r[0] for r in rows} == {current[0]}
     assert pipeline.counts["new"] == 25 and writer.store_error is None
+
+
+def test_an_idle_batch_is_committed_when_it_is_old_enough(tmp_path: Path) -> None:
+    path = tmp_path / "x.db"
+    pipeline = batching_pipeline(path, 100)
+    pipeline.batch_seconds = 0.2
+    pipeline.process_item(generated(0))
+    pipeline._commit_due()  # what the pipeline's timer calls every batch_seconds
+    assert committed(path) == 0  # younger than 0.2 s
+    time.sleep(0.25)
+    pipeline._commit_due()
+    assert committed(path) == 1 and pipeline.counts["new"] == 1
+    pipeline.store.close()
