@@ -819,9 +819,12 @@ class _Writer:
     def publish_dict(self, site: str) -> None:
         """Give the workers the site's current page dictionary (when it is new to them), so
         that they compress its pages as the writer would (store/prepare.py)."""
-        if self.server is None:
+        if self.server is None or self.store_error:
             return
-        current = self.store.page_dict(site)
+        try:
+            current = self.store.page_dict(site)
+        except (sqlite3.Error, StoreError):
+            return  # the next write says what is wrong with the database
         if current is None or self.published.get(site) == current[0]:
             return
         try:
