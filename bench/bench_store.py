@@ -57,9 +57,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import _common as common  # noqa: E402
 
+from crawler.facts import extract_facts  # noqa: E402
 from crawler.items import Notice  # noqa: E402
 from store import fts  # noqa: E402
-from crawler.facts import extract_facts  # noqa: E402
 from store.compress import store_page  # noqa: E402
 from store.facts import fact_rows, from_rows, read_facts  # noqa: E402
 from store.notices import Store  # noqa: E402
