@@ -634,6 +634,23 @@ def m013_compressed_versions(db: Database) -> None:
               "to the disk, when nothing else uses the file)", file=sys.stderr)  # fmt: skip
 
 
+@migrations()
+def m014_search_delta(db: Database) -> None:
+    # A notice that changes keeps its entry in the search index until its batch is indexed,
+    # and then only the tokens it lost and gained are written (none when a few characters
+    # changed and no pair of characters is new), not its whole document out and in again
+    # (issue 16: 11 KB of index per changed version). The pending table keeps the document
+    # a pending notice has in the index; the index itself is not rebuilt (store/fts.py).
+    from store import fts
+
+    fts.register_functions(db.conn)
+    columns = {r[1] for r in db.execute(f"PRAGMA table_info({fts.PENDING_TABLE})").fetchall()}
+    if "old_doc" not in columns:  # (a database made since has the column from m012)
+        db.execute(f"ALTER TABLE {fts.PENDING_TABLE} ADD COLUMN old_doc TEXT")
+    for statement in fts.DELTA_SQL:
+        db.execute(statement)
+
+
 def open_db(
     path: str | os.PathLike[str] | None = None, *, create: bool = True, write: bool | None = None
 ) -> Database:

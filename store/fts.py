@@ -29,6 +29,7 @@ holds for every notice not pending), which FTS5's ``rebuild`` and ``integrity-ch
 
 from __future__ import annotations
 
+import functools
 import re
 import sqlite3
 from dataclasses import dataclass
@@ -40,6 +41,7 @@ from sqlite_utils import Database
 SNIPPET_CHARS = 40
 BIGRAM_TABLE = "notices_bigrams"
 BIGRAM_FUNCTION = "xunshi_bigrams"
+CHANGE_FUNCTION = "xunshi_doc_change"
 PENDING_TABLE = "notices_search_pending"
 DOC_VIEW = "notices_search_doc"
 TEXT_VIEW = "notices_fts"
@@ -86,6 +88,56 @@ def bigrams(text: str | None) -> str | None:
         extend(map(add, run, run[1:]))
         append(run[-1])
     return " ".join(dict.fromkeys(out))
+
+
+# Characters that FTS5's unicode61 tokenizer (remove_diacritics 0) keeps as they are, each
+# a token character that case folding leaves alone: ASCII lower-case letters and digits, and
+# the CJK ideographs of Unicode 1.1 and 3.0 (every SQLite's tables know them). A document
+# made of them is cut by FTS5 into exactly its own space-separated tokens, so the index
+# holds a token for a notice exactly when the document lists it (tests/test_fts.py checks
+# every one of these characters against this machine's SQLite).
+_PLAIN_DOC = re.compile(r"[0-9a-z\u3400-\u4db5\u4e00-\u9fa5 ]*")
+
+
+@functools.lru_cache(maxsize=2 * FLUSH_AT)
+def _doc_of(haystack: str | None) -> str | None:
+    return bigrams(haystack)
+
+
+@functools.lru_cache(maxsize=2 * FLUSH_AT)
+def _change(old_doc: str, new_doc: str) -> tuple[str, str] | None:
+    if old_doc == new_doc:
+        return None
+    old, new = old_doc.split(), new_doc.split()
+    old_set, new_set = set(old), set(new)
+    if old_set == new_set:
+        return None
+    if not (_PLAIN_DOC.fullmatch(old_doc) and _PLAIN_DOC.fullmatch(new_doc)):
+        return old_doc, new_doc  # the whole document out, the whole new one in
+    return (
+        " ".join(t for t in old if t not in new_set),
+        " ".join(t for t in new if t not in old_set),
+    )
+
+
+def doc_change(old_doc: str | None, haystack: str | None, part: int) -> str | None:
+    """What the index must take out (``part`` 0: a document for FTS5's ``delete``) and put
+    in (``part`` 1) for a notice whose document was ``old_doc`` and whose title, unit and
+    text are now ``haystack`` (the SQL function ``xunshi_doc_change``). None: nothing.
+
+    ``old_doc`` None: the notice is not in the index; its whole document goes in. The same
+    tokens as before (a few characters changed, no new pair of characters): nothing at all.
+    Otherwise only the tokens dropped and the tokens added, when FTS5 is known to cut both
+    documents into exactly their tokens (:data:`_PLAIN_DOC`); else the whole old document
+    and the whole new one. Either way a ``delete`` is paired with an insert (the index's
+    count of rows stays right), and the index then holds exactly the new document's tokens
+    (``detail=none`` stores which notices hold a token, nothing about how often or where).
+    """
+    new_doc = _doc_of(haystack)
+    if old_doc is None:
+        return new_doc if part == 1 else None
+    change = _change(old_doc, new_doc or "")
+    return None if change is None else change[part]
 
 
 def _quote(token: str) -> str:
@@ -243,9 +295,10 @@ def register_functions(conn: sqlite3.Connection) -> None:
     """The SQL function the index's triggers and content view call: every connection that
     writes, or reads ``notices_search_doc``, needs it."""
     conn.create_function(BIGRAM_FUNCTION, 1, bigrams, deterministic=True)
+    conn.create_function(CHANGE_FUNCTION, 3, doc_change, deterministic=True)
 
 
-# -- the schema (migration m012_search_index) ---------------------------------------------------
+# -- the schema (migrations m012_search_index, m014_search_delta) ------------------------------
 
 _DOC = f"{BIGRAM_FUNCTION}({_HAYSTACK.format(f='f')})"
 _IS_LATEST = (
@@ -254,19 +307,31 @@ _IS_LATEST = (
 
 
 def _unindex(notice_id: str) -> str:
-    """Statements that take a notice out of the index (if it is in it: a pending notice is
-    not) before its title, unit or latest text changes, and mark it pending."""
+    """The statement that marks a notice pending before its title, unit or latest text
+    changes, with the document the index holds for it (none for a notice already pending:
+    it keeps the one it had). The index keeps that document until the flush puts in the
+    difference (:func:`doc_change`)."""
     return (
-        f"INSERT INTO {BIGRAM_TABLE} ({BIGRAM_TABLE}, rowid, doc) "
-        f"SELECT 'delete', id, doc FROM {DOC_VIEW} WHERE id = {notice_id};\n"
-        f"        INSERT OR IGNORE INTO {PENDING_TABLE} (notice_id) VALUES ({notice_id});"
+        f"INSERT INTO {PENDING_TABLE} (notice_id, old_doc) "
+        f"SELECT {notice_id}, (SELECT doc FROM {DOC_VIEW} WHERE id = {notice_id}) "
+        f"WHERE NOT EXISTS (SELECT 1 FROM {PENDING_TABLE} WHERE notice_id = {notice_id});"
     )
 
 
-# Index the pending notices as they are now, then forget them.
+_DOC_CHANGE = (
+    "SELECT p.notice_id AS id, {part} AS part, {op} AS op, "
+    f"{CHANGE_FUNCTION}(p.old_doc, {_HAYSTACK.format(f='f')}, {{part}}) AS doc "
+    f"FROM {PENDING_TABLE} p JOIN {TEXT_VIEW} f ON f.rowid = p.notice_id"
+)
+
+# Index the pending notices as they are now, then forget them: for each, by notice id, what
+# leaves the index ('delete') and then what goes in (op NULL: an insert). In that order FTS5
+# writes the whole batch as one segment.
 FLUSH = (
-    f"INSERT INTO {BIGRAM_TABLE} (rowid, doc) SELECT f.rowid, {_DOC} FROM {TEXT_VIEW} f "
-    f"WHERE f.rowid IN (SELECT notice_id FROM {PENDING_TABLE})",
+    f"INSERT INTO {BIGRAM_TABLE} ({BIGRAM_TABLE}, rowid, doc) SELECT op, id, doc FROM ("
+    f"{_DOC_CHANGE.format(part=0, op=repr('delete'))} WHERE p.old_doc IS NOT NULL "
+    f"UNION ALL {_DOC_CHANGE.format(part=1, op='NULL')}"
+    ") WHERE doc IS NOT NULL ORDER BY id, part",
     f"DELETE FROM {PENDING_TABLE}",
 )
 
@@ -286,18 +351,26 @@ OLD_OBJECTS = (
     "DROP TABLE IF EXISTS notices_fts",
 )
 
-SEARCH_SQL = (
-    f"""CREATE VIEW {TEXT_VIEW} AS
-    SELECT n.id AS rowid, n.title AS title, n.unit AS unit,
-        (SELECT v.text FROM versions v WHERE v.notice_id = n.id ORDER BY v.n DESC LIMIT 1) AS text
-    FROM notices n""",
-    f"""CREATE TABLE {PENDING_TABLE} (notice_id INTEGER PRIMARY KEY)""",
-    f"""CREATE VIEW {DOC_VIEW} AS
+# What the index holds for each notice: its document as computed from its title, unit and
+# latest text, or for a pending notice the document it had when it became pending (none
+# for a notice never indexed). FTS5's 'rebuild' and 'integrity-check' read it.
+DOC_VIEW_SQL = f"""CREATE VIEW {DOC_VIEW} AS
     SELECT f.rowid AS id, {_DOC} AS doc FROM {TEXT_VIEW} f
-    WHERE f.rowid NOT IN (SELECT notice_id FROM {PENDING_TABLE})""",
-    f"""CREATE VIRTUAL TABLE {BIGRAM_TABLE} USING fts5(doc, content = '{DOC_VIEW}',
-    content_rowid = 'id', detail = none, columnsize = 0,
-    tokenize = 'unicode61 remove_diacritics 0')""",
+    WHERE f.rowid NOT IN (SELECT notice_id FROM {PENDING_TABLE})
+    UNION ALL
+    SELECT notice_id AS id, old_doc AS doc FROM {PENDING_TABLE} WHERE old_doc IS NOT NULL"""
+
+TRIGGER_NAMES = (
+    "notices_search_notice_added",
+    "notices_search_notice_updating",
+    "notices_search_notice_deleting",
+    "notices_search_version_adding",
+    "notices_search_version_updating",
+    "notices_search_version_deleting",
+    "notices_search_flush",
+)
+
+TRIGGERS_SQL = (
     f"""CREATE TRIGGER notices_search_notice_added AFTER INSERT ON notices
     BEGIN
         INSERT OR IGNORE INTO {PENDING_TABLE} (notice_id) VALUES (NEW.id);
@@ -338,7 +411,31 @@ SEARCH_SQL = (
         {FLUSH[0]};
         {FLUSH[1]};
     END""",
+)
+
+SEARCH_SQL = (
+    f"""CREATE VIEW {TEXT_VIEW} AS
+    SELECT n.id AS rowid, n.title AS title, n.unit AS unit,
+        (SELECT v.text FROM versions v WHERE v.notice_id = n.id ORDER BY v.n DESC LIMIT 1) AS text
+    FROM notices n""",
+    f"""CREATE TABLE {PENDING_TABLE} (notice_id INTEGER PRIMARY KEY, old_doc TEXT)""",
+    DOC_VIEW_SQL,
+    f"""CREATE VIRTUAL TABLE {BIGRAM_TABLE} USING fts5(doc, content = '{DOC_VIEW}',
+    content_rowid = 'id', detail = none, columnsize = 0,
+    tokenize = 'unicode61 remove_diacritics 0')""",
+    *TRIGGERS_SQL,
     f"INSERT INTO {BIGRAM_TABLE} ({BIGRAM_TABLE}) VALUES ('rebuild')",
+)
+
+# m014_search_delta on a database made by m012 as it first ran: the pending table learns
+# the document each pending notice had in the index (its notices pending then are out of
+# the index, so NULL is right for them), the content view and the triggers are replaced.
+# The index itself is kept as it is.
+DELTA_SQL = (
+    *(f"DROP TRIGGER IF EXISTS {name}" for name in TRIGGER_NAMES),
+    f"DROP VIEW IF EXISTS {DOC_VIEW}",
+    DOC_VIEW_SQL,
+    *TRIGGERS_SQL,
 )
 
 
