@@ -644,9 +644,6 @@ def m014_search_delta(db: Database) -> None:
     from store import fts
 
     fts.register_functions(db.conn)
-    columns = {r[1] for r in db.execute(f"PRAGMA table_info({fts.PENDING_TABLE})").fetchall()}
-    if "old_doc" not in columns:  # (a database made since has the column from m012)
-        db.execute(f"ALTER TABLE {fts.PENDING_TABLE} ADD COLUMN old_doc TEXT")
     for statement in fts.DELTA_SQL:
         db.execute(statement)
 

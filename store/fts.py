@@ -32,6 +32,7 @@ from __future__ import annotations
 import functools
 import re
 import sqlite3
+from collections.abc import Callable
 from dataclasses import dataclass
 from operator import add
 from typing import Any
@@ -318,6 +319,15 @@ def _unindex(notice_id: str) -> str:
     )
 
 
+def _unindex_m012(notice_id: str) -> str:
+    """m012's: the notice left the index at once (its whole document) and became pending."""
+    return (
+        f"INSERT INTO {BIGRAM_TABLE} ({BIGRAM_TABLE}, rowid, doc) "
+        f"SELECT 'delete', id, doc FROM {DOC_VIEW} WHERE id = {notice_id};\n"
+        f"        INSERT OR IGNORE INTO {PENDING_TABLE} (notice_id) VALUES ({notice_id});"
+    )
+
+
 _DOC_CHANGE = (
     "SELECT p.notice_id AS id, {part} AS part, {op} AS op, "
     f"{CHANGE_FUNCTION}(p.old_doc, {_HAYSTACK.format(f='f')}, {{part}}) AS doc "
@@ -332,6 +342,12 @@ FLUSH = (
     f"{_DOC_CHANGE.format(part=0, op=repr('delete'))} WHERE p.old_doc IS NOT NULL "
     f"UNION ALL {_DOC_CHANGE.format(part=1, op='NULL')}"
     ") WHERE doc IS NOT NULL ORDER BY id, part",
+    f"DELETE FROM {PENDING_TABLE}",
+)
+
+_FLUSH_M012 = (
+    f"INSERT INTO {BIGRAM_TABLE} (rowid, doc) SELECT f.rowid, {_DOC} FROM {TEXT_VIEW} f "
+    f"WHERE f.rowid IN (SELECT notice_id FROM {PENDING_TABLE})",
     f"DELETE FROM {PENDING_TABLE}",
 )
 
@@ -360,6 +376,10 @@ DOC_VIEW_SQL = f"""CREATE VIEW {DOC_VIEW} AS
     UNION ALL
     SELECT notice_id AS id, old_doc AS doc FROM {PENDING_TABLE} WHERE old_doc IS NOT NULL"""
 
+_DOC_VIEW_M012 = f"""CREATE VIEW {DOC_VIEW} AS
+    SELECT f.rowid AS id, {_DOC} AS doc FROM {TEXT_VIEW} f
+    WHERE f.rowid NOT IN (SELECT notice_id FROM {PENDING_TABLE})"""
+
 TRIGGER_NAMES = (
     "notices_search_notice_added",
     "notices_search_notice_updating",
@@ -370,72 +390,76 @@ TRIGGER_NAMES = (
     "notices_search_flush",
 )
 
-TRIGGERS_SQL = (
-    f"""CREATE TRIGGER notices_search_notice_added AFTER INSERT ON notices
+
+def _triggers(unindex: Callable[[str], str], flush: tuple[str, str]) -> tuple[str, ...]:
+    return (
+        f"""CREATE TRIGGER notices_search_notice_added AFTER INSERT ON notices
     BEGIN
         INSERT OR IGNORE INTO {PENDING_TABLE} (notice_id) VALUES (NEW.id);
     END""",
-    f"""CREATE TRIGGER notices_search_notice_updating BEFORE UPDATE OF title, unit ON notices
+        f"""CREATE TRIGGER notices_search_notice_updating BEFORE UPDATE OF title, unit ON notices
     WHEN OLD.title IS NOT NEW.title OR OLD.unit IS NOT NEW.unit
     BEGIN
-        {_unindex("OLD.id")}
+        {unindex("OLD.id")}
     END""",
-    f"""CREATE TRIGGER notices_search_notice_deleting BEFORE DELETE ON notices
+        f"""CREATE TRIGGER notices_search_notice_deleting BEFORE DELETE ON notices
     BEGIN
         INSERT INTO {BIGRAM_TABLE} ({BIGRAM_TABLE}, rowid, doc)
             SELECT 'delete', id, doc FROM {DOC_VIEW} WHERE id = OLD.id;
         DELETE FROM {PENDING_TABLE} WHERE notice_id = OLD.id;
     END""",
-    f"""CREATE TRIGGER notices_search_version_adding BEFORE INSERT ON versions
+        f"""CREATE TRIGGER notices_search_version_adding BEFORE INSERT ON versions
     WHEN {_IS_LATEST.format(row="NEW")}
     BEGIN
-        {_unindex("NEW.notice_id")}
+        {unindex("NEW.notice_id")}
     END""",
-    # Only the latest version's text is searched: updates of older rows (their texts
-    # stored another way) change nothing here.
-    f"""CREATE TRIGGER notices_search_version_updating BEFORE UPDATE OF text ON versions
+        # Only the latest version's text is searched: updates of older rows (their texts
+        # stored another way) change nothing here.
+        f"""CREATE TRIGGER notices_search_version_updating BEFORE UPDATE OF text ON versions
     WHEN OLD.text IS NOT NEW.text AND {_IS_LATEST.format(row="OLD")}
     BEGIN
-        {_unindex("OLD.notice_id")}
+        {unindex("OLD.notice_id")}
     END""",
-    f"""CREATE TRIGGER notices_search_version_deleting BEFORE DELETE ON versions
+        f"""CREATE TRIGGER notices_search_version_deleting BEFORE DELETE ON versions
     WHEN {_IS_LATEST.format(row="OLD")}
     BEGIN
-        {_unindex("OLD.notice_id")}
+        {unindex("OLD.notice_id")}
     END""",
-    # Index the pending notices together, after a version is in place (never from a BEFORE
-    # trigger: the row about to change would be indexed as it was).
-    f"""CREATE TRIGGER notices_search_flush AFTER INSERT ON versions
+        # Index the pending notices together, after a version is in place (never from a
+        # BEFORE trigger: the row about to change would be indexed as it was).
+        f"""CREATE TRIGGER notices_search_flush AFTER INSERT ON versions
     WHEN (SELECT count(*) FROM {PENDING_TABLE}) >= {FLUSH_AT}
     BEGIN
-        {FLUSH[0]};
-        {FLUSH[1]};
+        {flush[0]};
+        {flush[1]};
     END""",
-)
+    )
 
+
+# m012_search_index as it ran (m014_search_delta then changes the upkeep).
 SEARCH_SQL = (
     f"""CREATE VIEW {TEXT_VIEW} AS
     SELECT n.id AS rowid, n.title AS title, n.unit AS unit,
         (SELECT v.text FROM versions v WHERE v.notice_id = n.id ORDER BY v.n DESC LIMIT 1) AS text
     FROM notices n""",
-    f"""CREATE TABLE {PENDING_TABLE} (notice_id INTEGER PRIMARY KEY, old_doc TEXT)""",
-    DOC_VIEW_SQL,
+    f"""CREATE TABLE {PENDING_TABLE} (notice_id INTEGER PRIMARY KEY)""",
+    _DOC_VIEW_M012,
     f"""CREATE VIRTUAL TABLE {BIGRAM_TABLE} USING fts5(doc, content = '{DOC_VIEW}',
     content_rowid = 'id', detail = none, columnsize = 0,
     tokenize = 'unicode61 remove_diacritics 0')""",
-    *TRIGGERS_SQL,
+    *_triggers(_unindex_m012, _FLUSH_M012),
     f"INSERT INTO {BIGRAM_TABLE} ({BIGRAM_TABLE}) VALUES ('rebuild')",
 )
 
-# m014_search_delta on a database made by m012 as it first ran: the pending table learns
-# the document each pending notice had in the index (its notices pending then are out of
-# the index, so NULL is right for them), the content view and the triggers are replaced.
-# The index itself is kept as it is.
+# m014_search_delta: the pending table keeps the document each pending notice has in the
+# index (the notices pending under m012 are out of the index: NULL is right for them), and
+# the content view and the triggers are replaced. The index itself stays as it is.
 DELTA_SQL = (
+    f"ALTER TABLE {PENDING_TABLE} ADD COLUMN old_doc TEXT",
     *(f"DROP TRIGGER IF EXISTS {name}" for name in TRIGGER_NAMES),
     f"DROP VIEW IF EXISTS {DOC_VIEW}",
     DOC_VIEW_SQL,
-    *TRIGGERS_SQL,
+    *_triggers(_unindex, FLUSH),
 )
 
 

@@ -23,7 +23,7 @@ from crawler.items import Notice, canonical_url
 from store import events as event_table
 from store.compress import legacy_page, raw_of, store_page, supersede, version_text, zstd
 from store.db import default_path, open_db, process_alive, write_transaction
-from store.diff import diff_texts
+from store.diff import diff_texts, line_diff
 from store.districts import UnitMatch, match_notice
 from store.events import EVENT_KINDS  # noqa: F401  (the kinds live in one table, store/events.py)
 from store.facts import has_facts_table, read_facts, write_facts
@@ -516,7 +516,9 @@ class Store:
                 **page,  # raw, raw_codec, raw_dict
                 "raw_size": len(notice.raw),
                 "methods": json.dumps(notice.methods, sort_keys=True),
-                "diff": diff.unified if diff else None,
+                # A later version's line diff is not stored: Store.version derives it from
+                # the two texts, which are kept byte for byte (issue 16: 2.3 KB a change).
+                "diff": diff.unified if diff and n == 1 else None,
                 "char_diff": json.dumps(diff.chars, ensure_ascii=False) if diff else None,
             },
         )
@@ -574,6 +576,13 @@ class Store:
         if row.get("text_codec") is not None or not isinstance(row.get("text"), str):
             row["text"] = version_text(self.db, row["notice_id"], row["n"])
             row["text_codec"] = None
+        n = row["n"]
+        if n > 1 and row.get("diff") is None:
+            # Not stored since issue 16: the unified line diff against version n-1, exactly
+            # as Store.record computed it when the version was recorded.
+            old = version_text(self.db, row["notice_id"], n - 1) or ""
+            row["diff"] = line_diff(old, row["text"] or "", old_label=f"v{n - 1}",
+                                    new_label=f"v{n}")  # fmt: skip
         return row
 
     def raw(self, row: dict[str, Any]) -> bytes | None:

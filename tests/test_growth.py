@@ -1,0 +1,192 @@
+"""What a changed version costs (issue 16): the search index takes only the tokens a change
+adds and drops, and the line diff is derived from the texts instead of stored."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+from sqlite_utils import Database
+
+from store import fts
+from store.db import migrations
+from store.diff import diff_texts
+from store.fts import search
+from store.notices import Store
+from tests.test_fts import URL, index_ids, seed_store
+from tests.test_store import make_notice
+
+
+def integrity(db: Database) -> None:
+    db.execute("insert into notices_bigrams(notices_bigrams, rank) values('integrity-check', 1)")
+
+
+def index_pages(db: Database) -> list[tuple[int, bytes]]:
+    return db.execute("select id, block from notices_bigrams_data order by id").fetchall()
+
+
+def hit_ids(db: Database, query: str) -> set[int]:
+    return {h.notice_id for h in search(db, query)}
+
+
+def change(store: Store, notice_id: int, text: str) -> None:
+    url, title = store.db.execute(
+        "select url, title from notices where id = ?", [notice_id]
+    ).fetchone()
+    assert store.record(make_notice(text, url=url, title=title)).outcome == "changed"
+
+
+def test_a_change_that_keeps_every_token_leaves_the_index_untouched(db_path: Path) -> None:
+    store, n = seed_store(db_path)
+    fts.flush(store.db)
+    before = index_pages(store.db)
+    # Punctuation changed, runs of letters untouched: the same pairs of characters.
+    change(store, n["yinzhou"], "现将巡视整改进展情况予以公布!\n给予党纪处分8人次;")
+    assert store.db.execute("select count(*) from notices_search_pending").fetchone()[0] == 1
+    assert hit_ids(store.db, "公布!") == {n["yinzhou"]}  # pending: its text is searched
+    assert fts.flush(store.db) == 1
+    assert index_pages(store.db) == before  # not a byte of the index written
+    integrity(store.db)
+    assert hit_ids(store.db, "处分8人次;") == {n["yinzhou"]}
+    assert hit_ids(store.db, "公布。") == {n["gongshu"], n["xuncha"]}
+    store.close()
+
+
+def test_a_change_of_tokens_writes_only_them_and_search_follows(db_path: Path) -> None:
+    store, n = seed_store(db_path)
+    fts.flush(store.db)
+    change(store, n["yinzhou"], "现将巡视整改进展情况予以公布。\n给予党纪处分9人次,诫勉谈话3人。")
+    # Pending: the index still holds the old tokens, search reads the text instead.
+    assert index_ids(store.db, '"8人"') == {n["yinzhou"]}
+    assert hit_ids(store.db, "8人次") == set()
+    assert hit_ids(store.db, "9人次") == hit_ids(store.db, "诫勉") == {n["yinzhou"]}
+    assert hit_ids(store.db, "8") == set()  # one character: exact for indexed notices
+    old_doc = store.db.execute("select old_doc from notices_search_pending").fetchone()[0]
+    haystack = store.db.execute(
+        "select lower(coalesce(title, '') || char(10) || coalesce(unit, '') || char(10) || "
+        "coalesce(text, '')) from notices_fts where rowid = ?",
+        [n["yinzhou"]],
+    ).fetchone()[0]
+    dropped = set(fts.doc_change(old_doc, haystack, 0).split())
+    added = set(fts.doc_change(old_doc, haystack, 1).split())
+    assert dropped == {"分8", "8人"}
+    assert added == {"分9", "9人", "诫勉", "勉谈", "谈话", "话3", "3人", "人"}
+    fts.flush(store.db)
+    integrity(store.db)
+    assert index_ids(store.db, '"8人"') == set()
+    assert index_ids(store.db, '"9人"') == index_ids(store.db, '"诫勉"') == {n["yinzhou"]}
+    assert index_ids(store.db, '"巡视"') == {n["gongshu"], n["yinzhou"]}
+    assert hit_ids(store.db, "8人次") == set()
+    assert hit_ids(store.db, "处分9人次") == {n["yinzhou"]}
+    # changed again, then its title: one pending entry, still the document the index holds
+    change(store, n["yinzhou"], "现将巡视整改进展情况予以公布。\n给予党纪处分10人次。")
+    store.db.execute("update notices set title = '改名的通报' where id = ?", [n["yinzhou"]])
+    assert hit_ids(store.db, "改名") == {n["yinzhou"]}
+    assert hit_ids(store.db, "区委关于") == {n["gongshu"]}  # the old title's words are gone
+    assert hit_ids(store.db, "鄞州") == {n["yinzhou"]}  # still its unit
+    fts.flush(store.db)
+    integrity(store.db)
+    assert index_ids(store.db, '"委关"') == {n["gongshu"]}
+    assert index_ids(store.db, '"诫勉"') == set()
+    assert index_ids(store.db, '"鄞州"') == index_ids(store.db, '"改名"') == {n["yinzhou"]}
+    assert hit_ids(store.db, "处分10人次 改名") == {n["yinzhou"]}
+    store.close()
+
+
+def test_characters_fts5_may_cut_otherwise_take_the_whole_documents(db_path: Path) -> None:
+    store, n = seed_store(db_path)
+    fts.flush(store.db)
+    # ² and ｆ are letters or digits to Python; the delta is kept to characters FTS5 is known
+    # to leave as they are, so these documents go out and in whole.
+    change(store, n["xuncha"], "现将巡察整改进展情况予以公布。\n建立完善制度12项,面积x²,ｆ类。")
+    old_doc = store.db.execute("select old_doc from notices_search_pending").fetchone()[0]
+    haystack = "中共某县文化局党组\n\n建立完善制度12项,面积x²,ｆ类。"
+    assert fts.doc_change(old_doc, haystack, 0) == old_doc
+    assert fts.doc_change(old_doc, haystack, 1) == fts.bigrams(haystack)
+    fts.flush(store.db)
+    integrity(store.db)
+    assert hit_ids(store.db, "x²") == hit_ids(store.db, "ｆ类") == {n["xuncha"]}
+    change(store, n["xuncha"], "现将巡察整改进展情况予以公布。\n建立完善制度13项。")
+    fts.flush(store.db)
+    integrity(store.db)
+    assert hit_ids(store.db, "x²") == hit_ids(store.db, "ｆ") == set()
+    assert hit_ids(store.db, "制度13项") == {n["xuncha"]}
+    store.close()
+
+
+def test_every_plain_character_is_one_fts5_token_as_it_is() -> None:
+    """What doc_change relies on to write only a difference: FTS5 (this SQLite's unicode61)
+    cuts a document of these characters into exactly its space-separated tokens."""
+    chars = [chr(c) for c in (*range(0x30, 0x3A), *range(0x61, 0x7B),
+                              *range(0x3400, 0x4DB6), *range(0x4E00, 0x9FA6))]  # fmt: skip
+    doc = (
+        " ".join(chars)
+        + " "
+        + " ".join(a + b for a, b in zip(chars, chars[1:] + chars[:1], strict=True))
+    )
+    assert fts._PLAIN_DOC.fullmatch(doc)
+    conn = sqlite3.connect(":memory:")
+    conn.execute(
+        "create virtual table t using fts5(doc, detail = none, "
+        "tokenize = 'unicode61 remove_diacritics 0')"
+    )
+    conn.execute("create virtual table v using fts5vocab(t, 'row')")
+    conn.execute("insert into t (rowid, doc) values (1, ?)", [doc])
+    assert {r[0] for r in conn.execute("select term from v")} == set(doc.split())
+    assert not fts._PLAIN_DOC.fullmatch("x² ｆ")
+
+
+def test_the_line_diff_is_derived_from_the_texts_exactly_as_it_was_stored(
+    db_path: Path,
+) -> None:
+    store = Store.open(db_path)
+    url = URL.format(1, 1)
+    texts = [f"第一段\n给予党纪处分{k}人次\n建立制度{k * 3}项\n尾段" for k in range(1, 20)]
+    for text in texts:
+        store.record(make_notice(text, url=url))
+    notice_id = store.find_notice(url)["id"]
+    stored = store.db.execute(
+        "select n, diff from versions where notice_id = ? order by n", [notice_id]
+    ).fetchall()
+    assert [d for _, d in stored] == [None] * len(texts)  # not stored (version 1 has none)
+    for n in range(2, len(texts) + 1):  # older texts are compressed, some across keyframes
+        expect = diff_texts(texts[n - 2], texts[n - 1], old_label=f"v{n - 1}", new_label=f"v{n}")
+        assert store.version(notice_id, n)["diff"] == expect.unified
+    assert store.version(notice_id, 1)["diff"] is None
+    # A row recorded before keeps the diff it stored.
+    store.db.execute(
+        "update versions set diff = 'as stored' where notice_id = ? and n = 2", [notice_id]
+    )
+    assert store.version(notice_id, 2)["diff"] == "as stored"
+    store.close()
+
+
+def test_m014_keeps_the_index_and_the_pending_notices_of_an_older_database(
+    tmp_path: Path,
+) -> None:
+    path2 = tmp_path / "m012.db"
+    raw = Database(sqlite3.connect(path2))
+    fts.register_functions(raw.conn)
+    migrations.apply(raw, stop_before="m014_search_delta")
+    store = Store(raw)
+    urls = [URL.format(3, i) for i in range(40)]
+    for i, url in enumerate(urls):
+        store.record(make_notice(f"第{i}号通报\n给予党纪处分{i}人次。", url=url))
+    pending = raw.execute("select count(*) from notices_search_pending").fetchone()[0]
+    assert 0 < pending < 40
+    assert "old_doc" not in raw["notices_search_pending"].columns_dict
+    data = index_pages(raw)
+    raw.conn.close()
+    store = Store.open(path2)  # m014 runs
+    assert "old_doc" in store.db["notices_search_pending"].columns_dict
+    assert store.db.execute("select count(*) from notices_search_pending").fetchone()[0] == pending
+    assert index_pages(store.db) == data  # the index as it was
+    integrity(store.db)
+    for i in (0, 5, 39):
+        assert hit_ids(store.db, f"第{i}号") == {store.find_notice(urls[i])["id"]}
+    change(store, store.find_notice(urls[0])["id"], "第0号通报\n给予党纪处分100人次。")
+    fts.flush(store.db)
+    integrity(store.db)
+    assert hit_ids(store.db, "处分100人次") == {store.find_notice(urls[0])["id"]}
+    assert hit_ids(store.db, "39人次") == {store.find_notice(urls[39])["id"]}
+    store.close()
