@@ -42,7 +42,9 @@ from sqlite_utils import Database
 SNIPPET_CHARS = 40
 BIGRAM_TABLE = "notices_bigrams"
 BIGRAM_FUNCTION = "xunshi_bigrams"
-CHANGE_FUNCTION = "xunshi_doc_change"
+NEXT_DELTA_FUNCTION = "xunshi_next_delta"
+INDEXED_DOC_FUNCTION = "xunshi_indexed_doc"
+DELTA_PART_FUNCTION = "xunshi_delta_part"
 PENDING_TABLE = "notices_search_pending"
 DOC_VIEW = "notices_search_doc"
 TEXT_VIEW = "notices_fts"
@@ -100,45 +102,62 @@ def bigrams(text: str | None) -> str | None:
 _PLAIN_DOC = re.compile(r"[0-9a-z\u3400-\u4db5\u4e00-\u9fa5 ]*")
 
 
-@functools.lru_cache(maxsize=2 * FLUSH_AT)
-def _doc_of(haystack: str | None) -> str | None:
-    return bigrams(haystack)
+@functools.lru_cache(maxsize=8)
+def _doc_of(haystack: str | None) -> str:
+    """:func:`bigrams`, remembered for the few texts a change reads twice."""
+    return bigrams(haystack) or ""
 
 
-@functools.lru_cache(maxsize=2 * FLUSH_AT)
-def _change(old_doc: str, new_doc: str) -> tuple[str, str] | None:
-    if old_doc == new_doc:
+def next_delta(state: str | None, current: str | None, new: str | None) -> str | None:
+    """The pending entry of a notice whose title, unit and text (``current``, as the
+    index's content view reads them: lower-cased, joined by newlines) are about to become
+    ``new`` (the SQL function ``xunshi_next_delta``).
+
+    ``state`` is the notice's pending entry: '' when it is not pending (the index holds
+    the document of ``current``), a delta when it is, None when it is pending and out of
+    the index. A delta is the tokens the index holds for the notice and must lose, a
+    newline, and the tokens it must gain (:func:`delta_part`): applied at the next flush,
+    it makes the index hold exactly the document of ``new``. None: the notice has to leave
+    the index now and go in whole at the flush (it was out of it already, or one of the
+    documents holds characters FTS5 might cut otherwise, see :data:`_PLAIN_DOC`).
+    """
+    if state is None or new is None:
         return None
-    old, new = old_doc.split(), new_doc.split()
-    old_set, new_set = set(old), set(new)
-    if old_set == new_set:
+    cur, nxt = _doc_of(current), _doc_of(new)
+    if not (_PLAIN_DOC.fullmatch(cur) and _PLAIN_DOC.fullmatch(nxt)):
         return None
-    if not (_PLAIN_DOC.fullmatch(old_doc) and _PLAIN_DOC.fullmatch(new_doc)):
-        return old_doc, new_doc  # the whole document out, the whole new one in
+    indexed = _indexed_set(cur, state)
+    new_set = set(nxt.split())
     return (
-        " ".join(t for t in old if t not in new_set),
-        " ".join(t for t in new if t not in old_set),
+        " ".join(t for t in indexed if t not in new_set)
+        + "\n"
+        + " ".join(t for t in dict.fromkeys(nxt.split()) if t not in indexed)
     )
 
 
-def doc_change(old_doc: str | None, haystack: str | None, part: int) -> str | None:
-    """What the index must take out (``part`` 0: a document for FTS5's ``delete``) and put
-    in (``part`` 1) for a notice whose document was ``old_doc`` and whose title, unit and
-    text are now ``haystack`` (the SQL function ``xunshi_doc_change``). None: nothing.
+def _indexed_set(doc: str, delta: str) -> dict[str, None]:
+    """The tokens the index holds for a notice whose content gives ``doc`` and whose
+    pending delta is ``delta`` ('' for none): the document's, less the tokens the delta
+    adds, plus the tokens it takes out (in order, each once)."""
+    tokens = dict.fromkeys(doc.split())
+    if delta:
+        dropped, added = delta.split("\n")
+        for t in added.split():
+            tokens.pop(t, None)
+        tokens.update(dict.fromkeys(dropped.split()))
+    return tokens
 
-    ``old_doc`` None: the notice is not in the index; its whole document goes in. The same
-    tokens as before (a few characters changed, no new pair of characters): nothing at all.
-    Otherwise only the tokens dropped and the tokens added, when FTS5 is known to cut both
-    documents into exactly their tokens (:data:`_PLAIN_DOC`); else the whole old document
-    and the whole new one. Either way a ``delete`` is paired with an insert (the index's
-    count of rows stays right), and the index then holds exactly the new document's tokens
-    (``detail=none`` stores which notices hold a token, nothing about how often or where).
-    """
-    new_doc = _doc_of(haystack)
-    if old_doc is None:
-        return new_doc if part == 1 else None
-    change = _change(old_doc, new_doc or "")
-    return None if change is None else change[part]
+
+def indexed_doc(haystack: str | None, delta: str) -> str:
+    """The document the index holds for a pending notice with a delta (the SQL function
+    ``xunshi_indexed_doc``, for the index's content view)."""
+    return " ".join(_indexed_set(_doc_of(haystack), delta))
+
+
+def delta_part(delta: str, part: int) -> str:
+    """The tokens a delta takes out of the index (``part`` 0) or puts in (1), as a
+    document (the SQL function ``xunshi_delta_part``)."""
+    return delta.split("\n")[part]
 
 
 def _quote(token: str) -> str:
@@ -296,7 +315,12 @@ def register_functions(conn: sqlite3.Connection) -> None:
     """The SQL function the index's triggers and content view call: every connection that
     writes, or reads ``notices_search_doc``, needs it."""
     conn.create_function(BIGRAM_FUNCTION, 1, bigrams, deterministic=True)
-    conn.create_function(CHANGE_FUNCTION, 3, doc_change, deterministic=True)
+    # (a change's two statements ask the same: remembered)
+    conn.create_function(
+        NEXT_DELTA_FUNCTION, 3, functools.lru_cache(maxsize=4)(next_delta), deterministic=True
+    )
+    conn.create_function(INDEXED_DOC_FUNCTION, 2, indexed_doc, deterministic=True)
+    conn.create_function(DELTA_PART_FUNCTION, 2, delta_part, deterministic=True)
 
 
 # -- the schema (migrations m012_search_index, m014_search_delta) ------------------------------
@@ -307,19 +331,30 @@ _IS_LATEST = (
 )
 
 
-def _unindex(notice_id: str) -> str:
-    """The statement that marks a notice pending before its title, unit or latest text
-    changes, with the document the index holds for it (none for a notice already pending:
-    it keeps the one it had). The index keeps that document until the flush puts in the
-    difference (:func:`doc_change`)."""
+def _haystack(title: str, unit: str, text: str) -> str:
+    return _HAYSTACK.replace("{f}.title", title).replace("{f}.unit", unit).replace("{f}.text", text)
+
+
+def _unindex(notice_id: str, new: str) -> str:
+    """Statements that note, before a notice's title, unit or latest text changes to give
+    the haystack ``new`` (SQL), what the index must lose and gain at the next flush
+    (:func:`next_delta`); a notice whose delta cannot be kept leaves the index now."""
+    state = (
+        f"CASE WHEN EXISTS (SELECT 1 FROM {PENDING_TABLE} WHERE notice_id = {notice_id}) "
+        f"THEN (SELECT delta FROM {PENDING_TABLE} WHERE notice_id = {notice_id}) ELSE '' END"
+    )
+    current = f"(SELECT {_HAYSTACK.format(f='f')} FROM {TEXT_VIEW} f WHERE f.rowid = {notice_id})"
+    delta = f"{NEXT_DELTA_FUNCTION}({state}, {current}, {new})"
     return (
-        f"INSERT INTO {PENDING_TABLE} (notice_id, old_doc) "
-        f"SELECT {notice_id}, (SELECT doc FROM {DOC_VIEW} WHERE id = {notice_id}) "
-        f"WHERE NOT EXISTS (SELECT 1 FROM {PENDING_TABLE} WHERE notice_id = {notice_id});"
+        f"INSERT INTO {BIGRAM_TABLE} ({BIGRAM_TABLE}, rowid, doc) "
+        f"SELECT 'delete', d.id, d.doc FROM {DOC_VIEW} d WHERE d.id = {notice_id} "
+        f"AND {delta} IS NULL;\n"
+        f"        INSERT OR REPLACE INTO {PENDING_TABLE} (notice_id, delta) "
+        f"VALUES ({notice_id}, {delta});"
     )
 
 
-def _unindex_m012(notice_id: str) -> str:
+def _unindex_m012(notice_id: str, new: str) -> str:
     """m012's: the notice left the index at once (its whole document) and became pending."""
     return (
         f"INSERT INTO {BIGRAM_TABLE} ({BIGRAM_TABLE}, rowid, doc) "
@@ -328,20 +363,18 @@ def _unindex_m012(notice_id: str) -> str:
     )
 
 
-_DOC_CHANGE = (
-    "SELECT p.notice_id AS id, {part} AS part, {op} AS op, "
-    f"{CHANGE_FUNCTION}(p.old_doc, {_HAYSTACK.format(f='f')}, {{part}}) AS doc "
-    f"FROM {PENDING_TABLE} p JOIN {TEXT_VIEW} f ON f.rowid = p.notice_id"
-)
-
-# Index the pending notices as they are now, then forget them: for each, by notice id, what
-# leaves the index ('delete') and then what goes in (op NULL: an insert). In that order FTS5
-# writes the whole batch as one segment.
+# Index the pending notices, then forget them: for each, by notice id, what leaves the
+# index ('delete') and then what goes in (op NULL: an insert): its delta, or its whole
+# document when it is out of the index. In that order FTS5 writes one segment.
+_WITH_DELTA = f"FROM {PENDING_TABLE} WHERE delta IS NOT NULL AND delta <> char(10)"
 FLUSH = (
     f"INSERT INTO {BIGRAM_TABLE} ({BIGRAM_TABLE}, rowid, doc) SELECT op, id, doc FROM ("
-    f"{_DOC_CHANGE.format(part=0, op=repr('delete'))} WHERE p.old_doc IS NOT NULL "
-    f"UNION ALL {_DOC_CHANGE.format(part=1, op='NULL')}"
-    ") WHERE doc IS NOT NULL ORDER BY id, part",
+    f"SELECT notice_id AS id, 0 AS part, 'delete' AS op, {DELTA_PART_FUNCTION}(delta, 0) AS doc "
+    f"{_WITH_DELTA} UNION ALL "
+    f"SELECT notice_id, 1, NULL, {DELTA_PART_FUNCTION}(delta, 1) {_WITH_DELTA} UNION ALL "
+    f"SELECT f.rowid, 1, NULL, {_DOC} FROM {TEXT_VIEW} f "
+    f"WHERE f.rowid IN (SELECT notice_id FROM {PENDING_TABLE} WHERE delta IS NULL)"
+    ") ORDER BY id, part",
     f"DELETE FROM {PENDING_TABLE}",
 )
 
@@ -368,17 +401,21 @@ OLD_OBJECTS = (
 )
 
 # What the index holds for each notice: its document as computed from its title, unit and
-# latest text, or for a pending notice the document it had when it became pending (none
-# for a notice never indexed). FTS5's 'rebuild' and 'integrity-check' read it.
+# latest text; for a pending notice, that document before its delta; none for a pending
+# notice out of the index. FTS5's 'rebuild' and 'integrity-check' read it.
 DOC_VIEW_SQL = f"""CREATE VIEW {DOC_VIEW} AS
-    SELECT f.rowid AS id, {_DOC} AS doc FROM {TEXT_VIEW} f
-    WHERE f.rowid NOT IN (SELECT notice_id FROM {PENDING_TABLE})
-    UNION ALL
-    SELECT notice_id AS id, old_doc AS doc FROM {PENDING_TABLE} WHERE old_doc IS NOT NULL"""
+    SELECT f.rowid AS id, CASE WHEN p.notice_id IS NULL THEN {_DOC}
+        ELSE {INDEXED_DOC_FUNCTION}({_HAYSTACK.format(f="f")}, p.delta) END AS doc
+    FROM {TEXT_VIEW} f LEFT JOIN {PENDING_TABLE} p ON p.notice_id = f.rowid
+    WHERE p.notice_id IS NULL OR p.delta IS NOT NULL"""
 
 _DOC_VIEW_M012 = f"""CREATE VIEW {DOC_VIEW} AS
     SELECT f.rowid AS id, {_DOC} AS doc FROM {TEXT_VIEW} f
     WHERE f.rowid NOT IN (SELECT notice_id FROM {PENDING_TABLE})"""
+
+_LATEST_TEXT = (
+    "(SELECT v.text FROM versions v WHERE v.notice_id = OLD.id ORDER BY v.n DESC LIMIT 1)"
+)
 
 TRIGGER_NAMES = (
     "notices_search_notice_added",
@@ -391,7 +428,9 @@ TRIGGER_NAMES = (
 )
 
 
-def _triggers(unindex: Callable[[str], str], flush: tuple[str, str]) -> tuple[str, ...]:
+def _triggers(unindex: Callable[[str, str], str], flush: tuple[str, str]) -> tuple[str, ...]:
+    notice = "(SELECT {c} FROM notices WHERE id = NEW.notice_id)"
+    new_text = _haystack(notice.format(c="title"), notice.format(c="unit"), "NEW.text")
     return (
         f"""CREATE TRIGGER notices_search_notice_added AFTER INSERT ON notices
     BEGIN
@@ -400,7 +439,7 @@ def _triggers(unindex: Callable[[str], str], flush: tuple[str, str]) -> tuple[st
         f"""CREATE TRIGGER notices_search_notice_updating BEFORE UPDATE OF title, unit ON notices
     WHEN OLD.title IS NOT NEW.title OR OLD.unit IS NOT NEW.unit
     BEGIN
-        {unindex("OLD.id")}
+        {unindex("OLD.id", _haystack("NEW.title", "NEW.unit", _LATEST_TEXT))}
     END""",
         f"""CREATE TRIGGER notices_search_notice_deleting BEFORE DELETE ON notices
     BEGIN
@@ -411,19 +450,19 @@ def _triggers(unindex: Callable[[str], str], flush: tuple[str, str]) -> tuple[st
         f"""CREATE TRIGGER notices_search_version_adding BEFORE INSERT ON versions
     WHEN {_IS_LATEST.format(row="NEW")}
     BEGIN
-        {unindex("NEW.notice_id")}
+        {unindex("NEW.notice_id", new_text)}
     END""",
         # Only the latest version's text is searched: updates of older rows (their texts
         # stored another way) change nothing here.
         f"""CREATE TRIGGER notices_search_version_updating BEFORE UPDATE OF text ON versions
     WHEN OLD.text IS NOT NEW.text AND {_IS_LATEST.format(row="OLD")}
     BEGIN
-        {unindex("OLD.notice_id")}
+        {unindex("OLD.notice_id", new_text.replace("NEW.notice_id", "OLD.notice_id"))}
     END""",
         f"""CREATE TRIGGER notices_search_version_deleting BEFORE DELETE ON versions
     WHEN {_IS_LATEST.format(row="OLD")}
     BEGIN
-        {unindex("OLD.notice_id")}
+        {unindex("OLD.notice_id", "NULL")}
     END""",
         # Index the pending notices together, after a version is in place (never from a
         # BEFORE trigger: the row about to change would be indexed as it was).
@@ -455,7 +494,7 @@ SEARCH_SQL = (
 # index (the notices pending under m012 are out of the index: NULL is right for them), and
 # the content view and the triggers are replaced. The index itself stays as it is.
 DELTA_SQL = (
-    f"ALTER TABLE {PENDING_TABLE} ADD COLUMN old_doc TEXT",
+    f"ALTER TABLE {PENDING_TABLE} ADD COLUMN delta TEXT",
     *(f"DROP TRIGGER IF EXISTS {name}" for name in TRIGGER_NAMES),
     f"DROP VIEW IF EXISTS {DOC_VIEW}",
     DOC_VIEW_SQL,
