@@ -19,12 +19,17 @@ the candidates are exactly the notices that contain it; a longer term is confirm
 white space must all occur; case is ignored. Hits come newest first.
 
 Indexing is batched (:data:`FLUSH_AT`): a notice whose title, unit or latest text changes
-goes into ``notices_search_pending`` in the same transaction, its old entry is removed at
-once, and the pending notices are indexed together once there are ``FLUSH_AT`` of them
-(FTS5 writes one segment per transaction, so one notice per transaction costs about three
-times as much). Searches read the pending notices' texts directly. Triggers do all of it,
-so no writer has to remember it; ``notices_search_doc`` is the index's content (what it
-holds for every notice not pending), which FTS5's ``rebuild`` and ``integrity-check`` read.
+goes into ``notices_search_pending`` in the same transaction, and the pending notices are
+indexed together once there are ``FLUSH_AT`` of them (FTS5 writes one segment per
+transaction, so one notice per transaction costs about three times as much). Searches read
+the pending notices' texts directly. A new notice waits out of the index and goes in whole.
+A notice that changes keeps its entry meanwhile; its pending row holds the tokens the
+index must lose and gain (:func:`next_delta`, worked out as the change happens), and the
+flush writes only those: nothing when a few characters changed and no pair of characters
+is new, a few tokens otherwise, where writing the whole document out and in again cost
+11 KB of index per change (issue 16). Triggers do all of it, so no writer has to remember
+it; ``notices_search_doc`` is the index's content (what it holds for every notice), which
+FTS5's ``rebuild`` and ``integrity-check`` read.
 """
 
 from __future__ import annotations
@@ -323,7 +328,7 @@ def register_functions(conn: sqlite3.Connection) -> None:
     conn.create_function(DELTA_PART_FUNCTION, 2, delta_part, deterministic=True)
 
 
-# -- the schema (migrations m012_search_index, m014_search_delta) ------------------------------
+# -- the schema (migrations m012_search_index, m014_change_costs) ------------------------------
 
 _DOC = f"{BIGRAM_FUNCTION}({_HAYSTACK.format(f='f')})"
 _IS_LATEST = (
@@ -475,7 +480,7 @@ def _triggers(unindex: Callable[[str, str], str], flush: tuple[str, str]) -> tup
     )
 
 
-# m012_search_index as it ran (m014_search_delta then changes the upkeep).
+# m012_search_index as it ran (m014_change_costs then changes the upkeep).
 SEARCH_SQL = (
     f"""CREATE VIEW {TEXT_VIEW} AS
     SELECT n.id AS rowid, n.title AS title, n.unit AS unit,
@@ -490,8 +495,8 @@ SEARCH_SQL = (
     f"INSERT INTO {BIGRAM_TABLE} ({BIGRAM_TABLE}) VALUES ('rebuild')",
 )
 
-# m014_search_delta: the pending table keeps the document each pending notice has in the
-# index (the notices pending under m012 are out of the index: NULL is right for them), and
+# m014_change_costs: the pending table keeps each pending notice's delta (the notices
+# pending under m012 are out of the index: NULL, "insert it whole", is right for them), and
 # the content view and the triggers are replaced. The index itself stays as it is.
 DELTA_SQL = (
     f"ALTER TABLE {PENDING_TABLE} ADD COLUMN delta TEXT",

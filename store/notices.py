@@ -26,7 +26,13 @@ from store.db import default_path, open_db, process_alive, write_transaction
 from store.diff import diff_texts, line_diff
 from store.districts import UnitMatch, match_notice
 from store.events import EVENT_KINDS  # noqa: F401  (the kinds live in one table, store/events.py)
-from store.facts import has_facts_table, read_facts, write_facts
+from store.facts import (
+    extend_facts,
+    has_fact_ranges,
+    has_facts_table,
+    read_facts,
+    write_facts,
+)
 
 
 def compress_page(data: bytes) -> bytes:
@@ -363,7 +369,10 @@ class Store:
         self._insert_version(notice, notice_id, n, sha, run_id, now, diff)
         facts = extract_facts(text, notice.title, notice.published_at) if self.has_facts() else {}
         if self.has_facts():
-            write_facts(self.db, notice_id, n, facts)
+            # (rows covering runs of versions since m014; a database not yet migrated:
+            # tests of migrations)
+            write = extend_facts if has_fact_ranges(self.db) else write_facts
+            write(self.db, notice_id, n, facts)
         self.db.conn.execute(
             "UPDATE notices SET last_seen = ?, last_checked = ?, removed_at = NULL, etag = ?, "
             "last_modified = ?, url = ?, title = ?, published_at = ?, source = ?, "

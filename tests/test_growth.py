@@ -3,15 +3,18 @@ adds and drops, and the line diff is derived from the texts instead of stored.""
 
 from __future__ import annotations
 
+import json
 import random
 import sqlite3
 from pathlib import Path
 
 from sqlite_utils import Database
 
+from crawler.facts import extract_facts
 from store import fts
-from store.db import migrations
+from store.db import migrations, write_transaction
 from store.diff import diff_texts
+from store.facts import fact_rows, fill_facts, from_rows
 from store.fts import search
 from store.notices import Store
 from tests.test_fts import URL, index_ids, seed_store, substring_ids
@@ -165,7 +168,7 @@ def test_m014_keeps_the_index_and_the_pending_notices_of_an_older_database(
     path2 = tmp_path / "m012.db"
     raw = Database(sqlite3.connect(path2))
     fts.register_functions(raw.conn)
-    migrations.apply(raw, stop_before="m014_search_delta")
+    migrations.apply(raw, stop_before="m014_change_costs")
     store = Store(raw)
     urls = [URL.format(3, i) for i in range(40)]
     for i, url in enumerate(urls):
@@ -235,4 +238,93 @@ def test_random_changes_keep_search_exact_and_the_index_sound(db_path: Path) -> 
     integrity(store.db)
     for word in checked:
         assert hit_ids(store.db, word) == substring_ids(store.db, word), word
+    store.close()
+
+
+FACT_TEXT = (
+    "根据省委统一部署,2023年3月2日至5月31日,省委第10巡视组对绍兴市越城区开展了常规巡视。\n"
+    "2023年7月26日,省委巡视组向越城区委反馈了巡视意见。\n"
+    "在巡视整改工作中,给予党纪处分{n}人次,政务处分4人次;移送司法1人;诫勉4人,建立完善制度43项。"
+)
+FACT_TEXTS = [
+    FACT_TEXT.format(n=8),
+    FACT_TEXT.format(n=9),  # two counts' sentence changed
+    FACT_TEXT.format(n=9) + "\n附:整改台账。",  # no fact changed
+    "现将巡视整改进展情况予以公布。",  # every fact of the text gone
+    FACT_TEXT.format(n=9),  # back again: rows of their own
+]
+
+
+def facts_json(store: Store, notice_id: int, n: int) -> str:
+    return json.dumps(store.facts(notice_id, n), ensure_ascii=False)
+
+
+def test_a_fact_stated_as_before_extends_its_row(db_path: Path) -> None:
+    store = Store.open(db_path)
+    url = URL.format(5, 1)
+    rows_after = []
+    for text in FACT_TEXTS:
+        store.record(make_notice(text, url=url))
+        rows_after.append(store.db.execute("select count(*) from facts").fetchone()[0])
+    notice_id = store.find_notice(url)["id"]
+    notice = store.notice(notice_id)
+    for n, text in enumerate(FACT_TEXTS, 1):
+        expect = extract_facts(text, notice["title"], notice["published_at"])
+        rows = sorted((r[2], r[3], r[4]) for r in fact_rows(notice_id, n, expect))
+        assert store.facts(notice_id, n) == from_rows(rows), n
+    assert store.facts(notice_id, 2)["counts"]["party_discipline"] == 9
+    assert store.facts(notice_id, 4)["counts"] == {}
+    # version 1 wrote 12 rows; version 2 the two counts of the changed sentence; version 3
+    # nothing; version 4 its two facts (kind and level, from the title, said otherwise);
+    # version 5 its 12 anew
+    assert rows_after == [12, 14, 14, 16, 28]
+    assert store.db.execute(
+        "select version, last_version from facts where key = 'group' order by version"
+    ).fetchall() == [(1, 3), (5, None)]
+    events = store.events(kind="facts_changed")
+    assert {
+        (e["detail"]["to_version"], e["detail"]["key"])
+        for e in events
+        if e["detail"]["to_version"] == 2
+    } == {(2, "party_discipline")}
+    latest = store.db.execute(
+        'select party_discipline, "group", version from notice_facts where notice_id = ?',
+        [notice_id],
+    ).fetchone()
+    assert latest == (9, "省委第10巡视组", 5)
+    before = [facts_json(store, notice_id, n) for n in range(1, 6)]
+    with write_transaction(store.db):
+        assert fill_facts(store.db) == 0  # every version has its facts
+    with write_transaction(store.db):
+        fill_facts(store.db, rebuild=True)  # one row per version and fact again
+    assert [facts_json(store, notice_id, n) for n in range(1, 6)] == before
+    store.close()
+
+
+def test_m014_reads_every_version_s_facts_as_before(tmp_path: Path) -> None:
+    path = tmp_path / "m013.db"
+    raw = Database(sqlite3.connect(path))
+    fts.register_functions(raw.conn)
+    migrations.apply(raw, stop_before="m014_change_costs")
+    store = Store(raw)
+    url = URL.format(5, 2)
+    for text in FACT_TEXTS:
+        store.record(make_notice(text, url=url))
+    notice_id = store.find_notice(url)["id"]
+    rows = raw.execute("select * from facts order by notice_id, version, key").fetchall()
+    before = [facts_json(store, notice_id, n) for n in range(1, 6)]
+    view = raw.execute("select * from notice_facts").fetchall()
+    raw.conn.close()
+    store = Store.open(path)  # m014 runs
+    assert [facts_json(store, notice_id, n) for n in range(1, 6)] == before
+    assert store.db.execute("select * from notice_facts").fetchall() == view
+    after = store.db.execute(
+        "select notice_id, version, key, value, evidence from facts "
+        "order by notice_id, version, key"
+    ).fetchall()
+    assert after == rows  # nothing converted
+    store.record(make_notice(FACT_TEXTS[-1] + "\n附件。", url=url))
+    assert store.facts(notice_id, 6) == store.facts(notice_id, 5)
+    assert len(store.db.execute("select * from facts").fetchall()) == len(rows)
+    assert [facts_json(store, notice_id, n) for n in range(1, 6)] == before
     store.close()
