@@ -212,6 +212,12 @@ class Corpus:
             stored = read_facts(self.store.db, notice_id, 1)
             if stored != from_rows((r[2], r[3], r[4]) for r in fact_rows(notice_id, 1, facts)):
                 raise AssertionError(f"copy {i}'s facts differ from its template's")
+            match, _ = self.store._unit(n, n.fetched_at or "")
+            codes = [r[0] for r in conn.execute(
+                "select code from notice_districts where notice_id = ? order by rowid", [notice_id]
+            )]  # fmt: skip
+            if codes != [d.code for d in match.districts]:
+                raise AssertionError(f"copy {i}'s districts differ from its template's")
         return time.perf_counter() - started
 
     def _insert_copy(self, conn: sqlite3.Connection, i: int) -> None:
@@ -246,6 +252,12 @@ class Corpus:
         conn.execute(
             "INSERT INTO facts (notice_id, version, key, value, evidence) "
             "SELECT ?, 1, key, value, evidence FROM facts WHERE notice_id = ? AND version = 1",
+            (notice_id, i % TEMPLATES + 1),
+        )
+        conn.execute(  # and its districts (the copy's title and text name the same)
+            "INSERT INTO notice_districts (notice_id, code, name, full_name, level, province, "
+            "city) SELECT ?, code, name, full_name, level, province, city FROM notice_districts "
+            "WHERE notice_id = ? ORDER BY rowid",
             (notice_id, i % TEMPLATES + 1),
         )
         self.versions[i] = 1

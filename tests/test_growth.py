@@ -328,3 +328,29 @@ def test_m014_reads_every_version_s_facts_as_before(tmp_path: Path) -> None:
     assert len(store.db.execute("select * from facts").fetchall()) == len(rows)
     assert [facts_json(store, notice_id, n) for n in range(1, 6)] == before
     store.close()
+
+
+def test_a_change_keeping_the_districts_leaves_their_rows(db_path: Path) -> None:
+    store = Store.open(db_path)
+    url = URL.format(6, 1)
+    first = store.record(make_notice("拱墅区委整改情况。\n给予党纪处分8人次。", url=url))
+    store.record(make_notice("拱墅区委整改情况。", url=URL.format(6, 2)))  # rows after it
+
+    def rows() -> list[tuple[int, str]]:
+        return store.db.execute(
+            "select rowid, code from notice_districts where notice_id = ? order by rowid",
+            [first.notice_id],
+        ).fetchall()
+
+    before = rows()
+    assert [code for _, code in before] == ["330105"]
+    store.record(make_notice("拱墅区委整改情况。\n给予党纪处分9人次。", url=url))
+    assert rows() == before  # the same row, not deleted and written again
+    title = "中共宁波市鄞州区委关于省委巡视整改进展情况的通报"
+    store.record(make_notice("鄞州区委整改情况。\n给予党纪处分9人次。", url=url, title=title))
+    assert [code for _, code in rows()] == ["330212"]
+    assert [e["detail"]["district_code"] for e in store.events(kind="new_district")] == [
+        "330105",
+        "330212",
+    ]
+    store.close()
