@@ -355,7 +355,8 @@ def _unindex(notice_id: str, new: str) -> str:
         f"SELECT 'delete', d.id, d.doc FROM {DOC_VIEW} d WHERE d.id = {notice_id} "
         f"AND {delta} IS NULL;\n"
         f"        INSERT OR REPLACE INTO {PENDING_TABLE} (notice_id, delta) "
-        f"VALUES ({notice_id}, {delta});"
+        f"SELECT {notice_id}, {delta} WHERE NOT EXISTS (SELECT 1 FROM {PENDING_TABLE} "
+        f"WHERE notice_id = {notice_id} AND delta IS NULL);"  # (out of the index: it stays so)
     )
 
 

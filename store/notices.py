@@ -398,15 +398,7 @@ class Store:
         if latest is not None and self.has_facts():
             old_facts = read_facts(self.db, notice_id, latest[0])
             self._facts_changed(notice, notice_id, run_id, n, old_facts, facts)
-        stored = self.db.conn.execute(
-            "SELECT code, name, full_name, level, province, city FROM notice_districts "
-            "WHERE notice_id = ? ORDER BY rowid",
-            [notice_id],
-        ).fetchall()
-        if stored != [(d.code, d.name, d.full_name, d.level, d.province, d.city)
-                      for d in match.districts]:  # fmt: skip
-            # (the same districts as before: their rows stay, not deleted and written again)
-            self._store_districts(match, notice, notice_id, run_id, now)
+        self._store_districts(match, notice, notice_id, run_id, now)
         return Recorded("changed", notice_id, n)
 
     def _latest_text(self, notice_id: int, n: int) -> str:
@@ -463,6 +455,14 @@ class Store:
     ) -> None:
         """Link a notice to its districts; a new_district event for a code never seen."""
         conn = self.db.conn
+        stored = conn.execute(
+            "SELECT code, name, full_name, level, province, city FROM notice_districts "
+            "WHERE notice_id = ? ORDER BY rowid",
+            [notice_id],
+        ).fetchall()
+        if stored == [(d.code, d.name, d.full_name, d.level, d.province, d.city)
+                      for d in match.districts]:  # fmt: skip
+            return  # the same as stored: the rows stay, not deleted and written again
         conn.execute("DELETE FROM notice_districts WHERE notice_id = ?", [notice_id])
         for d in match.districts:
             row = (d.code, d.name, d.full_name, d.level, d.province, d.city)
