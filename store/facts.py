@@ -107,9 +107,15 @@ def _same(a: Any, b: Any) -> bool:
 
 
 def extend_facts(db: Database, notice_id: int, version: int, facts: dict[str, Any]) -> None:
-    """Write the facts of a new version ``version``: each fact stated as by version
+    """Write the facts of ``version``, the notice's newest: each fact stated as by version
     ``version - 1`` (same value, same evidence) extends that version's row; the others get
     rows of their own. Reads give every version exactly the facts written for it."""
+    # (rows left for this version or later ones by a version deleted and recorded again)
+    db.conn.execute("DELETE FROM facts WHERE notice_id = ? AND version >= ?", [notice_id, version])
+    db.conn.execute(
+        "UPDATE facts SET last_version = ? WHERE notice_id = ? AND last_version >= ?",
+        [version - 1, notice_id, version],
+    )
     before = {
         key: (start, value, evidence)
         for start, key, value, evidence in db.conn.execute(
@@ -118,7 +124,6 @@ def extend_facts(db: Database, notice_id: int, version: int, facts: dict[str, An
             [notice_id, version, version - 1],
         )
     }
-    db.conn.execute("DELETE FROM facts WHERE notice_id = ? AND version = ?", [notice_id, version])
     for row in fact_rows(notice_id, version, facts):
         key, value, evidence = row[2:]
         old = before.get(key)
@@ -174,10 +179,12 @@ def fill_facts(
     Returns how many versions were read; ``progress(done, total)`` after each batch. The
     caller holds the transaction (a migration, or `xunshi facts --rebuild`).
     """
-    covers = _COVERS.format(f="f.", n="v.n") if has_fact_ranges(db) else "f.version = v.n"
+    ranges = has_fact_ranges(db)
+    covers = _COVERS.format(f="f.", n="v.n") if ranges else "f.version = v.n"
     if rebuild:
         db.execute("DELETE FROM facts")
-        ids = [r[0] for r in db.execute("SELECT id FROM versions ORDER BY id").fetchall()]
+        # each notice's versions in order, so that each can extend the one before
+        ids = [r[0] for r in db.execute("SELECT id FROM versions ORDER BY notice_id, n").fetchall()]
     else:
         ids = [
             r[0]
@@ -197,10 +204,11 @@ def fill_facts(
                 WHERE v.id IN ({marks})""",
             chunk,
         ).fetchall()
-        for notice_id, n, text, title, published in rows:
+        for notice_id, n, text, title, published in sorted(rows, key=lambda r: (r[0], r[1])):
             if not isinstance(text, str):  # an older version: stored compressed
                 text = version_text(db, notice_id, n)
-            write_facts(db, notice_id, n, extract_facts(text or "", title, published))
+            write = extend_facts if rebuild and ranges and n > 1 else write_facts
+            write(db, notice_id, n, extract_facts(text or "", title, published))
         if progress:
             progress(min(start + batch, len(ids)), len(ids))
     return len(ids)

@@ -295,8 +295,24 @@ def test_a_fact_stated_as_before_extends_its_row(db_path: Path) -> None:
     before = [facts_json(store, notice_id, n) for n in range(1, 6)]
     with write_transaction(store.db):
         assert fill_facts(store.db) == 0  # every version has its facts
+    rows = store.db.execute("select * from facts order by notice_id, version, key").fetchall()
     with write_transaction(store.db):
-        fill_facts(store.db, rebuild=True)  # one row per version and fact again
+        fill_facts(store.db, rebuild=True)  # each version extends the one before, again
+    assert [facts_json(store, notice_id, n) for n in range(1, 6)] == before
+    assert (
+        store.db.execute("select * from facts order by notice_id, version, key").fetchall() == rows
+    )
+    # rows left for versions not stored (one deleted by hand, say) do not cover the next
+    store.db.execute(
+        "update facts set last_version = 9 where notice_id = ? and version = 5 and key = 'group'",
+        [notice_id],
+    )
+    store.db.execute(
+        "insert into facts (notice_id, version, key, value) values (?, 6, 'round', '第九轮')",
+        [notice_id],
+    )
+    store.record(make_notice(FACT_TEXTS[2], url=url))
+    assert facts_json(store, notice_id, 6) == before[2]
     assert [facts_json(store, notice_id, n) for n in range(1, 6)] == before
     store.close()
 
