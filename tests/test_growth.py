@@ -330,8 +330,16 @@ def test_m014_reads_every_version_s_facts_as_before(tmp_path: Path) -> None:
     rows = raw.execute("select * from facts order by notice_id, version, key").fetchall()
     before = [facts_json(store, notice_id, n) for n in range(1, 6)]
     view = raw.execute("select * from notice_facts").fetchall()
+    stored = {t: raw.execute(f"select * from {t} order by id").fetchall()
+              for t in ("versions", "events", "notices")}  # fmt: skip
+    read = [(v["text"], v["diff"], v["char_diff"], store.raw(v))
+            for v in (store.version(notice_id, n) for n in range(1, 6))]  # fmt: skip
     raw.conn.close()
     store = Store.open(path)  # m014 runs
+    for table, table_rows in stored.items():
+        assert store.db.execute(f"select * from {table} order by id").fetchall() == table_rows
+    assert [(v["text"], v["diff"], v["char_diff"], store.raw(v))
+            for v in (store.version(notice_id, n) for n in range(1, 6))] == read  # fmt: skip
     assert [facts_json(store, notice_id, n) for n in range(1, 6)] == before
     assert store.db.execute("select * from notice_facts").fetchall() == view
     after = store.db.execute(
