@@ -25,7 +25,8 @@ from cli_common import (
     table_formats,
     until_option,
 )
-from crawler.extract import PageError, decode_page, extract_article
+from crawler.article import extract_article
+from crawler.extract import PageError, decode_page
 from crawler.normalise import normalise
 from crawler.progress import LiveProgress
 from crawler.run import (
@@ -395,7 +396,7 @@ def export(
 
         export_files(db_path, fmt, output, site, since)
         return
-    from store.deliver import notices_csv
+    from store.exports import notices_csv
 
     with open_store(db_path) as store:
         rows = list(store.export_rows(site))

@@ -181,7 +181,7 @@ def export_files(
     (default ``export``) as ``<site>/<published date>_<unit>_<id>.v<N>.txt``. warc, wacz:
     to the file ``output`` (store/warc.py).
     """
-    from store.deliver import write_atom, write_seed_files
+    from store.exports import write_atom, write_seed_files
 
     if fmt in ("warc", "wacz"):
         _export_archive(db_path, fmt, output, site, since)

@@ -26,20 +26,17 @@ from parsel import Selector
 from cli_common import db_option, format_option, open_store, text_table
 from crawler import settings as crawler_settings
 from crawler import sites as sites_registry
+from crawler.article import extract_article
 from crawler.discover import MAX_HOPS, adopt_family, next_step
-from crawler.extract import (
+from crawler.extract import PageError, classify_title, decode_page, detect_block
+from crawler.families import FAMILIES, recognise
+from crawler.listpage import (
     ListLink,
-    PageError,
-    classify_title,
-    decode_page,
-    detect_block,
     embedded_records,
-    extract_article,
     find_column_link,
     parse_list,
     trs_article_pages,
 )
-from crawler.families import FAMILIES, recognise
 from crawler.middlewares import cookie_hosts, host_in, stored_headers, user_cookie_values
 from crawler.normalise import clean_line
 from crawler.sites import SITES, SiteFileError, SiteProfile, get_site

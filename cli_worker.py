@@ -31,7 +31,9 @@ def worker(redis_url: str, once: bool) -> None:
         XUNSHI_REDIS_URL=redis://10.0.0.5:6379/0 xunshi worker --once
     """
     from crawler.distributed import RedisUnavailable, connect
-    from crawler.worker import serve
+    from crawler.worker import log_to_stderr, serve
+
+    log_to_stderr()
 
     try:
         connect(redis_url).close()

@@ -23,9 +23,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import _common as common  # noqa: E402
 
-from crawler.extract import decode_page, detect_block, extract_article, parse_list  # noqa: E402
+from crawler.article import extract_article  # noqa: E402
+from crawler.extract import decode_page, detect_block  # noqa: E402
 from crawler.facts import extract_facts  # noqa: E402
 from crawler.htmltext import parse_html  # noqa: E402
+from crawler.listpage import parse_list  # noqa: E402
 from crawler.normalise import is_seed_format, normalise  # noqa: E402
 from crawler.sites import get_site  # noqa: E402
 from store.diff import diff_texts  # noqa: E402

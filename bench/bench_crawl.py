@@ -226,7 +226,7 @@ def main() -> int:
         run = 0
         for label, overrides, latency, walk in configs:
             walk = min(walk or list_pages, list_pages)
-            # The pager itself stops at 2000 pages (crawler/extract.py trs_pages).
+            # The pager itself stops at 2000 pages (crawler/listpage.py trs_pages).
             settings = {"XUNSHI_MAX_LIST_PAGES": walk if walk < list_pages else max(200, walk + 1),
                         **overrides}  # fmt: skip
             newest = list(reversed(notices))[: walk * 10]

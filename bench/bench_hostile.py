@@ -17,7 +17,8 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from crawler.extract import extract_article, parse_list  # noqa: E402
+from crawler.article import extract_article  # noqa: E402
+from crawler.listpage import parse_list  # noqa: E402
 from crawler.sites import get_site  # noqa: E402
 
 PROFILE = get_site("zjsjw")

@@ -99,7 +99,7 @@ def redact_bytes(data: bytes, secrets: list[str]) -> bytes:
 
 
 def redact_article(article: Any, secrets: list[str]) -> Any:
-    """An extracted article (crawler.extract.Article) with ``secrets`` replaced in its text fields."""
+    """An extracted article (crawler.article.Article) with ``secrets`` replaced in its text fields."""
 
     def clean(value: str | None) -> str | None:
         for secret in secrets:

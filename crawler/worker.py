@@ -13,8 +13,8 @@ stopped (Ctrl-C) or, with ``--once``, after one crawl.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
+import logging
 import os
 import subprocess
 import sys
@@ -33,17 +33,32 @@ from crawler.distributed import (
     new_worker_id,
 )
 
+# Status lines for whoever started the worker (stderr, plain): ``log_to_stderr`` sets that up
+# in each entry point; the worker's Scrapy log goes its own way (Scrapy's root handler).
+logger = logging.getLogger("xunshi.worker")
+
+
+def log_to_stderr() -> None:
+    """Send the worker's status lines to stderr as they are, whatever Scrapy does with the
+    root logger (it installs its own handler when a crawl starts)."""
+    if not logger.handlers:
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(logging.Formatter("%(message)s"))
+        logger.addHandler(handler)
+    logger.setLevel(logging.INFO)
+    logger.propagate = False
+
 
 def run_worker(url: str, crawl: str) -> int:
     """Work on ``crawl`` until it is done; 0, or 1 when the crawl is unknown or over."""
     server = connect(url)
     raw = server.get(key(crawl, "plan"))
     if raw is None:
-        print(f"crawl {crawl} is not in Redis (over, or never started)", file=sys.stderr)
+        logger.error("crawl %s is not in Redis (over, or never started)", crawl)
         return 1
     plan = json.loads(raw)
     if not server.exists(key(crawl, "writer")):
-        print(f"crawl {crawl} has no store writer any more (it stopped answering)", file=sys.stderr)
+        logger.error("crawl %s has no store writer any more (it stopped answering)", crawl)
         return 1
 
     from scrapy.core.engine import ExecutionEngine
@@ -108,7 +123,7 @@ def run_worker(url: str, crawl: str) -> int:
     alive = key(crawl, "alive", worker)
     server.set(alive, "1", px=int(ALIVE_SECONDS * 1000))
     server.sadd(key(crawl, "workers"), worker)
-    print(f"worker {worker} on crawl {crawl}: {len(sites)} sites", file=sys.stderr, flush=True)
+    logger.info("worker %s on crawl %s: %d sites", worker, crawl, len(sites))
 
     process = CrawlerProcess(settings)
     crawlers: dict[str, Any] = {}
@@ -134,8 +149,7 @@ def run_worker(url: str, crawl: str) -> int:
     def stop(why: str) -> None:
         heart.stop()
         process.stop()
-        with contextlib.suppress(OSError):  # no one reads our output any more: stop anyway
-            print(f"{why}; stopping", file=sys.stderr, flush=True)
+        logger.info("%s; stopping", why)  # (logging drops it if no one reads stderr any more)
 
     def beat() -> None:
         try:
@@ -175,7 +189,7 @@ def serve(url: str, once: bool = False, poll: float = 1.0) -> int:
     """``xunshi worker``: work on every crawl that appears in Redis, one at a time."""
     server = connect(url)
     done: set[str] = set()
-    print(f"waiting for crawls in Redis at {url} (Ctrl-C stops)", file=sys.stderr, flush=True)
+    logger.info("waiting for crawls in Redis at %s (Ctrl-C stops)", url)
     while True:
         crawls = [c.decode() for c in server.zrange(CRAWLS_KEY, 0, -1)]
         todo = [c for c in crawls if c not in done]
@@ -184,7 +198,7 @@ def serve(url: str, once: bool = False, poll: float = 1.0) -> int:
             continue
         crawl = todo[0]
         done.add(crawl)
-        print(f"joining crawl {crawl}", file=sys.stderr, flush=True)
+        logger.info("joining crawl %s", crawl)
         code = subprocess.call(
             [sys.executable, "-m", "crawler.worker", "--redis", url, "--crawl", crawl],
             env={**os.environ, "SCRAPY_SETTINGS_MODULE": "crawler.settings"},
@@ -199,15 +213,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--crawl")
     parser.add_argument("--once", action="store_true")
     args = parser.parse_args(argv)
+    log_to_stderr()
     if not args.redis:
-        print("no Redis URL: give --redis URL or set XUNSHI_REDIS_URL", file=sys.stderr)
+        logger.error("no Redis URL: give --redis URL or set XUNSHI_REDIS_URL")
         return 2
     try:
         if args.crawl:
             return run_worker(args.redis, args.crawl)
         return serve(args.redis, once=args.once)
     except RedisUnavailable as exc:
-        print(exc, file=sys.stderr)
+        logger.error("%s", exc)
         return 2
     except KeyboardInterrupt:
         return 130

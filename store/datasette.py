@@ -16,6 +16,8 @@ import sqlite3
 from pathlib import Path
 from typing import Any
 
+from sqlite_utils import Database
+
 from store import fts
 from store.db import SQLITE_MAGIC, StoreError
 
@@ -157,9 +159,9 @@ def create_views(conn: sqlite3.Connection | Any) -> None:
     """
     for statement in PLACES_SQL:
         conn.execute(statement)
+    db = conn if isinstance(conn, Database) else Database(conn)
     for name, sql in VIEWS.items():
-        conn.execute(f"DROP VIEW IF EXISTS {name}")
-        conn.execute(f"CREATE VIEW {name} AS {sql.strip()}")
+        db.create_view(name, sql.strip(), replace=True)  # dropped first if its SQL changed
 
 
 # -- what a database must hold to be served --------------------------------------------------
@@ -283,7 +285,8 @@ def _columns(path: Path, names: list[str]) -> dict[str, list[str]]:
     conn = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)
     try:
         return {
-            name: [row[1] for row in conn.execute(f"PRAGMA table_info([{name}])")] for name in names
+            name: [row[0] for row in conn.execute("SELECT name FROM pragma_table_info(?)", [name])]
+            for name in names
         }
     finally:
         conn.close()

@@ -27,39 +27,31 @@ exchange (a receiver trickling its answer is cut), a delivery pass can be given 
 limit, and a stop request (SIGTERM) cuts a request in flight; what was not delivered
 stays in the outbox. This module writes only outbox rows, files and HTTP requests;
 everything else in the database is written by store.notices.
+
+Beside it: store/delivery_http.py (the POST with its deadline, signing, credentials),
+store/exports.py (seed files, CSV, Atom; also used by the export commands) and
+store/messages.py (the text of chat and e-mail messages).
 """
 
 from __future__ import annotations
 
-import base64
 import builtins
 import contextlib
-import csv
 import dataclasses
 import hashlib
-import hmac
-import http.client
-import io
 import itertools
 import json
 import logging
 import os
 import re
-import socket
-import tempfile
-import threading
 import time
-import unicodedata
-import urllib.error
-import urllib.request
 import uuid
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from email.message import Message
 from pathlib import Path
 from typing import Any, ClassVar, TypeVar
-from urllib.parse import unquote, urlsplit, urlunsplit
+from urllib.parse import unquote, urlsplit
 
 from pydantic import (
     BaseModel,
@@ -72,33 +64,28 @@ from pydantic import (
 from sqlite_utils import Database
 
 from store.db import write_transaction
+from store.delivery_http import (
+    USER_AGENT,
+    Deadline,
+    DeliveryError,
+    post,
+    redact_url,
+    sign,
+    split_credentials,
+)
 from store.events import EVENT_KINDS, default_kinds
+from store.exports import FEED_TITLE, atomic_write, notices_csv, write_atom, write_seed
+from store.messages import digest_message, event_message
 from store.notices import Store
 
 logger = logging.getLogger(__name__)
 
-USER_AGENT = "xunshi-watch/0.1 (deliveries)"
-FEED_KINDS = ("new_notice", "changed", "removed")
-FEED_TITLE = "xunshi-watch: 巡视整改 notices"
-FEED_CONTENT_CHARS = 3000  # an entry carries the start of the text or diff, not megabytes
-RETRY_STATUSES = frozenset({408, 425, 429})
 FILE_BATCH = 500  # rows handed to a file target at once
-CSV_FIELDS = ["id", "site", "url", "title", "published_at", "source", "unit", "districts", "text",
-              "versions", "first_seen", "last_changed", "removed_at"]  # fmt: skip
 DAY = 86400.0
 
 
 class ConfigError(ValueError):
     """A [[deliveries]] table that cannot work; the message names the table and the key."""
-
-
-class DeliveryError(Exception):
-    """A target did not take the events. ``retry``: try again later (else: refused for good)."""
-
-    def __init__(self, message: str, *, retry: bool = True, retry_after: float | None = None):
-        super().__init__(message)
-        self.retry = retry
-        self.retry_after = retry_after
 
 
 def utc(moment: datetime | None = None) -> str:
@@ -278,21 +265,6 @@ def _expand(d: Delivery) -> list[Delivery]:
         return d.target.expand(d)
     except DeliveryError as exc:
         raise ConfigError(f"[[deliveries]] {d.name}: {exc}") from None
-
-
-def redact_url(url: str) -> str:
-    """A URL without user info or query, which may carry tokens."""
-    try:
-        parts = urlsplit(url)
-        port = parts.port
-    except ValueError:
-        return "(a malformed URL)"
-    host = parts.hostname or ""
-    if ":" in host:
-        host = f"[{host}]"  # IPv6
-    if port:
-        host = f"{host}:{port}"
-    return urlunsplit((parts.scheme, host, parts.path, "", ""))
 
 
 def check_http_url(url: str) -> str:
@@ -570,199 +542,6 @@ def register(cls: T) -> T:
     return cls
 
 
-class _NoRedirect(urllib.request.HTTPRedirectHandler):
-    """A redirected POST would be re-sent as an empty GET by urllib: refuse it instead."""
-
-    def redirect_request(self, *args: Any, **kwargs: Any) -> None:
-        return None
-
-
-def sign(secret: str, body: bytes) -> str:
-    """The X-Xunshi-Signature header value: ``sha256=`` + HMAC-SHA256 of the body, in hex."""
-    return "sha256=" + hmac.new(secret.encode("utf-8"), body, hashlib.sha256).hexdigest()
-
-
-def _retry_after(headers: Message | None) -> float | None:
-    value = (headers or Message()).get("Retry-After", "")
-    return float(value) if value.strip().isdigit() else None
-
-
-class Deadline:
-    """A deadline for a whole HTTP exchange, not for each read.
-
-    Socket timeouts apply to each read, so a receiver that answers one byte a second
-    never trips them. A watcher thread shuts down every socket the request opened when
-    the deadline passes or ``cancelled()`` becomes true (SIGTERM); the blocked read then
-    returns at once and the request fails. ``fired`` says why, if it did.
-    """
-
-    POLL = 0.1
-
-    def __init__(self, seconds: float, cancelled: Callable[[], bool] = lambda: False) -> None:
-        self.seconds = seconds
-        self.end = time.monotonic() + seconds
-        self.cancelled = cancelled
-        self.fired: str | None = None
-        self._socks: list[socket.socket] = []
-        self._lock = threading.Lock()
-        self._done = threading.Event()
-        self._thread = threading.Thread(target=self._watch, name="delivery-deadline", daemon=True)
-
-    def remaining(self) -> float:
-        return max(0.0, self.end - time.monotonic())
-
-    def attach(self, sock: socket.socket) -> None:
-        with self._lock:
-            self._socks.append(sock)
-            fired = self.fired
-        if fired:
-            _shutdown(sock)
-
-    def _watch(self) -> None:
-        while not self._done.wait(min(self.POLL, self.remaining())):
-            why = None
-            if self.cancelled():
-                why = "stopped"
-            elif self.remaining() <= 0:
-                why = "deadline"
-            if why:
-                with self._lock:
-                    self.fired = why
-                    socks = list(self._socks)
-                for sock in socks:
-                    _shutdown(sock)
-                return
-
-    def __enter__(self) -> Deadline:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._done.set()
-        self._thread.join()
-
-
-def _shutdown(sock: socket.socket) -> None:
-    with contextlib.suppress(OSError):
-        sock.shutdown(socket.SHUT_RDWR)
-
-
-def _watched(base: type[http.client.HTTPConnection], deadline: Deadline) -> Any:
-    """``base`` whose sockets (to the receiver or a proxy) are handed to ``deadline``."""
-
-    class Watched(base):  # type: ignore[valid-type,misc]
-        def __init__(self, *args: Any, **kwargs: Any) -> None:
-            super().__init__(*args, **kwargs)
-            self._create_connection = self._connect_watched
-
-        def _connect_watched(self, *args: Any, **kwargs: Any) -> socket.socket:
-            sock = socket.create_connection(*args, **kwargs)
-            deadline.attach(sock)
-            return sock
-
-    return Watched
-
-
-class _HTTPHandler(urllib.request.HTTPHandler):
-    def __init__(self, deadline: Deadline) -> None:
-        super().__init__()
-        self.deadline = deadline
-
-    def http_open(self, req: urllib.request.Request) -> Any:
-        return self.do_open(_watched(http.client.HTTPConnection, self.deadline), req)
-
-
-class _HTTPSHandler(urllib.request.HTTPSHandler):
-    def __init__(self, deadline: Deadline) -> None:
-        super().__init__()
-        self.deadline = deadline
-
-    def https_open(self, req: urllib.request.Request) -> Any:
-        return self.do_open(
-            _watched(http.client.HTTPSConnection, self.deadline),
-            req,
-            context=self._context,  # type: ignore[attr-defined]
-        )
-
-
-def post(
-    url: str,
-    body: bytes,
-    headers: Mapping[str, str],
-    deadline: Deadline,
-    *,
-    auth: tuple[str, str] | None = None,
-) -> None:
-    """POST ``body``; return when the receiver answered 2xx, else raise DeliveryError.
-
-    The whole exchange (connect, send, the answer's status line and headers) must end
-    by the deadline. Credentials in the URL are sent as HTTP Basic auth, never shown:
-    every message names the URL without user info or query.
-    """
-    shown = redact_url(url)
-    request = urllib.request.Request(url, data=body, headers=dict(headers), method="POST")
-    if auth:
-        token = base64.b64encode(f"{auth[0]}:{auth[1]}".encode()).decode("ascii")
-        request.add_unredirected_header("Authorization", f"Basic {token}")
-    opener = urllib.request.build_opener(
-        _NoRedirect, _HTTPHandler(deadline), _HTTPSHandler(deadline)
-    )
-
-    def cut() -> DeliveryError:
-        if deadline.fired == "stopped":
-            return DeliveryError(f"stopped before {shown} answered")
-        return DeliveryError(f"no answer from {shown} within {deadline.seconds:g} s")
-
-    try:
-        with deadline, opener.open(request, timeout=max(deadline.remaining(), 0.01)) as response:
-            if deadline.fired:  # cut mid-headers: http.client takes EOF for their end
-                raise cut()
-            with contextlib.suppress(OSError, http.client.HTTPException, ValueError):
-                response.read(1 << 16)  # the answer was 2xx: its body does not matter
-    except urllib.error.HTTPError as exc:
-        if deadline.fired:
-            raise cut() from None
-        code = exc.code
-        if 300 <= code < 400:
-            where = redact_url(exc.headers.get("Location", "") if exc.headers else "")
-            raise DeliveryError(
-                f"HTTP {code} from {shown}: redirected to {where or '?'}; "
-                "point the delivery at the new URL",
-                retry=False,
-            ) from None
-        if code == 401 and auth:
-            raise DeliveryError(f"HTTP 401 from {shown}: the URL's user or password was refused",
-                                retry=False) from None  # fmt: skip
-        retry = code >= 500 or code in RETRY_STATUSES
-        raise DeliveryError(
-            f"HTTP {code} from {shown}", retry=retry, retry_after=_retry_after(exc.headers)
-        ) from None
-    except (urllib.error.URLError, OSError, http.client.HTTPException, ValueError) as exc:
-        if deadline.fired:
-            raise cut() from None
-        reason = getattr(exc, "reason", exc)
-        raise DeliveryError(f"cannot reach {shown}: {_scrub(str(reason), url)}") from None
-
-
-def _scrub(text: str, url: str) -> str:
-    """``text`` without the URL's password or query, whatever a library put in it."""
-    parts = urlsplit(url)
-    for secret in (parts.password, parts.username, parts.query):
-        if secret:
-            text = text.replace(secret, "***")
-    return text
-
-
-def split_credentials(url: str) -> tuple[str, tuple[str, str] | None]:
-    """``http://user:pw@host/p`` -> (``http://host/p``, (user, pw)), percent-decoded."""
-    parts = urlsplit(url)
-    if parts.username is None and parts.password is None:
-        return url, None
-    host = parts.netloc.rpartition("@")[2]
-    bare = urlunsplit((parts.scheme, host, parts.path, parts.query, parts.fragment))
-    return bare, (unquote(parts.username or ""), unquote(parts.password or ""))
-
-
 @register
 class WebhookTarget(Target):
     """POST each event (or a batch) as JSON, optionally signed with HMAC-SHA256."""
@@ -874,7 +653,7 @@ class TxtTarget(Target):
             version = store.version(event["notice_id"], n)
             if notice and version:
                 with _io_errors():
-                    _write_seed(self.d.path, notice, n, version["text"])
+                    write_seed(self.d.path, notice, n, version["text"])
 
 
 @register
@@ -930,93 +709,6 @@ class CsvTarget(Target):
 
 
 # -- Apprise: chat and e-mail --------------------------------------------------------------
-
-_LABELS = {"new_notice": "新通报", "changed": "内容变更", "removed": "已撤下",
-           "new_district": "新地区", "blocked": "被拦截", "fetch_failed": "抓取失败",
-           "parse_failed": "解析失败", "site_broken": "网站异常", "site_quiet": "网站沉寂"}  # fmt: skip
-MESSAGE_CHANGES = 5  # changed passages quoted in a message
-MESSAGE_CONTEXT = 12  # characters of unchanged text around each
-
-
-def changed_passages(
-    hunks: Sequence[Sequence[Sequence[str]]], limit: int = MESSAGE_CHANGES
-) -> list[str]:
-    """The changed characters of a version's character diff, each with a little context:
-    ``…给予党纪处分[-11-]{+12+}人次…``."""
-    out: list[str] = []
-    for hunk in hunks:
-        ops = [(str(op), str(text)) for op, text in hunk]
-        for i, (op, _text) in enumerate(ops):
-            if op == "equal" or (i and ops[i - 1][0] != "equal"):
-                continue  # a run of changes starts here only after an equal piece
-            before = ops[i - 1][1][-MESSAGE_CONTEXT:] if i else ""
-            parts, j = [], i
-            while j < len(ops) and ops[j][0] != "equal":
-                mark = ("[-", "-]") if ops[j][0] == "delete" else ("{+", "+}")
-                parts.append(mark[0] + ops[j][1] + mark[1])
-                j += 1
-            after = ops[j][1][:MESSAGE_CONTEXT] if j < len(ops) else ""
-            text = (
-                ("…" if before else "") + before + "".join(parts) + after + ("…" if after else "")
-            )
-            out.append(" ".join(text.split()))
-            if len(out) >= limit:
-                return out
-    return out
-
-
-def event_message(store: Store, event: Mapping[str, Any]) -> tuple[str, str]:
-    """One event as a chat or e-mail message: its title and its body (plain text)."""
-    detail = event["detail"]
-    detail = json.loads(detail) if isinstance(detail, str) else (detail or {})
-    notice = store.notice(event["notice_id"]) if event["notice_id"] else None
-    kind = event["kind"]
-    label = _LABELS.get(kind, kind)
-    title = (notice or {}).get("title") or detail.get("title") or event["url"] or event["site"]
-    lines = []
-    if kind == "changed":
-        label += f" v{detail.get('from_version')}→v{detail.get('to_version')}"
-    if kind == "new_district":
-        title = f"{detail.get('name')}（{detail.get('district_code')}）"
-        lines.append(f"首次出现的地区：{detail.get('name')}，{detail.get('province') or ''}")
-        lines.append(f"通报：{detail.get('title') or (notice or {}).get('title') or ''}")
-    if notice:
-        if notice.get("unit"):
-            lines.append(f"单位：{notice['unit']}")
-        published = str(notice.get("published_at") or "")[:16].replace("T", " ")
-        when = " · ".join(str(x) for x in (published, event["site"]) if x)
-        lines.append(f"发布：{when}")
-    if kind == "new_notice":
-        lines.append("新发布的巡视整改通报")
-    elif kind == "changed":
-        version = store.version(event["notice_id"], detail.get("to_version")) or {}
-        hunks = json.loads(version.get("char_diff") or "[]")
-        passages = changed_passages(hunks)
-        lines.append(f"内容有变化（{len(hunks)} 处）：" if passages else "内容有变化")
-        lines += [f"  {p}" for p in passages]
-    elif kind == "removed":
-        lines.append(f"已从网站撤下：{detail.get('reason') or ''}")
-    elif kind != "new_district":
-        lines.append(str(detail.get("reason") or detail.get("error") or kind))
-    url = event["url"] or (notice or {}).get("url")
-    if url:
-        lines.append(f"链接：{url}")
-    return f"【{label}】{_xml(str(title))}", "\n".join(_xml(x) for x in lines)
-
-
-def digest_message(store: Store, events: Sequence[Mapping[str, Any]]) -> tuple[str, str]:
-    """A run's events as one message: a line per event, then the link."""
-    counts: dict[str, int] = {}
-    for e in events:
-        counts[e["kind"]] = counts.get(e["kind"], 0) + 1
-    summary = "，".join(f"{_LABELS.get(k, k)} {n}" for k, n in counts.items())
-    sites = ", ".join(sorted({str(e["site"]) for e in events if e["site"]}))
-    title = f"巡视整改通报动态（{sites}）：{summary}"
-    blocks = []
-    for e in events:
-        head, body = event_message(store, e)
-        blocks.append(head + "\n" + body)
-    return title, "\n\n".join(blocks)
 
 
 @register
@@ -1177,79 +869,6 @@ def _io_errors() -> Iterator[None]:
 # -- files ------------------------------------------------------------------------------
 
 
-def atomic_write(path: Path, data: bytes) -> None:
-    """Replace ``path`` with ``data`` so a reader sees the old file or the new one, never half."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name[:50]}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
-_WINDOWS_RESERVED = {"CON", "PRN", "AUX", "NUL", "CONIN$", "CONOUT$"} | {
-    f"{p}{i}" for p in ("COM", "LPT") for i in [*range(1, 10), "¹", "²", "³"]
-}
-_NOT_IN_NAMES = re.compile(r'[<>:"/\\|?*]')
-
-
-def safe_component(text: str | None, max_bytes: int = 90, fallback: str = "_") -> str:
-    """One file-name component from page text, safe on Linux, macOS and Windows.
-
-    NFKC first (so a full-width ／ becomes / and is then replaced), then path separators,
-    characters Windows forbids and every control/format character (NUL, bidi overrides)
-    become ``_``; leading and trailing dots and spaces go (no ``..``, no hidden files);
-    reserved device names (CON, NUL, COM1…) get a ``_`` prefix; the result is cut to
-    ``max_bytes`` of UTF-8 on a character boundary.
-    """
-    s = unicodedata.normalize("NFKC", text or "")
-    s = "".join("_" if unicodedata.category(c).startswith("C") else c for c in s)
-    s = _NOT_IN_NAMES.sub("_", s)
-    s = re.sub(r"\s+", " ", s).strip(" .")
-    if s.split(".")[0].strip().upper() in _WINDOWS_RESERVED:
-        s = "_" + s
-    encoded = s.encode("utf-8")[:max_bytes]
-    s = encoded.decode("utf-8", errors="ignore").strip(" .")
-    return s or fallback
-
-
-def seed_file_path(root: Path, notice: Mapping[str, Any], n: int) -> Path:
-    """``<root>/<site>/<published date>_<unit>_<id>.v<N>.txt``, always inside ``root``."""
-    published = str(notice.get("published_at") or "")[:10]
-    date = published if re.fullmatch(r"\d{4}-\d{2}-\d{2}", published) else "undated"
-    unit = safe_component(notice.get("unit") or notice.get("title"), fallback="notice")
-    name = f"{date}_{unit}_{int(notice['id'])}.v{int(n)}.txt"
-    path = root / safe_component(notice.get("site"), 40, "site") / name
-    base = root.resolve()
-    if (
-        base not in path.resolve().parents
-    ):  # cannot happen after safe_component; never write outside
-        raise ValueError(f"refusing to write outside {root}: {path}")
-    return path
-
-
-def _write_seed(root: Path, notice: Mapping[str, Any], n: int, text: str) -> Path:
-    path = seed_file_path(root, notice, n)
-    atomic_write(path, text.encode("utf-8"))
-    return path
-
-
-def write_seed_files(store: Store, root: Path, *, site: str | None = None) -> list[Path]:
-    """Every version of every notice as a seed-format file under ``root``; return the paths."""
-    written = []
-    for notice in list(store.notices(site)):
-        for n in range(1, int(notice["version_count"] or 0) + 1):
-            version = store.version(notice["id"], n)
-            if version:
-                written.append(_write_seed(root, notice, n, version["text"]))
-    return written
-
-
 JSONL_TAIL = 8 << 20  # bytes of a JSON Lines file searched for rows already written
 
 
@@ -1281,113 +900,6 @@ def _jsonl_delivery_ids(path: Path) -> set[str]:
         if isinstance(value, str):
             found.add(value)
     return found
-
-
-def notices_csv(rows: Iterable[Mapping[str, Any]]) -> str:
-    """CSV of ``Store.export_rows()``; districts as ``code name`` pairs joined by ``; ``."""
-    out = io.StringIO()
-    writer = csv.DictWriter(out, fieldnames=CSV_FIELDS, extrasaction="ignore", lineterminator="\n")
-    writer.writeheader()
-    for row in rows:
-        districts = "; ".join(f"{d['code']} {d['name']}" for d in row.get("districts") or [])
-        writer.writerow({k: _csv_safe(v) for k, v in {**row, "districts": districts}.items()})
-    return out.getvalue()
-
-
-def _csv_safe(value: Any) -> Any:
-    """A cell a spreadsheet will not run as a formula (= + - @ tab CR first): a leading
-    apostrophe, as OWASP advises for CSV injection."""
-    if isinstance(value, str) and value.startswith(("=", "+", "-", "@", "\t", "\r")):
-        return "'" + value
-    return value
-
-
-_XML_ILLEGAL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
-
-
-def _xml(text: str | None) -> str:
-    return _XML_ILLEGAL.sub("", text or "")
-
-
-_FEED_LABELS = {"new_notice": "新通报", "changed": "内容变更", "removed": "已撤下"}
-
-
-def atom_feed(
-    store: Store,
-    *,
-    title: str = FEED_TITLE,
-    feed_id: str = "urn:xunshi-watch:feed",
-    link: str | None = None,
-    max_entries: int = 100,
-    kinds: Sequence[str] = FEED_KINDS,
-    site: str | None = None,
-) -> bytes:
-    """An Atom feed of the newest new/changed/removed events, newest first."""
-    from feedgen.feed import FeedGenerator
-
-    wanted = [k for k in kinds if k in FEED_KINDS] or list(FEED_KINDS)
-    events = [
-        {**row, "detail": json.loads(row["detail"] or "{}")}
-        for row in store.db.query(
-            "select * from events where kind in (select value from json_each(?)) "
-            "and (? is null or site = ?) order by id desc limit ?",
-            [json.dumps(wanted), site, site, max_entries],
-        )
-    ]
-    fg = FeedGenerator()
-    fg.id(feed_id)
-    fg.title(_xml(title))
-    fg.author({"name": "xunshi-watch"})
-    fg.generator("xunshi-watch")
-    fg.language("zh-CN")
-    if link:
-        fg.link(href=link, rel="alternate")
-    fg.updated(datetime.fromisoformat(events[0]["created_at"]) if events else datetime.now(UTC))
-    for event in events:
-        notice = store.notice(event["notice_id"]) if event["notice_id"] else None
-        detail = event["detail"]
-        name = (notice or {}).get("title") or detail.get("title") or event["url"] or "?"
-        entry = fg.add_entry(order="append")
-        entry.id(f"{feed_id}:event:{event['id']}")
-        label = _FEED_LABELS.get(event["kind"], event["kind"])
-        if event["kind"] == "changed":
-            label += f" v{detail.get('from_version')}→v{detail.get('to_version')}"
-        entry.title(_xml(f"【{label}】{name}"))
-        when = datetime.fromisoformat(event["created_at"])
-        entry.updated(when)
-        entry.published(when)
-        url = event["url"] or (notice or {}).get("url")
-        if url and urlsplit(url).scheme in ("http", "https"):
-            entry.link(href=url, rel="alternate")
-        entry.category(term=event["kind"])
-        meta = " · ".join(
-            str(x)
-            for x in (event["site"], (notice or {}).get("unit"), (notice or {}).get("published_at"))
-            if x
-        )
-        entry.summary(_xml(meta or event["kind"]))
-        body = ""
-        if event["kind"] == "changed":
-            version = store.version(event["notice_id"], detail.get("to_version"))
-            body = (version or {}).get("diff") or ""
-        elif event["kind"] == "new_notice" and notice:
-            version = store.version(notice["id"], 1)
-            body = (version or {}).get("text") or ""
-        elif event["kind"] == "removed":
-            body = str(detail.get("reason") or "")
-        if body:
-            if len(body) > FEED_CONTENT_CHARS:
-                body = body[:FEED_CONTENT_CHARS] + "\n…"
-            entry.content(_xml(body), type="text")
-    data: bytes = fg.atom_str(pretty=True)
-    return data
-
-
-def write_atom(store: Store, path: Path | None, **options: Any) -> bytes:
-    data = atom_feed(store, **options)
-    if path is not None:
-        atomic_write(path, data)
-    return data
 
 
 # -- delivering -------------------------------------------------------------------------

@@ -19,15 +19,9 @@ from scrapy.spiderloader import SpiderLoader
 from scrapy.utils.test import get_crawler
 
 from crawler import settings as project_settings
-from crawler.extract import (
-    classify_title,
-    decode_page,
-    extract_article,
-    find_column_link,
-    parse_datetime,
-    parse_list,
-    trs_article_pages,
-)
+from crawler.article import extract_article
+from crawler.extract import classify_title, decode_page, parse_datetime
+from crawler.listpage import find_column_link, parse_list, trs_article_pages
 from crawler.middlewares import JsCookieMiddleware, js_cookies, parse_cookie_string
 from crawler.normalise import normalise
 from crawler.run import run_crawl
@@ -42,7 +36,7 @@ BASE = PROFILE.base_url
 
 # ---------------------------------------------------------------------------------------
 # The 25 real pages: what the page shows is computed here with lxml and regular
-# expressions, independently of crawler.extract and crawler.htmltext.
+# expressions, independently of crawler.extract, crawler.article and crawler.htmltext.
 # ---------------------------------------------------------------------------------------
 
 FIXTURES = SHARED / "fixtures" / "ccdi"

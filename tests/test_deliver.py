@@ -30,15 +30,8 @@ import pytest
 from click.testing import CliRunner
 
 from cli_deliver import outbox as outbox_cmd
-from store.deliver import (
-    ConfigError,
-    Delivery,
-    Outbox,
-    deliver_pending,
-    safe_component,
-    seed_file_path,
-    write_seed_files,
-)
+from store.deliver import ConfigError, Delivery, Outbox, deliver_pending
+from store.exports import safe_component, seed_file_path, write_seed_files
 from store.notices import Store
 from tests.test_store import make_notice
 

@@ -4,16 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from crawler.extract import (
-    PageError,
-    classify_title,
-    decode_page,
-    detect_block,
-    extract_article,
-    parse_datetime,
-    parse_list,
-    trs_pages,
-)
+from crawler.article import extract_article
+from crawler.extract import PageError, classify_title, decode_page, detect_block, parse_datetime
+from crawler.listpage import parse_list, trs_pages
 from crawler.normalise import normalise
 from crawler.sites import SiteProfile, get_site
 

@@ -8,13 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from crawler.extract import (
-    datastore_next,
-    decode_page,
-    embedded_records,
-    extract_article,
-    parse_list,
-)
+from crawler.article import extract_article
+from crawler.extract import decode_page
+from crawler.listpage import datastore_next, embedded_records, parse_list
 from crawler.normalise import normalise
 from crawler.run import run_crawl
 from crawler.sites import (

@@ -6,7 +6,9 @@ import json
 
 import pytest
 
-from crawler.extract import classify_title, decode_page, extract_article, parse_list
+from crawler.article import extract_article
+from crawler.extract import classify_title, decode_page
+from crawler.listpage import parse_list
 from crawler.normalise import normalise
 from crawler.sites import get_site
 from tests.conftest import SEEDS, SITES_DIR

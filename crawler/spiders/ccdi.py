@@ -14,14 +14,10 @@ from typing import Any
 import scrapy
 from scrapy.http import Response
 
-from crawler.extract import (
-    PageError,
-    decode_page,
-    extract_article,
-    find_column_link,
-    trs_article_pages,
-)
+from crawler.article import extract_article
+from crawler.extract import PageError, decode_page
 from crawler.items import Notice
+from crawler.listpage import find_column_link, trs_article_pages
 from crawler.middlewares import redact_article, user_cookie_values
 from crawler.sites import get_site
 from crawler.spiders.notices import HANDLED_STATUSES, NoticeSpider, _content_type

@@ -2,7 +2,8 @@
 
 One spider class per registered site is made from its profile, so ``scrapy list`` shows
 every site and ``scrapy crawl <site>`` runs it. The spider only routes requests; all
-parsing is in crawler.extract, all writing in the store pipeline.
+parsing is in crawler.extract, crawler.listpage and crawler.article, all writing in the
+store pipeline.
 """
 
 from __future__ import annotations
@@ -21,19 +22,13 @@ from scrapy.exceptions import DontCloseSpider
 from scrapy.http import Response
 from twisted.python.failure import Failure
 
+from crawler.article import extract_article
 from crawler.discover import MAX_HOPS, adopt_family, next_step, recognise_family
 from crawler.downloader import HostUnreachable, TimeLimitReached, connection_problem
-from crawler.extract import (
-    BadLink,
-    PageError,
-    classify_title,
-    decode_page,
-    extract_article,
-    parse_list,
-    resolve_link,
-)
+from crawler.extract import PageError, classify_title, decode_page
 from crawler.families import query_next_page
 from crawler.items import Notice, PageEvent, SiteList, canonical_url
+from crawler.listpage import BadLink, parse_list, resolve_link
 from crawler.middlewares import redact_article, redact_bytes, stored_headers, user_cookie_values
 from crawler.sites import SITES, SiteProfile
 from store.sites import load_site_state

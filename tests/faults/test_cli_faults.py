@@ -23,7 +23,7 @@ from pathlib import Path
 import pytest
 
 from crawler.items import Notice
-from store.deliver import notices_csv
+from store.exports import notices_csv
 from store.notices import Store
 from tests.conftest import ROOT, xunshi
 from tests.faults import server as fs

@@ -20,20 +20,10 @@ from typing import Any
 
 import pytest
 
-from crawler.extract import (
-    TITLE_MAX,
-    URL_LENGTH_LIMIT,
-    BadLink,
-    PageError,
-    decode_page,
-    extract_article,
-    find_column_link,
-    parse_list,
-    resolve_link,
-    strip_counters,
-    text_problem,
-)
+from crawler.article import extract_article, strip_counters
+from crawler.extract import TITLE_MAX, PageError, decode_page, text_problem
 from crawler.htmltext import element_lines, parse_html
+from crawler.listpage import URL_LENGTH_LIMIT, BadLink, find_column_link, parse_list, resolve_link
 from crawler.middlewares import REDACTED, stored_headers
 from crawler.sites import get_site
 from store.compress import raw_of
