@@ -26,7 +26,10 @@ At each size, ``--runs`` times (the median is printed, every run in ``--verbose`
 * changed: ``BATCH`` stored notices picked at random, a few characters edited (a number
   corrected and a correction note, as a real correction does);
 * database growth per new and per changed version: used pages (page_count minus the free
-  list, after a checkpoint) before and after, divided by the records;
+  list, after a checkpoint) before and after, divided by the records (a measurement also
+  pays for indexing the notices the one before left pending; ``--settle`` flushes the
+  search index around each, so each kind pays for its own; bench_growth.py breaks a
+  changed version's growth down by table and index);
 * new, batched: ``BATCH`` notices never seen through ``Store.record_batch``, ``STREAM_BATCH``
   per transaction (what a streaming writer can do);
 * search: a rare term, a common one (巡视整改, top 50), a two-character one (巡视).
@@ -72,6 +75,7 @@ STREAM_BATCH = 50  # notices per transaction through Store.record_batch
 HISTORY_VERSIONS = 20
 BULK_TXN = 1_000
 BASE_URL = "http://www.zjsjw.gov.cn"
+SETTLE = False  # --settle: see measure()
 
 
 # ------------------------------------------------------------------------------ notices
@@ -318,7 +322,13 @@ def used_bytes(db: Any) -> int:
 def measure(store: Store, notices: list[Notice], expect: str) -> tuple[float, float, float, float]:
     """Records per second (wall clock), per second of this process's CPU, median ms, and
     database growth per record (bytes). Under load the CPU rate is the steadier figure:
-    the wall clock also counts the time other processes had the cores."""
+    the wall clock also counts the time other processes had the cores.
+
+    With ``--settle`` (SETTLE) the search index is flushed before and after the records
+    (the second flush counted in the growth, not in the rates): each kind of record then
+    pays for its own indexing, not for the notices the previous measurement left pending."""
+    if SETTLE:
+        fts.flush(store.db)
     before = used_bytes(store.db)
     samples = []
     cpu = time.process_time()
@@ -329,6 +339,8 @@ def measure(store: Store, notices: list[Notice], expect: str) -> tuple[float, fl
         if outcome != expect:
             raise AssertionError(f"expected {expect}, got {outcome}")
     cpu = time.process_time() - cpu
+    if SETTLE:
+        fts.flush(store.db)
     grown = used_bytes(store.db) - before
     return (len(samples) / sum(samples), len(samples) / cpu, common.median(samples) * 1e3,
             grown / len(notices))  # fmt: skip
@@ -441,7 +453,15 @@ def main() -> int:
     parser.add_argument(
         "--verbose", action="store_true", help="print every run, not only the medians"
     )
+    parser.add_argument(
+        "--settle",
+        action="store_true",
+        help="flush the search index around each measurement, so that each kind of record "
+        "pays for its own indexing in the growth figures",
+    )
     args = parser.parse_args()
+    global SETTLE
+    SETTLE = args.settle
     sizes = [s for s in SIZES if s <= args.n] or [args.n]
     if args.n > sizes[-1]:
         sizes.append(args.n)
