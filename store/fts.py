@@ -102,7 +102,7 @@ def bigrams(text: str | None) -> str | None:
 # a token character that case folding leaves alone: ASCII lower-case letters and digits, and
 # the CJK ideographs of Unicode 1.1 and 3.0 (every SQLite's tables know them). A document
 # made of them is cut by FTS5 into exactly its own space-separated tokens, so the index
-# holds a token for a notice exactly when the document lists it (tests/test_fts.py checks
+# holds a token for a notice exactly when the document lists it (tests/test_growth.py checks
 # every one of these characters against this machine's SQLite).
 _PLAIN_DOC = re.compile(r"[0-9a-z\u3400-\u4db5\u4e00-\u9fa5 ]*")
 
