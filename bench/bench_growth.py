@@ -15,11 +15,18 @@ after (after a checkpoint), and each table's and index's growth is printed per c
 The first line is the whole file's used pages (page_count minus the free list), as
 bench_store measures it; the free list's change is its own line.
 ``--new`` measures new notices the same way instead of changed ones.
+
+``--ccdi`` uses the 25 real CCDI pages of ``../shared/fixtures/ccdi`` instead (their
+texts and pages as the ccdi profile extracts them, each stored under ``--n`` / 25 URLs):
+a change corrects one figure in the middle of a notice's longest paragraph (or inserts a
+note there when it has no figure), in the text and in the page alike.
 """
 
 from __future__ import annotations
 
 import argparse
+import random
+import re
 import sys
 import tempfile
 from pathlib import Path
@@ -59,6 +66,71 @@ def breakdown(
     return [*rows, ["(all tables and indexes)", *total]]
 
 
+class CcdiCorpus:
+    """bench_store.Corpus's interface over the real CCDI pages (``--ccdi``)."""
+
+    def __init__(self, store: Store, n: int) -> None:
+        from crawler.article import extract_article
+        from crawler.extract import decode_page
+        from crawler.items import Notice
+        from crawler.normalise import normalise
+        from crawler.sites import get_site
+        from tests.conftest import SHARED
+
+        profile = get_site("ccdi")
+        self.store, self.rng = store, random.Random(7)
+        self.pages: list[Notice] = []
+        for page in sorted((SHARED / "fixtures" / "ccdi").glob("t*.html")):
+            raw = page.read_bytes()
+            html, encoding = decode_page(raw)
+            url = f"{profile.base_url}/yaowenn/{page.name[1:7]}/{page.name}"
+            article = extract_article(html, url, profile)
+            text = normalise(article.paragraphs, header=article.header)
+            published = article.published_at.isoformat() if article.published_at else None
+            self.pages.append(Notice(
+                site="ccdi", url=url, title=article.title, published_at=published,
+                source=article.source, paragraphs=text.split("\n"), header=None, raw=raw,
+                encoding=encoding, status=200, methods=article.methods, text=text,
+                headers={"content-type": "text/html; charset=utf-8", "etag": f'"{page.stem}"'},
+                fetched_at="2026-12-01T00:00:00+00:00",
+            ))  # fmt: skip
+        self.count = max(n, len(self.pages))
+        self.versions = [1] * self.count
+        for i in range(self.count):
+            store.record(self.notice(i))
+
+    def notice(self, i: int) -> Any:
+        from dataclasses import replace
+
+        base = self.pages[i % len(self.pages)]
+        url = base.url.replace(".html", f"_{i}.html") if i >= len(self.pages) else base.url
+        text, raw = base.text or "", base.raw
+        for k in range(1, self.versions[i]):  # each change corrects one more place
+            longest = max(text.split("\n"), key=len)
+            digits = [m.start() for m in re.finditer(r"\d", longest)]
+            at = digits[len(digits) // 2] if digits else len(longest) // 2
+            old = longest[max(at - 6, 0) : at + 6]
+            cut = at - max(at - 6, 0)
+            if digits:  # the figure one more
+                new = old[:cut] + str((int(old[cut]) + 1) % 10) + old[cut + 1 :]
+            else:
+                new = old[:cut] + f"(更正{k})" + old[cut:]
+            if old not in raw.decode("utf-8", "replace"):
+                new_raw = raw + f"<!-- {k} -->".encode()
+            else:
+                new_raw = raw.decode("utf-8").replace(old, new, 1).encode("utf-8")
+            text, raw = text.replace(old, new, 1), new_raw
+        return replace(base, url=url, text=text, paragraphs=text.split("\n"), raw=raw)
+
+    def new(self) -> Any:
+        raise SystemExit("--ccdi measures changed versions only")
+
+    def changed(self) -> Any:
+        i = self.rng.randrange(self.count)
+        self.versions[i] += 1
+        return self.notice(i)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--n", type=int, default=2_000, help="stored notices (default 2,000)")
@@ -66,15 +138,22 @@ def main() -> int:
         "--changes", type=int, default=200, help="changed versions recorded (default 200)"
     )
     parser.add_argument("--new", action="store_true", help="record new notices instead")
+    parser.add_argument(
+        "--ccdi", action="store_true", help="the real CCDI pages of ../shared/fixtures/ccdi"
+    )
     parser.add_argument("--dir", type=Path, help="where to put the database (default: temp)")
     args = parser.parse_args()
     kind = "new" if args.new else "changed"
     common.header(f"growth: {args.changes} {kind} versions at {args.n:,} notices, by dbstat")
     with tempfile.TemporaryDirectory(prefix="bench-growth-", dir=args.dir) as tmp:
         store = Store.open(Path(tmp) / "store.db")
-        corpus = bench_store.Corpus(store)
-        corpus.record_templates()
-        corpus.bulk_to(args.n)
+        corpus: Any
+        if args.ccdi:
+            corpus = CcdiCorpus(store, args.n)
+        else:
+            corpus = bench_store.Corpus(store)
+            corpus.record_templates()
+            corpus.bulk_to(args.n)
         # One warm-up round so that the FTS5 segments and the pages being filled are in a
         # steady state, not the bulk load's.
         for _ in range(min(args.changes, 64)):

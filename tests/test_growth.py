@@ -378,3 +378,43 @@ def test_a_change_keeping_the_districts_leaves_their_rows(db_path: Path) -> None
         "330212",
     ]
     store.close()
+
+
+def test_a_superseded_version_moves_to_the_end_of_the_table_as_stored(db_path: Path) -> None:
+    """Its text and page become deltas in a new row at the end of the table (a row shrunk
+    in place leaves its leaf page partly empty for good); every other column is as stored."""
+    store = Store.open(db_path)
+    url = URL.format(7, 1)
+    texts = [
+        "第一段\n给予党纪处分8人次。",
+        "第一段\n给予党纪处分9人次。",
+        "第一段\n给予党纪处分10人次。",
+    ]
+    pages = [f"<html><p>{t}</p>{'模板' * 500}</html>".encode() for t in texts]
+    rows = []
+    for text, page in zip(texts, pages, strict=True):
+        store.record(make_notice(text, url=url, raw=page))
+        rows.append(  # version k as recorded, before k + 1 supersedes it
+            store.db.execute("select * from versions order by n desc limit 1").fetchone()
+        )
+    names = [d[1] for d in store.db.execute("pragma table_info(versions)")]
+    notice_id = store.find_notice(url)["id"]
+    stored = {r[names.index("n")]: r for r in store.db.execute(
+        "select * from versions where notice_id = ?", [notice_id])}  # fmt: skip
+    assert sorted(stored) == [1, 2, 3]
+    assert stored[3] == rows[2]  # the latest stays where it was, untouched
+    for n in (1, 2):  # moved behind the version that superseded it
+        assert stored[n][0] > rows[n][0] > rows[n - 1][0]
+    kept = [i for i, c in enumerate(names)
+            if c not in ("id", "text", "text_codec", "raw", "raw_codec", "raw_dict")]  # fmt: skip
+    for n in (1, 2):
+        assert [stored[n][i] for i in kept] == [rows[n - 1][i] for i in kept]
+        assert len(stored[n][names.index("raw")]) < 100  # a delta against the next page
+        version = store.version(notice_id, n)
+        assert version["text"] == texts[n - 1]
+        assert store.raw(version) == pages[n - 1]
+    assert store.db.execute("select count(*) from versions where n < 1").fetchone()[0] == 0
+    fts.flush(store.db)
+    integrity(store.db)
+    assert hit_ids(store.db, "处分10人次") == {notice_id}
+    store.close()
