@@ -26,7 +26,10 @@ At each size, ``--runs`` times (the median is printed, every run in ``--verbose`
 * changed: ``BATCH`` stored notices picked at random, a few characters edited (a number
   corrected and a correction note, as a real correction does);
 * database growth per new and per changed version: used pages (page_count minus the free
-  list, after a checkpoint) before and after, divided by the records;
+  list, after a checkpoint) before and after, divided by the records (a measurement also
+  pays for indexing the notices the one before left pending; ``--settle`` flushes the
+  search index around each, so each kind pays for its own; bench_growth.py breaks a
+  changed version's growth down by table and index);
 * new, batched: ``BATCH`` notices never seen through ``Store.record_batch``, ``STREAM_BATCH``
   per transaction (what a streaming writer can do);
 * new, prepared: ``BATCH`` notices never seen whose pure work (facts, districts, index
@@ -64,9 +67,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import _common as common  # noqa: E402
 
+from crawler.facts import extract_facts  # noqa: E402
 from crawler.items import Notice  # noqa: E402
 from store import fts  # noqa: E402
 from store.compress import store_page  # noqa: E402
+from store.facts import fact_rows, from_rows, read_facts  # noqa: E402
 from store.notices import Store  # noqa: E402
 from store.prepare import prepare  # noqa: E402
 
@@ -78,6 +83,7 @@ STREAM_BATCH = 50  # notices per transaction through Store.record_batch
 HISTORY_VERSIONS = 20
 BULK_TXN = 1_000
 BASE_URL = "http://www.zjsjw.gov.cn"
+SETTLE = False  # --settle: see measure()
 
 
 # ------------------------------------------------------------------------------ notices
@@ -210,6 +216,21 @@ class Corpus:
         for (text,) in sample:
             if cached(text.lower()) != fts.bigrams(text.lower()):
                 raise AssertionError("the memoised index function differs from store.fts.bigrams")
+        copies = [i for i in range(TEMPLATES, self.next_id)
+                  if i not in self.made and self.versions.get(i) == 1]  # fmt: skip
+        for i in random.Random(target).sample(copies, min(5, len(copies))):
+            n = self.copy(i)
+            (notice_id,) = conn.execute("select id from notices where key = ?", [n.key]).fetchone()
+            facts = extract_facts(n.text or "", n.title, n.published_at)
+            stored = read_facts(self.store.db, notice_id, 1)
+            if stored != from_rows((r[2], r[3], r[4]) for r in fact_rows(notice_id, 1, facts)):
+                raise AssertionError(f"copy {i}'s facts differ from its template's")
+            match, _ = self.store._unit(n, n.fetched_at or "")
+            codes = [r[0] for r in conn.execute(
+                "select code from notice_districts where notice_id = ? order by rowid", [notice_id]
+            )]  # fmt: skip
+            if codes != [d.code for d in match.districts]:
+                raise AssertionError(f"copy {i}'s districts differ from its template's")
         return time.perf_counter() - started
 
     def _insert_copy(self, conn: sqlite3.Connection, i: int) -> None:
@@ -237,6 +258,20 @@ class Corpus:
             "INSERT INTO events (created_at, kind, site, notice_id, url, detail) "
             "VALUES (?, 'new_notice', ?, ?, ?, ?)",
             (now, n.site, notice_id, n.url, '{"title": "copy"}'),
+        )
+        # Its facts, as Store.record writes them: the template's (the texts differ only in
+        # the number line, which states no fact; bulk_to checks a sample). Without them a
+        # change would find every fact new and write a facts_changed event for each.
+        conn.execute(
+            "INSERT INTO facts (notice_id, version, key, value, evidence) "
+            "SELECT ?, 1, key, value, evidence FROM facts WHERE notice_id = ? AND version = 1",
+            (notice_id, i % TEMPLATES + 1),
+        )
+        conn.execute(  # and its districts (the copy's title and text name the same)
+            "INSERT INTO notice_districts (notice_id, code, name, full_name, level, province, "
+            "city) SELECT ?, code, name, full_name, level, province, city FROM notice_districts "
+            "WHERE notice_id = ? ORDER BY rowid",
+            (notice_id, i % TEMPLATES + 1),
         )
         self.versions[i] = 1
 
@@ -295,7 +330,13 @@ def used_bytes(db: Any) -> int:
 def measure(store: Store, notices: list[Notice], expect: str) -> tuple[float, float, float, float]:
     """Records per second (wall clock), per second of this process's CPU, median ms, and
     database growth per record (bytes). Under load the CPU rate is the steadier figure:
-    the wall clock also counts the time other processes had the cores."""
+    the wall clock also counts the time other processes had the cores.
+
+    With ``--settle`` (SETTLE) the search index is flushed before and after the records
+    (the second flush counted in the growth, not in the rates): each kind of record then
+    pays for its own indexing, not for the notices the previous measurement left pending."""
+    if SETTLE:
+        fts.flush(store.db)
     before = used_bytes(store.db)
     samples = []
     cpu = time.process_time()
@@ -306,6 +347,8 @@ def measure(store: Store, notices: list[Notice], expect: str) -> tuple[float, fl
         if outcome != expect:
             raise AssertionError(f"expected {expect}, got {outcome}")
     cpu = time.process_time() - cpu
+    if SETTLE:
+        fts.flush(store.db)
     grown = used_bytes(store.db) - before
     return (len(samples) / sum(samples), len(samples) / cpu, common.median(samples) * 1e3,
             grown / len(notices))  # fmt: skip
@@ -443,7 +486,15 @@ def main() -> int:
     parser.add_argument(
         "--verbose", action="store_true", help="print every run, not only the medians"
     )
+    parser.add_argument(
+        "--settle",
+        action="store_true",
+        help="flush the search index around each measurement, so that each kind of record "
+        "pays for its own indexing in the growth figures",
+    )
     args = parser.parse_args()
+    global SETTLE
+    SETTLE = args.settle
     sizes = [s for s in SIZES if s <= args.n] or [args.n]
     if args.n > sizes[-1]:
         sizes.append(args.n)

@@ -345,10 +345,28 @@ def supersede(
                 raise CompressError(f"notice {notice_id} version {n}: page check failed")
             changes.update(raw=frame, raw_codec=RAW_NEXT, raw_dict=None)
     if changes:
-        assignments = ", ".join(f"{k} = ?" for k in changes)
-        db.execute(
-            f"UPDATE versions SET {assignments} WHERE id = ?", [*changes.values(), row["id"]]
-        )
+        _move_shrunk(db, row["id"], n, changes)
+
+
+def _move_shrunk(db: Database, row_id: int, n: int, changes: dict[str, Any]) -> None:
+    """Rewrite version row ``row_id`` with ``changes`` as a new row at the end of the table
+    and delete the old one (issue 16). Shrunk in place, the row would leave most of its
+    leaf page's share empty (its text and page, 0.5 to 4 KB of the big row's local part,
+    become a few dozen bytes), where later rows, which always go at the end, never come:
+    1.1 KB a change on the bench's notices, 2 KB on the real CCDI pages. Deleted, the row
+    frees its place whole and SQLite folds under-filled leaves into their neighbours.
+    Every other column is copied by SQL, as stored; only the row's ``id`` changes (nothing
+    refers to it). The copy takes ``-n`` until the old row is gone (``(notice_id, n)`` is
+    unique); the search triggers only act on a notice's latest version."""
+    columns = [r[1] for r in db.execute("PRAGMA table_info(versions)").fetchall() if r[1] != "id"]
+    values = ["?" if c in changes else "-n" if c == "n" else c for c in columns]
+    moved = db.execute(
+        f"INSERT INTO versions ({', '.join(columns)}) SELECT {', '.join(values)} "
+        "FROM versions WHERE id = ?",
+        [*(changes[c] for c in columns if c in changes), row_id],
+    ).lastrowid
+    db.execute("DELETE FROM versions WHERE id = ?", [row_id])
+    db.execute("UPDATE versions SET n = ? WHERE id = ?", [n, moved])
 
 
 def _encode_old_text(text: str, n: int, successor: str) -> tuple[bytes, str]:

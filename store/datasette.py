@@ -266,7 +266,7 @@ def _facts_views(db: dict[str, list[str]], columns: dict[str, list[str]]) -> dic
         return {}
     out: dict[str, Any] = {
         "facts": {
-            "title": "Facts, one per version and key",
+            "title": "Facts, one per key and run of versions (version to last_version)",
             "facets": ["key"] if "key" in columns.get("facts", []) else [],
         }
     }

@@ -634,6 +634,25 @@ def m013_compressed_versions(db: Database) -> None:
               "to the disk, when nothing else uses the file)", file=sys.stderr)  # fmt: skip
 
 
+@migrations()
+def m014_change_costs(db: Database) -> None:
+    # What a version that changes a few characters costs (issue 16). The search index: a
+    # notice that changes stays in it until its batch is indexed, and then only the tokens
+    # it lost and gained are written (none when no pair of characters is new), not its
+    # whole document out and in again (11 KB a change); notices_search_pending.delta
+    # holds them (store/fts.py). The facts: a row covers a run of versions
+    # (facts.last_version), so a new version that states a fact as the one before extends
+    # its row instead of copying it (store/facts.py). Both convert nothing: the index and
+    # every row stay as they are, and read back the same.
+    from store import fts
+    from store.facts import create_fact_ranges
+
+    fts.register_functions(db.conn)
+    for statement in fts.DELTA_SQL:
+        db.execute(statement)
+    create_fact_ranges(db)
+
+
 def open_db(
     path: str | os.PathLike[str] | None = None, *, create: bool = True, write: bool | None = None
 ) -> Database:

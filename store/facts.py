@@ -33,6 +33,10 @@ def create_facts_schema(db: Database) -> None:
         )"""
     )
     db.execute("CREATE INDEX IF NOT EXISTS facts_key_value ON facts (key, value)")
+    _create_view(db, "f.version = v.n")
+
+
+def _create_view(db: Database, covers: str) -> None:
     columns = ",\n            ".join(
         f"max(CASE WHEN f.key = '{k}' THEN f.value END) AS \"{k}\"" for k in FACT_KEYS
     )
@@ -44,9 +48,34 @@ def create_facts_schema(db: Database) -> None:
         FROM notices n
         JOIN versions v ON v.notice_id = n.id
             AND v.n = (SELECT max(n) FROM versions WHERE notice_id = n.id)
-        LEFT JOIN facts f ON f.notice_id = n.id AND f.version = v.n
+        LEFT JOIN facts f ON f.notice_id = n.id AND {covers}
         GROUP BY n.id"""
     )
+
+
+# A row holds a fact of the versions from ``version`` to ``last_version`` (NULL: that one
+# version): a new version that states a fact as the one before (the same value from the
+# same sentence) extends that row instead of copying it (issue 16; m014).
+_COVERS = "{f}version <= {n} AND coalesce({f}last_version, {f}version) >= {n}"
+
+
+def create_fact_ranges(db: Database) -> None:
+    """m014: the ``last_version`` column, and the view reading the rows that cover a version."""
+    if not has_fact_ranges(db):
+        db.execute("ALTER TABLE facts ADD COLUMN last_version INTEGER")
+    db._xunshi_fact_ranges = True  # type: ignore[attr-defined]
+    _create_view(db, _COVERS.format(f="f.", n="v.n"))
+
+
+def has_fact_ranges(db: Database) -> bool:
+    """Whether rows cover runs of versions (m014). Before, from m009, each holds one
+    version (a database opened before its migration: tests of migrations)."""
+    known = getattr(db, "_xunshi_fact_ranges", None)
+    if known is None:
+        columns = db.execute("PRAGMA table_info(facts)").fetchall()
+        known = any(c[1] == "last_version" for c in columns)
+        db._xunshi_fact_ranges = known  # type: ignore[attr-defined]
+    return bool(known)
 
 
 def has_facts_table(db: Database) -> bool:
@@ -73,6 +102,44 @@ def write_facts(db: Database, notice_id: int, version: int, facts: dict[str, Any
     )
 
 
+def _same(a: Any, b: Any) -> bool:
+    return type(a) is type(b) and a == b  # 4 and 4.0 are stored apart
+
+
+def extend_facts(db: Database, notice_id: int, version: int, facts: dict[str, Any]) -> None:
+    """Write the facts of ``version``, the notice's newest: each fact stated as by version
+    ``version - 1`` (same value, same evidence) extends that version's row; the others get
+    rows of their own. Reads give every version exactly the facts written for it."""
+    # (rows left for this version or later ones by a version deleted and recorded again)
+    db.conn.execute("DELETE FROM facts WHERE notice_id = ? AND version >= ?", [notice_id, version])
+    db.conn.execute(
+        "UPDATE facts SET last_version = ? WHERE notice_id = ? AND last_version >= ?",
+        [version - 1, notice_id, version],
+    )
+    before = {
+        key: (start, value, evidence)
+        for start, key, value, evidence in db.conn.execute(
+            "SELECT version, key, value, evidence FROM facts WHERE notice_id = ? "
+            "AND version < ? AND coalesce(last_version, version) = ?",
+            [notice_id, version, version - 1],
+        )
+    }
+    for row in fact_rows(notice_id, version, facts):
+        key, value, evidence = row[2:]
+        old = before.get(key)
+        if old is not None and _same(old[1], value) and old[2] == evidence:
+            db.conn.execute(
+                "UPDATE facts SET last_version = ? WHERE notice_id = ? AND version = ? AND key = ?",
+                [version, notice_id, old[0], key],
+            )
+        else:
+            db.conn.execute(
+                "INSERT INTO facts (notice_id, version, key, value, evidence) "
+                "VALUES (?, ?, ?, ?, ?)",
+                row,
+            )
+
+
 def from_rows(rows: Iterable[Any]) -> dict[str, Any]:
     """The facts (extract_facts shape) of ``(key, value, evidence)`` rows."""
     facts = empty_facts()
@@ -92,7 +159,9 @@ def from_rows(rows: Iterable[Any]) -> dict[str, Any]:
 def read_facts(db: Database, notice_id: int, version: int) -> dict[str, Any]:
     return from_rows(
         db.execute(
-            "SELECT key, value, evidence FROM facts WHERE notice_id = ? AND version = ?",
+            "SELECT key, value, evidence FROM facts WHERE notice_id = ? AND "
+            + (_COVERS.format(f="", n=":n") if has_fact_ranges(db) else "version = :n")
+            + " ORDER BY key",
             [notice_id, version],
         ).fetchall()
     )
@@ -110,15 +179,18 @@ def fill_facts(
     Returns how many versions were read; ``progress(done, total)`` after each batch. The
     caller holds the transaction (a migration, or `xunshi facts --rebuild`).
     """
+    ranges = has_fact_ranges(db)
+    covers = _COVERS.format(f="f.", n="v.n") if ranges else "f.version = v.n"
     if rebuild:
         db.execute("DELETE FROM facts")
-        ids = [r[0] for r in db.execute("SELECT id FROM versions ORDER BY id").fetchall()]
+        # each notice's versions in order, so that each can extend the one before
+        ids = [r[0] for r in db.execute("SELECT id FROM versions ORDER BY notice_id, n").fetchall()]
     else:
         ids = [
             r[0]
             for r in db.execute(
-                """SELECT v.id FROM versions v WHERE NOT EXISTS (
-                    SELECT 1 FROM facts f WHERE f.notice_id = v.notice_id AND f.version = v.n)
+                f"""SELECT v.id FROM versions v WHERE NOT EXISTS (
+                    SELECT 1 FROM facts f WHERE f.notice_id = v.notice_id AND {covers})
                 ORDER BY v.id"""
             ).fetchall()
         ]
@@ -132,10 +204,11 @@ def fill_facts(
                 WHERE v.id IN ({marks})""",
             chunk,
         ).fetchall()
-        for notice_id, n, text, title, published in rows:
+        for notice_id, n, text, title, published in sorted(rows, key=lambda r: (r[0], r[1])):
             if not isinstance(text, str):  # an older version: stored compressed
                 text = version_text(db, notice_id, n)
-            write_facts(db, notice_id, n, extract_facts(text or "", title, published))
+            write = extend_facts if rebuild and ranges and n > 1 else write_facts
+            write(db, notice_id, n, extract_facts(text or "", title, published))
         if progress:
             progress(min(start + batch, len(ids)), len(ids))
     return len(ids)

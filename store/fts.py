@@ -19,20 +19,27 @@ the candidates are exactly the notices that contain it; a longer term is confirm
 white space must all occur; case is ignored. Hits come newest first.
 
 Indexing is batched (:data:`FLUSH_AT`): a notice whose title, unit or latest text changes
-goes into ``notices_search_pending`` in the same transaction, its old entry is removed at
-once, and the pending notices are indexed together once there are ``FLUSH_AT`` of them
-(FTS5 writes one segment per transaction, so one notice per transaction costs about three
-times as much). Searches read the pending notices' texts directly. Triggers do all of it,
-so no writer has to remember it; ``notices_search_doc`` is the index's content (what it
-holds for every notice not pending), which FTS5's ``rebuild`` and ``integrity-check`` read.
+goes into ``notices_search_pending`` in the same transaction, and the pending notices are
+indexed together once there are ``FLUSH_AT`` of them (FTS5 writes one segment per
+transaction, so one notice per transaction costs about three times as much). Searches read
+the pending notices' texts directly. A new notice waits out of the index and goes in whole.
+A notice that changes keeps its entry meanwhile; its pending row holds the tokens the
+index must lose and gain (:func:`next_delta`, worked out as the change happens), and the
+flush writes only those: nothing when a few characters changed and no pair of characters
+is new, a few tokens otherwise, where writing the whole document out and in again cost
+11 KB of index per change (issue 16). Triggers do all of it, so no writer has to remember
+it; ``notices_search_doc`` is the index's content (what it holds for every notice), which
+FTS5's ``rebuild`` and ``integrity-check`` read.
 """
 
 from __future__ import annotations
 
+import functools
 import re
 import sqlite3
 from array import array
 from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass
 from operator import add
 from typing import Any
@@ -42,6 +49,9 @@ from sqlite_utils import Database
 SNIPPET_CHARS = 40
 BIGRAM_TABLE = "notices_bigrams"
 BIGRAM_FUNCTION = "xunshi_bigrams"
+NEXT_DELTA_FUNCTION = "xunshi_next_delta"
+INDEXED_DOC_FUNCTION = "xunshi_indexed_doc"
+DELTA_PART_FUNCTION = "xunshi_delta_part"
 PENDING_TABLE = "notices_search_pending"
 DOC_VIEW = "notices_search_doc"
 TEXT_VIEW = "notices_fts"
@@ -139,6 +149,74 @@ def _indexed_doc(text: str | None) -> str | None:
         if doc is not None:
             return doc
     return bigrams(text)
+
+
+# Characters that FTS5's unicode61 tokenizer (remove_diacritics 0) keeps as they are, each
+# a token character that case folding leaves alone: ASCII lower-case letters and digits, and
+# the CJK ideographs of Unicode 1.1 and 3.0 (every SQLite's tables know them). A document
+# made of them is cut by FTS5 into exactly its own space-separated tokens, so the index
+# holds a token for a notice exactly when the document lists it (tests/test_growth.py checks
+# every one of these characters against this machine's SQLite).
+_PLAIN_DOC = re.compile(r"[0-9a-z\u3400-\u4db5\u4e00-\u9fa5 ]*")
+
+
+@functools.lru_cache(maxsize=8)
+def _doc_of(haystack: str | None) -> str:
+    """:func:`bigrams`, remembered for the few texts a change reads twice (a document
+    computed before the write, store/prepare.py, is taken as it is)."""
+    return _indexed_doc(haystack) or ""
+
+
+def next_delta(state: str | None, current: str | None, new: str | None) -> str | None:
+    """The pending entry of a notice whose title, unit and text (``current``, as the
+    index's content view reads them: lower-cased, joined by newlines) are about to become
+    ``new`` (the SQL function ``xunshi_next_delta``).
+
+    ``state`` is the notice's pending entry: '' when it is not pending (the index holds
+    the document of ``current``), a delta when it is, None when it is pending and out of
+    the index. A delta is the tokens the index holds for the notice and must lose, a
+    newline, and the tokens it must gain (:func:`delta_part`): applied at the next flush,
+    it makes the index hold exactly the document of ``new``. None: the notice has to leave
+    the index now and go in whole at the flush (it was out of it already, or one of the
+    documents holds characters FTS5 might cut otherwise, see :data:`_PLAIN_DOC`).
+    """
+    if state is None or new is None:
+        return None
+    cur, nxt = _doc_of(current), _doc_of(new)
+    if not (_PLAIN_DOC.fullmatch(cur) and _PLAIN_DOC.fullmatch(nxt)):
+        return None
+    indexed = _indexed_set(cur, state)
+    new_set = set(nxt.split())
+    return (
+        " ".join(t for t in indexed if t not in new_set)
+        + "\n"
+        + " ".join(t for t in dict.fromkeys(nxt.split()) if t not in indexed)
+    )
+
+
+def _indexed_set(doc: str, delta: str) -> dict[str, None]:
+    """The tokens the index holds for a notice whose content gives ``doc`` and whose
+    pending delta is ``delta`` ('' for none): the document's, less the tokens the delta
+    adds, plus the tokens it takes out (in order, each once)."""
+    tokens = dict.fromkeys(doc.split())
+    if delta:
+        dropped, added = delta.split("\n")
+        for t in added.split():
+            tokens.pop(t, None)
+        tokens.update(dict.fromkeys(dropped.split()))
+    return tokens
+
+
+def indexed_doc(haystack: str | None, delta: str) -> str:
+    """The document the index holds for a pending notice with a delta (the SQL function
+    ``xunshi_indexed_doc``, for the index's content view)."""
+    return " ".join(_indexed_set(_doc_of(haystack), delta))
+
+
+def delta_part(delta: str, part: int) -> str:
+    """The tokens a delta takes out of the index (``part`` 0) or puts in (1), as a
+    document (the SQL function ``xunshi_delta_part``)."""
+    return delta.split("\n")[part]
 
 
 def _quote(token: str) -> str:
@@ -296,9 +374,15 @@ def register_functions(conn: sqlite3.Connection) -> None:
     """The SQL function the index's triggers and content view call: every connection that
     writes, or reads ``notices_search_doc``, needs it."""
     conn.create_function(BIGRAM_FUNCTION, 1, _indexed_doc, deterministic=True)
+    # (a change's two statements ask the same: remembered)
+    conn.create_function(
+        NEXT_DELTA_FUNCTION, 3, functools.lru_cache(maxsize=4)(next_delta), deterministic=True
+    )
+    conn.create_function(INDEXED_DOC_FUNCTION, 2, indexed_doc, deterministic=True)
+    conn.create_function(DELTA_PART_FUNCTION, 2, delta_part, deterministic=True)
 
 
-# -- the schema (migration m012_search_index) ---------------------------------------------------
+# -- the schema (migrations m012_search_index, m014_change_costs) ------------------------------
 
 _DOC = f"{BIGRAM_FUNCTION}({_HAYSTACK.format(f='f')})"
 _IS_LATEST = (
@@ -306,9 +390,32 @@ _IS_LATEST = (
 )
 
 
-def _unindex(notice_id: str) -> str:
-    """Statements that take a notice out of the index (if it is in it: a pending notice is
-    not) before its title, unit or latest text changes, and mark it pending."""
+def _haystack(title: str, unit: str, text: str) -> str:
+    return _HAYSTACK.replace("{f}.title", title).replace("{f}.unit", unit).replace("{f}.text", text)
+
+
+def _unindex(notice_id: str, new: str) -> str:
+    """Statements that note, before a notice's title, unit or latest text changes to give
+    the haystack ``new`` (SQL), what the index must lose and gain at the next flush
+    (:func:`next_delta`); a notice whose delta cannot be kept leaves the index now."""
+    state = (
+        f"CASE WHEN EXISTS (SELECT 1 FROM {PENDING_TABLE} WHERE notice_id = {notice_id}) "
+        f"THEN (SELECT delta FROM {PENDING_TABLE} WHERE notice_id = {notice_id}) ELSE '' END"
+    )
+    current = f"(SELECT {_HAYSTACK.format(f='f')} FROM {TEXT_VIEW} f WHERE f.rowid = {notice_id})"
+    delta = f"{NEXT_DELTA_FUNCTION}({state}, {current}, {new})"
+    return (
+        f"INSERT INTO {BIGRAM_TABLE} ({BIGRAM_TABLE}, rowid, doc) "
+        f"SELECT 'delete', d.id, d.doc FROM {DOC_VIEW} d WHERE d.id = {notice_id} "
+        f"AND {delta} IS NULL;\n"
+        f"        INSERT OR REPLACE INTO {PENDING_TABLE} (notice_id, delta) "
+        f"SELECT {notice_id}, {delta} WHERE NOT EXISTS (SELECT 1 FROM {PENDING_TABLE} "
+        f"WHERE notice_id = {notice_id} AND delta IS NULL);"  # (out of the index: it stays so)
+    )
+
+
+def _unindex_m012(notice_id: str, new: str) -> str:
+    """m012's: the notice left the index at once (its whole document) and became pending."""
     return (
         f"INSERT INTO {BIGRAM_TABLE} ({BIGRAM_TABLE}, rowid, doc) "
         f"SELECT 'delete', id, doc FROM {DOC_VIEW} WHERE id = {notice_id};\n"
@@ -316,8 +423,22 @@ def _unindex(notice_id: str) -> str:
     )
 
 
-# Index the pending notices as they are now, then forget them.
+# Index the pending notices, then forget them: for each, by notice id, what leaves the
+# index ('delete') and then what goes in (op NULL: an insert): its delta, or its whole
+# document when it is out of the index. In that order FTS5 writes one segment.
+_WITH_DELTA = f"FROM {PENDING_TABLE} WHERE delta IS NOT NULL AND delta <> char(10)"
 FLUSH = (
+    f"INSERT INTO {BIGRAM_TABLE} ({BIGRAM_TABLE}, rowid, doc) SELECT op, id, doc FROM ("
+    f"SELECT notice_id AS id, 0 AS part, 'delete' AS op, {DELTA_PART_FUNCTION}(delta, 0) AS doc "
+    f"{_WITH_DELTA} UNION ALL "
+    f"SELECT notice_id, 1, NULL, {DELTA_PART_FUNCTION}(delta, 1) {_WITH_DELTA} UNION ALL "
+    f"SELECT f.rowid, 1, NULL, {_DOC} FROM {TEXT_VIEW} f "
+    f"WHERE f.rowid IN (SELECT notice_id FROM {PENDING_TABLE} WHERE delta IS NULL)"
+    ") ORDER BY id, part",
+    f"DELETE FROM {PENDING_TABLE}",
+)
+
+_FLUSH_M012 = (
     f"INSERT INTO {BIGRAM_TABLE} (rowid, doc) SELECT f.rowid, {_DOC} FROM {TEXT_VIEW} f "
     f"WHERE f.rowid IN (SELECT notice_id FROM {PENDING_TABLE})",
     f"DELETE FROM {PENDING_TABLE}",
@@ -339,59 +460,105 @@ OLD_OBJECTS = (
     "DROP TABLE IF EXISTS notices_fts",
 )
 
+# What the index holds for each notice: its document as computed from its title, unit and
+# latest text; for a pending notice, that document before its delta; none for a pending
+# notice out of the index. FTS5's 'rebuild' and 'integrity-check' read it.
+DOC_VIEW_SQL = f"""CREATE VIEW {DOC_VIEW} AS
+    SELECT f.rowid AS id, CASE WHEN p.notice_id IS NULL THEN {_DOC}
+        ELSE {INDEXED_DOC_FUNCTION}({_HAYSTACK.format(f="f")}, p.delta) END AS doc
+    FROM {TEXT_VIEW} f LEFT JOIN {PENDING_TABLE} p ON p.notice_id = f.rowid
+    WHERE p.notice_id IS NULL OR p.delta IS NOT NULL"""
+
+_DOC_VIEW_M012 = f"""CREATE VIEW {DOC_VIEW} AS
+    SELECT f.rowid AS id, {_DOC} AS doc FROM {TEXT_VIEW} f
+    WHERE f.rowid NOT IN (SELECT notice_id FROM {PENDING_TABLE})"""
+
+_LATEST_TEXT = (
+    "(SELECT v.text FROM versions v WHERE v.notice_id = OLD.id ORDER BY v.n DESC LIMIT 1)"
+)
+
+TRIGGER_NAMES = (
+    "notices_search_notice_added",
+    "notices_search_notice_updating",
+    "notices_search_notice_deleting",
+    "notices_search_version_adding",
+    "notices_search_version_updating",
+    "notices_search_version_deleting",
+    "notices_search_flush",
+)
+
+
+def _triggers(unindex: Callable[[str, str], str], flush: tuple[str, str]) -> tuple[str, ...]:
+    notice = "(SELECT {c} FROM notices WHERE id = NEW.notice_id)"
+    new_text = _haystack(notice.format(c="title"), notice.format(c="unit"), "NEW.text")
+    return (
+        f"""CREATE TRIGGER notices_search_notice_added AFTER INSERT ON notices
+    BEGIN
+        INSERT OR IGNORE INTO {PENDING_TABLE} (notice_id) VALUES (NEW.id);
+    END""",
+        f"""CREATE TRIGGER notices_search_notice_updating BEFORE UPDATE OF title, unit ON notices
+    WHEN OLD.title IS NOT NEW.title OR OLD.unit IS NOT NEW.unit
+    BEGIN
+        {unindex("OLD.id", _haystack("NEW.title", "NEW.unit", _LATEST_TEXT))}
+    END""",
+        f"""CREATE TRIGGER notices_search_notice_deleting BEFORE DELETE ON notices
+    BEGIN
+        INSERT INTO {BIGRAM_TABLE} ({BIGRAM_TABLE}, rowid, doc)
+            SELECT 'delete', id, doc FROM {DOC_VIEW} WHERE id = OLD.id;
+        DELETE FROM {PENDING_TABLE} WHERE notice_id = OLD.id;
+    END""",
+        f"""CREATE TRIGGER notices_search_version_adding BEFORE INSERT ON versions
+    WHEN {_IS_LATEST.format(row="NEW")}
+    BEGIN
+        {unindex("NEW.notice_id", new_text)}
+    END""",
+        # Only the latest version's text is searched: updates of older rows (their texts
+        # stored another way) change nothing here.
+        f"""CREATE TRIGGER notices_search_version_updating BEFORE UPDATE OF text ON versions
+    WHEN OLD.text IS NOT NEW.text AND {_IS_LATEST.format(row="OLD")}
+    BEGIN
+        {unindex("OLD.notice_id", new_text.replace("NEW.notice_id", "OLD.notice_id"))}
+    END""",
+        f"""CREATE TRIGGER notices_search_version_deleting BEFORE DELETE ON versions
+    WHEN {_IS_LATEST.format(row="OLD")}
+    BEGIN
+        {unindex("OLD.notice_id", "NULL")}
+    END""",
+        # Index the pending notices together, after a version is in place (never from a
+        # BEFORE trigger: the row about to change would be indexed as it was).
+        f"""CREATE TRIGGER notices_search_flush AFTER INSERT ON versions
+    WHEN (SELECT count(*) FROM {PENDING_TABLE}) >= {FLUSH_AT}
+    BEGIN
+        {flush[0]};
+        {flush[1]};
+    END""",
+    )
+
+
+# m012_search_index as it ran (m014_change_costs then changes the upkeep).
 SEARCH_SQL = (
     f"""CREATE VIEW {TEXT_VIEW} AS
     SELECT n.id AS rowid, n.title AS title, n.unit AS unit,
         (SELECT v.text FROM versions v WHERE v.notice_id = n.id ORDER BY v.n DESC LIMIT 1) AS text
     FROM notices n""",
     f"""CREATE TABLE {PENDING_TABLE} (notice_id INTEGER PRIMARY KEY)""",
-    f"""CREATE VIEW {DOC_VIEW} AS
-    SELECT f.rowid AS id, {_DOC} AS doc FROM {TEXT_VIEW} f
-    WHERE f.rowid NOT IN (SELECT notice_id FROM {PENDING_TABLE})""",
+    _DOC_VIEW_M012,
     f"""CREATE VIRTUAL TABLE {BIGRAM_TABLE} USING fts5(doc, content = '{DOC_VIEW}',
     content_rowid = 'id', detail = none, columnsize = 0,
     tokenize = 'unicode61 remove_diacritics 0')""",
-    f"""CREATE TRIGGER notices_search_notice_added AFTER INSERT ON notices
-    BEGIN
-        INSERT OR IGNORE INTO {PENDING_TABLE} (notice_id) VALUES (NEW.id);
-    END""",
-    f"""CREATE TRIGGER notices_search_notice_updating BEFORE UPDATE OF title, unit ON notices
-    WHEN OLD.title IS NOT NEW.title OR OLD.unit IS NOT NEW.unit
-    BEGIN
-        {_unindex("OLD.id")}
-    END""",
-    f"""CREATE TRIGGER notices_search_notice_deleting BEFORE DELETE ON notices
-    BEGIN
-        INSERT INTO {BIGRAM_TABLE} ({BIGRAM_TABLE}, rowid, doc)
-            SELECT 'delete', id, doc FROM {DOC_VIEW} WHERE id = OLD.id;
-        DELETE FROM {PENDING_TABLE} WHERE notice_id = OLD.id;
-    END""",
-    f"""CREATE TRIGGER notices_search_version_adding BEFORE INSERT ON versions
-    WHEN {_IS_LATEST.format(row="NEW")}
-    BEGIN
-        {_unindex("NEW.notice_id")}
-    END""",
-    # Only the latest version's text is searched: updates of older rows (their texts
-    # stored another way) change nothing here.
-    f"""CREATE TRIGGER notices_search_version_updating BEFORE UPDATE OF text ON versions
-    WHEN OLD.text IS NOT NEW.text AND {_IS_LATEST.format(row="OLD")}
-    BEGIN
-        {_unindex("OLD.notice_id")}
-    END""",
-    f"""CREATE TRIGGER notices_search_version_deleting BEFORE DELETE ON versions
-    WHEN {_IS_LATEST.format(row="OLD")}
-    BEGIN
-        {_unindex("OLD.notice_id")}
-    END""",
-    # Index the pending notices together, after a version is in place (never from a BEFORE
-    # trigger: the row about to change would be indexed as it was).
-    f"""CREATE TRIGGER notices_search_flush AFTER INSERT ON versions
-    WHEN (SELECT count(*) FROM {PENDING_TABLE}) >= {FLUSH_AT}
-    BEGIN
-        {FLUSH[0]};
-        {FLUSH[1]};
-    END""",
+    *_triggers(_unindex_m012, _FLUSH_M012),
     f"INSERT INTO {BIGRAM_TABLE} ({BIGRAM_TABLE}) VALUES ('rebuild')",
+)
+
+# m014_change_costs: the pending table keeps each pending notice's delta (the notices
+# pending under m012 are out of the index: NULL, "insert it whole", is right for them), and
+# the content view and the triggers are replaced. The index itself stays as it is.
+DELTA_SQL = (
+    f"ALTER TABLE {PENDING_TABLE} ADD COLUMN delta TEXT",
+    *(f"DROP TRIGGER IF EXISTS {name}" for name in TRIGGER_NAMES),
+    f"DROP VIEW IF EXISTS {DOC_VIEW}",
+    DOC_VIEW_SQL,
+    *_triggers(_unindex, FLUSH),
 )
 
 

@@ -57,9 +57,10 @@ def test_new_unchanged_changed(db_path: Path) -> None:
     assert hunks == [
         [["equal", "给予党纪处分"], ["delete", "8"], ["insert", "9"], ["equal", "人次"]]
     ]
-    assert (
-        "-给予党纪处分8人次" in versions[1]["diff"] and "+给予党纪处分9人次" in versions[1]["diff"]
-    )
+    # The line diff is not stored: Store.version derives it from the two texts.
+    assert versions[1]["diff"] is None
+    diff = store.version(first.notice_id, 2)["diff"]
+    assert "-给予党纪处分8人次" in diff and "+给予党纪处分9人次" in diff
     kinds = [e["kind"] for e in store.events()]
     assert kinds == ["new_notice", "new_district", "changed", "facts_changed"]
     assert store.events(kind="new_district")[0]["detail"]["district_code"] == "330105"
