@@ -37,6 +37,14 @@ STAGES: list[tuple[str, str, str]] = [
     ("store (pipeline: Store.record, events)", "crawler.pipelines", "StorePipeline.process_item"),
     ("  of which extract_facts", "store.notices", "extract_facts"),
     ("  of which match_notice (districts)", "store.notices", "match_notice"),
+    # the search index's document, computed by the SQL flush of the pending notices
+    ("  of which the index document (store.fts.bigrams)", "store.fts", "bigrams"),
+    # the store pipeline's batch commits that no item makes (its timer, the crawl's end)
+    (
+        "store: batch commits outside items (timer, close)",
+        "crawler.pipelines",
+        "StorePipeline._commit",
+    ),
 ]
 
 

@@ -32,6 +32,13 @@ At each size, ``--runs`` times (the median is printed, every run in ``--verbose`
   changed version's growth down by table and index);
 * new, batched: ``BATCH`` notices never seen through ``Store.record_batch``, ``STREAM_BATCH``
   per transaction (what a streaming writer can do);
+* new, prepared: ``BATCH`` notices never seen whose pure work (facts, districts, index
+  document, page compressed against the site's current dictionary: store/prepare.py) was
+  done beforehand, as a distributed crawl's worker does it; only the writer's part is
+  timed (``Store.record`` with the prepared work, one transaction each, and through
+  ``Store.record_batch``, ``STREAM_BATCH`` per transaction: what the distributed writer
+  runs). The worker's part is shown apart (CPU ms per notice). The full in-process rate
+  is the "new" row above, never this one;
 * search: a rare term, a common one (巡视整改, top 50), a two-character one (巡视).
 
 Then new records go into the largest database and a copy of the one before it, taken in
@@ -66,6 +73,7 @@ from store import fts  # noqa: E402
 from store.compress import store_page  # noqa: E402
 from store.facts import fact_rows, from_rows, read_facts  # noqa: E402
 from store.notices import Store  # noqa: E402
+from store.prepare import prepare  # noqa: E402
 
 SIZES = (1_000, 10_000, 100_000)
 TEMPLATES = 200
@@ -346,6 +354,31 @@ def measure(store: Store, notices: list[Notice], expect: str) -> tuple[float, fl
             grown / len(notices))  # fmt: skip
 
 
+def measure_prepared(store: Store, notices: list[Notice]) -> dict[str, float]:
+    """New notices prepared first (the worker's part, timed apart), then recorded by the
+    writer one per transaction and in batches: rates of the writer's part only."""
+    half = len(notices) // 2
+    site_dict = store.page_dict(notices[0].site)
+    cpu = time.process_time()
+    ready = [prepare(n, store.clock(), site_dict=site_dict, page=True) for n in notices]
+    out = {"prepare cpu ms": (time.process_time() - cpu) / len(notices) * 1e3}
+    cpu, start = time.process_time(), time.perf_counter()
+    for notice, prepared in zip(notices[:half], ready[:half], strict=True):
+        if store.record(notice, None, prepared).outcome != "new":
+            raise AssertionError("a prepared notice was not recorded as new")
+    out["one/s"] = half / (time.perf_counter() - start)
+    out["one/cpu s"] = half / (time.process_time() - cpu)
+    rest = list(zip(notices[half:], [None] * (len(notices) - half), ready[half:], strict=True))
+    cpu, start = time.process_time(), time.perf_counter()
+    for at in range(0, len(rest), STREAM_BATCH):
+        done = store.record_batch(rest[at : at + STREAM_BATCH])
+        if any(isinstance(r, Exception) or r.outcome != "new" for r in done):
+            raise AssertionError(f"a batch did not record new notices: {done}")
+    out["batch/s"] = len(rest) / (time.perf_counter() - start)
+    out["batch/cpu s"] = len(rest) / (time.process_time() - cpu)
+    return out
+
+
 def time_query(fn: Callable[[], Any], runs: int) -> tuple[float, Any]:
     """Median ms of ``runs`` calls (after one warm-up) and the last result."""
     result = fn()
@@ -471,6 +504,7 @@ def main() -> int:
     clock = common.Stopwatch()
     summary: list[list[Any]] = []
     batch_rows: list[list[Any]] = []
+    prepared_rows: list[list[Any]] = []
     runs_out: list[list[Any]] = []
     query_rows: list[list[Any]] = []
     sizes_out: list[list[Any]] = []
@@ -506,6 +540,12 @@ def main() -> int:
                         raise AssertionError(f"a batch did not record new notices: {done}")
                 figures.setdefault("batched/s", []).append(BATCH / (time.perf_counter() - start))
                 figures.setdefault("batched/cpu s", []).append(BATCH / (time.process_time() - cpu))
+                for name, value in measure_prepared(
+                    store, [corpus.new() for _ in range(2 * BATCH)]
+                ).items():
+                    figures.setdefault(f"prepared {name}", []).append(value)  # fmt: skip
+            prepared_rows.append([size] + [common.median(figures[f"prepared {k}"]) for k in (
+                "one/s", "one/cpu s", "batch/s", "batch/cpu s", "prepare cpu ms")])  # fmt: skip
             batch_rows.append([size, common.median(figures["batched/s"]),
                                common.median(figures["batched/cpu s"])])  # fmt: skip
             summary.append([size] + [common.median(figures[k]) for k in (
@@ -540,6 +580,13 @@ def main() -> int:
     print(f"\n## New notices through Store.record_batch, {STREAM_BATCH} per transaction "
           f"(a streaming writer; median of {args.runs} runs of {BATCH})")  # fmt: skip
     common.print_table(["notices stored", "new /s", "new /CPU s"], batch_rows)
+    print(f"\n## New notices prepared beforehand (store/prepare.py, as a distributed worker does): "
+          f"the WRITER's part only (median of {args.runs} runs of {BATCH} one per transaction and "
+          f"{BATCH} through Store.record_batch, {STREAM_BATCH} per transaction); the worker's "
+          "part apart. The full in-process rate is the first table's 'new'.")  # fmt: skip
+    common.print_table(["notices stored", "writer new /s (1 per transaction)", "writer new /CPU s",
+                        f"writer new /s ({STREAM_BATCH} per transaction)", "writer new /CPU s (batched)",
+                        "prepare, CPU ms per notice (worker)"], prepared_rows)  # fmt: skip
     if interleaved:
         print(f"\n## New notices, the two sizes taken in turns ({ROUNDS} rounds of {TURN} each: "
               "the machine's load falls on both alike)")  # fmt: skip

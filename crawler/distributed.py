@@ -778,6 +778,7 @@ class _Writer:
         self.sites = [r.crawl.site for r in runs.values()]
         self.stopped: set[str] = set()
         self.store_error: str | None = None
+        self.published: dict[str, int] = {}  # the page dictionary id each site's workers have
 
     def note(self, line: str) -> None:
         _note(self.log_path, line)
@@ -810,9 +811,29 @@ class _Writer:
         for run in touched.values():
             if run.pipeline.store_error:
                 self.store_error = run.pipeline.store_error
+            self.publish_dict(run.crawl.site)
         if self.on_progress:
             for run in touched.values():
                 self.on_progress(self._progress(run, "running"))
+
+    def publish_dict(self, site: str) -> None:
+        """Give the workers the site's current page dictionary (when it is new to them), so
+        that they compress its pages as the writer would (store/prepare.py)."""
+        if self.server is None or self.store_error:
+            return
+        try:
+            current = self.store.page_dict(site)
+        except (sqlite3.Error, StoreError):
+            return  # the next write says what is wrong with the database
+        if current is None or self.published.get(site) == current[0]:
+            return
+        try:
+            self.server.set(key(self.crawl, "dict", site), pickle.dumps(current))
+            self.server.set(key(self.crawl, "dict-id", site), current[0])
+        except Exception as exc:  # noqa: BLE001 (a lost Redis is noticed where it matters)
+            self.note(f"page dictionary of {site} not published: {exc}")
+            return
+        self.published[site] = current[0]
 
     def _write(self, message: dict[str, Any]) -> _Run | None:
         """Record one message from a worker, as the one-process pipeline would."""
@@ -840,7 +861,7 @@ class _Writer:
                 return None
             # DropItem: the database cannot be written; the pipeline keeps why (the run fails)
             with contextlib.suppress(DropItem):
-                pipeline.process_item(item)
+                pipeline.process_item(item, message.get("prepared"))
             if once is not None:
                 run.recorded.add(once)
         elif kind == "dropped":
@@ -1126,6 +1147,28 @@ class WorkerExtension:
         self.server.lpush(key(self.crawl, "items"), pickle.dumps(message))
 
 
+def _prepared(item: Any, site_dict: tuple[int, bytes] | None = None) -> Any:
+    """A notice's pure per-notice work (store/prepare.py), done here in the worker so that
+    the one store writer only runs SQL; None when it cannot be done (the writer will).
+    ``site_dict``: the site's page dictionary as the writer last published it (None: the
+    site has none yet); a page compressed against another than the writer's current one
+    is compressed again by the writer."""
+    from crawler.items import Notice
+    from store.notices import utcnow
+    from store.prepare import prepare
+
+    if not isinstance(item, Notice) or not item.text:
+        return None
+    try:
+        return prepare(item, utcnow(), site_dict=site_dict, page=True)
+    except Exception:  # noqa: BLE001 (the writer computes what is missing)
+        logger.warning("could not prepare %s; the writer will", item.url, exc_info=True)
+        return None
+
+
+DICT_CHECK_SECONDS = 5.0  # how often a worker asks whether a site's page dictionary changed
+
+
 class RedisItemPipeline:
     """In a worker, in place of the store: every item goes to the writer through Redis."""
 
@@ -1133,8 +1176,11 @@ class RedisItemPipeline:
         from scrapy_redis.connection import get_redis_from_settings
 
         self.server = get_redis_from_settings(crawler.settings)
-        self.queue = key(_crawl_of(crawler.settings), "items")
+        self.crawl = _crawl_of(crawler.settings)
+        self.queue = key(self.crawl, "items")
         self.run_id = crawler.settings.getint("XUNSHI_RUN_ID")
+        # each site's page dictionary as the writer published it, and when it was checked
+        self.dicts: dict[str, tuple[float, tuple[int, bytes] | None]] = {}
 
     @classmethod
     def from_crawler(cls, crawler: Any) -> RedisItemPipeline:
@@ -1145,10 +1191,33 @@ class RedisItemPipeline:
         return pipeline
 
     def process_item(self, item: Any) -> Any:
-        self.server.lpush(
-            self.queue, pickle.dumps({"kind": "item", "run_id": self.run_id, "item": item})
-        )
+        message: dict[str, Any] = {"kind": "item", "run_id": self.run_id, "item": item}
+        prepared = _prepared(item, self._site_dict(item))
+        if prepared is not None:
+            message["prepared"] = prepared
+        self.server.lpush(self.queue, pickle.dumps(message))
         return item
+
+    def _site_dict(self, item: Any) -> tuple[int, bytes] | None:
+        """The page dictionary the writer published for the item's site (checked again
+        every DICT_CHECK_SECONDS; the content is read only when its id changed)."""
+        site = getattr(item, "site", None)
+        if not isinstance(site, str):
+            return None
+        now = time.monotonic()
+        checked, current = self.dicts.get(site, (None, None))
+        if checked is not None and now - checked < DICT_CHECK_SECONDS:
+            return current
+        try:
+            dict_id = self.server.get(key(self.crawl, "dict-id", site))
+            if dict_id is not None and (current is None or int(dict_id) != current[0]):
+                raw = self.server.get(key(self.crawl, "dict", site))
+                current = pickle.loads(raw) if raw else None
+        except Exception:  # noqa: BLE001 (the writer compresses the page itself)
+            logger.warning("cannot read the page dictionary of %s", site, exc_info=True)
+            current = None
+        self.dicts[site] = (now, current)
+        return current
 
     def item_dropped(
         self, item: Any, response: Any, exception: BaseException, spider: Any = None

@@ -24,6 +24,7 @@ from crawler.items import Notice, PageEvent, SiteList
 from crawler.normalise import is_seed_format, normalise
 from store.db import StoreError
 from store.notices import RUN_COUNTS, Store, load_known
+from store.prepare import Prepared
 from store.sites import list_failed, save_list
 
 logger = logging.getLogger(__name__)
@@ -98,6 +99,12 @@ class StorePipeline:
         self.counts = dict.fromkeys(RUN_COUNTS, 0)
         self.store: Store | None = None
         self.store_error: str | None = None
+        # Writes are committed in batches (open_spider turns it on: a Scrapy crawl), of
+        # this many items or this many seconds, whichever comes first, and at the end.
+        self.batch_items = max(settings.getint("XUNSHI_STORE_BATCH", 32), 1)
+        self.batch_seconds = settings.getfloat("XUNSHI_STORE_BATCH_SECONDS", 1.0)
+        self.batching = False
+        self._timer: Any = None
 
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> StorePipeline:
@@ -107,6 +114,13 @@ class StorePipeline:
         return pipeline
 
     def _count(self, name: str, n: int = 1) -> None:
+        # What a batch recorded counts once it is committed (a batch lost is not counted).
+        if self.store is not None and self.store.batch_open:
+            self.store.after_commit(lambda: self._add(name, n))
+        else:
+            self._add(name, n)
+
+    def _add(self, name: str, n: int) -> None:
         self.counts[name] += n
         if self.crawler.stats is not None:
             self.crawler.stats.inc_value(COUNT_KEY + name, n)
@@ -130,11 +144,39 @@ class StorePipeline:
         if isinstance(getattr(spider, "known", None), dict):
             # What the spider routes by: the site's stored notices (a read-only query).
             spider.known = load_known(self.store, spider.name)  # type: ignore[attr-defined]
+        self.batching = self.batch_items > 1 and self.batch_seconds > 0
+        if self.batching:
+            from scrapy.utils.asyncio import create_looping_call
+
+            self._timer = create_looping_call(self._commit_due)
+            self._timer.start(self.batch_seconds, now=False)
+
+    def _commit_due(self) -> None:
+        if self.store is not None and self.store.batch_due(self.batch_items, self.batch_seconds):
+            self._commit()
+
+    def _commit(self) -> None:
+        """Commit the open batch; a database error stops the crawl as a failed write does."""
+        if self.store is None:
+            return
+        try:
+            self.store.commit_batch()
+        except (sqlite3.Error, StoreError) as exc:
+            self._store_failed(exc)
+
+    def close_spider(self) -> None:
+        # Before spider_closed (and the extensions that read the database then).
+        if self._timer is not None and self._timer.running:
+            self._timer.stop()
+        self._commit()
 
     def spider_closed(self, spider: Any, reason: str) -> None:
         # Runs after the pipelines have closed, when Scrapy knows why the crawl ended.
+        if self._timer is not None and self._timer.running:
+            self._timer.stop()
         if self.store is None or self.run_id is None:
             return
+        self._commit()
         stats = self.crawler.stats.get_stats() if self.crawler.stats else {}
         status, error = run_outcome(
             reason, stats, self.store_error, self.crawler.settings.getfloat("XUNSHI_TIME_LIMIT")
@@ -159,38 +201,57 @@ class StorePipeline:
             self.store = None
             release_store(self.path)
 
-    def process_item(self, item: Any) -> Any:
+    def process_item(self, item: Any, prepared: Prepared | None = None) -> Any:
+        """Record ``item``; ``prepared``: its pure work done by the worker that sent it
+        (a distributed crawl's writer), else done here (store/prepare.py)."""
         assert self.store is not None
         if self.store_error:
             raise DropItem("the database cannot be written; crawl stopping")
         try:
-            self._record(item)
+            if self.batching:
+                self.store.begin_batch()
+            self._record(item, prepared)
+            if self.batching and self.store.batch_due(self.batch_items, self.batch_seconds):
+                self.store.commit_batch()
         except (sqlite3.Error, StoreError) as exc:
-            # Disk full, read-only file, lost lock: every later write would fail the same
-            # way. Stop the crawl; what was recorded before stays whole (one transaction each).
-            self.store_error = str(exc)
-            if self.crawler.stats is not None:
-                self.crawler.stats.set_value("xunshi/store_error", self.store_error)
-            logger.error("cannot write to the database: %s; stopping the crawl", exc)
-            engine = self.crawler.engine
-            if engine is not None:
-                deferred_from_coro(engine.close_spider_async(reason="store_error"))
+            self._store_failed(exc)
             raise DropItem(f"not stored: {exc}") from None
         return item
 
-    def _record(self, item: Any) -> None:
+    def _store_failed(self, exc: Exception) -> None:
+        # Disk full, read-only file, lost lock: every later write would fail the same
+        # way. Stop the crawl; what was committed before stays whole (each notice in a
+        # savepoint, a batch committed whole). The batch the error fell in is kept if it
+        # can still be committed, else rolled back whole and not counted.
+        assert self.store is not None
+        if self.store_error is None:
+            self.store_error = str(exc)
+        try:
+            self.store.commit_batch()
+        except (sqlite3.Error, StoreError) as again:
+            logger.error("the last batch of records was not stored: %s", again)
+            self.store.rollback_batch()
+        if self.crawler.stats is not None:
+            self.crawler.stats.set_value("xunshi/store_error", self.store_error)
+        logger.error("cannot write to the database: %s; stopping the crawl", exc)
+        engine = self.crawler.engine
+        if engine is not None:
+            deferred_from_coro(engine.close_spider_async(reason="store_error"))
+
+    def _record(self, item: Any, prepared: Prepared | None = None) -> None:
         assert self.store is not None
         if isinstance(item, Notice):
             self._count("notices_seen")
-            recorded = self.store.record(item, self.run_id)
+            # In one process the store does the pure work itself, and only for a notice
+            # that is new or changed (an unchanged one needs none of it).
+            if prepared is None:
+                recorded = self.store.record(item, self.run_id)
+            else:
+                recorded = self.store.record(item, self.run_id, prepared)
             self._count(recorded.outcome)
-            logger.info(
-                "%s notice %d v%d: %s",
-                recorded.outcome,
-                recorded.notice_id,
-                recorded.version,
-                item.url,
-            )
+            line = ("%s notice %d v%d: %s", recorded.outcome, recorded.notice_id,
+                    recorded.version, item.url)  # fmt: skip
+            self.store.after_commit(lambda: logger.info(*line))
         elif isinstance(item, PageEvent):
             self._page_event(item)
         elif isinstance(item, SiteList):

@@ -98,6 +98,12 @@ XUNSHI_TIME_LIMIT = 0
 XUNSHI_FIRST_CONTACT_TIMEOUT = 10.0
 # Check each site's health at the end of its crawl (site_broken, site_quiet events).
 XUNSHI_SITE_HEALTH = True
+# The store pipeline commits its writes in batches of this many notices, or after this
+# many seconds, whichever comes first (each notice in a savepoint: a crash loses at most
+# the open batch, never half a notice); 1 commits every notice on its own.
+XUNSHI_STORE_BATCH = 32
+# An open batch is committed when it is this many seconds old, even with no new item.
+XUNSHI_STORE_BATCH_SECONDS = 1.0
 # Stop following list pages after this many (a broken pager must not walk forever).
 XUNSHI_MAX_LIST_PAGES = 200
 # A notice text shorter than this (characters) is refused as a broken page.

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import sqlite3
+import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -21,18 +21,36 @@ from crawler.facts import change_line, extract_facts
 from crawler.facts import changes as fact_changes
 from crawler.items import Notice, canonical_url
 from store import events as event_table
-from store.compress import legacy_page, raw_of, store_page, supersede, version_text, zstd
-from store.db import default_path, open_db, process_alive, write_transaction
+from store.compress import (
+    RAW_DICT,
+    RAW_TEXT,
+    CompressError,
+    decode_page,
+    dict_content,
+    encode_page,
+    legacy_page,
+    raw_of,
+    site_dict,
+    store_page,
+    supersede,
+    version_text,
+    zstd,
+)
+from store.compress import enabled as compress_enabled
+from store.db import StoreError, default_path, open_db, process_alive, write_transaction
 from store.diff import diff_texts, line_diff
 from store.districts import UnitMatch, match_notice
 from store.events import EVENT_KINDS  # noqa: F401  (the kinds live in one table, store/events.py)
 from store.facts import (
     extend_facts,
+    fact_rows,
     has_fact_ranges,
     has_facts_table,
     read_facts,
     write_facts,
 )
+from store.fts import haystack, remember_doc
+from store.prepare import Prepared, match_year, text_sha256, usable
 
 
 def compress_page(data: bytes) -> bytes:
@@ -87,6 +105,12 @@ class Store:
         self.db = db
         self.clock = clock
         self._has_facts: bool | None = None
+        self._prepared: Prepared | None = None  # of the notice being recorded
+        # An open batch (begin_batch): when it began, its writes, and what to do once
+        # it is committed (a pipeline's counts and log lines).
+        self._batch_since: float | None = None
+        self._batch_writes = 0
+        self._after_commit: list[Callable[[], None]] = []
         self._insert_sql: dict[tuple[str, tuple[str, ...]], str] = {}  # SQL text only
 
     @classmethod
@@ -101,7 +125,10 @@ class Store:
         return cls(open_db(path, create=create, write=write))
 
     def close(self) -> None:
-        self.db.close()
+        try:
+            self.commit_batch()  # a batch is never left open: what it recorded is kept
+        finally:
+            self.db.close()
 
     def __enter__(self) -> Store:
         return self
@@ -112,6 +139,67 @@ class Store:
     @property
     def writable(self) -> bool:
         return not getattr(self.db, "read_only", False)
+
+    # -- batches: one transaction for many records --------------------------------------
+
+    def begin_batch(self) -> bool:
+        """Open a write transaction that the records after it join, each in a savepoint of
+        its own (a crash leaves no half notice: a batch is committed whole or not at all).
+        False when a transaction is already open (a batch, or a caller's own)."""
+        conn = self.db.conn
+        if conn.in_transaction:
+            return False
+        conn.execute("BEGIN IMMEDIATE")
+        self._batch_since = time.monotonic()
+        self._batch_writes = 0
+        return True
+
+    @property
+    def batch_open(self) -> bool:
+        return self._batch_since is not None
+
+    def after_commit(self, then: Callable[[], None]) -> None:
+        """Run ``then`` once what was just written is committed: at once when no batch is
+        open (it is committed already), else when the batch is."""
+        if self._batch_since is None:
+            then()
+        else:
+            self._after_commit.append(then)
+
+    def batch_due(self, records: int, seconds: float) -> bool:
+        """Whether the open batch holds ``records`` notices or is ``seconds`` old."""
+        since = self._batch_since
+        if since is None:
+            return False
+        return self._batch_writes >= records or time.monotonic() - since >= seconds
+
+    def commit_batch(self) -> None:
+        """Commit the open batch (no-op without one), then run what waited for it. A batch
+        the database could not commit is rolled back whole and its waiting work dropped."""
+        if self._batch_since is None:
+            return
+        conn = self.db.conn
+        waiting, self._after_commit = self._after_commit, []
+        self._batch_since = None
+        if not conn.in_transaction:  # SQLite rolled it back itself (disk full, I/O error)
+            raise StoreError("the database rolled back the last batch of records")
+        try:
+            conn.execute("COMMIT")
+        except sqlite3.Error:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            raise
+        for then in waiting:
+            then()
+
+    def rollback_batch(self) -> None:
+        """Drop the open batch and what waited for it (no-op without one)."""
+        if self._batch_since is None:
+            return
+        self._batch_since = None
+        self._after_commit = []
+        if self.db.conn.in_transaction:
+            self.db.conn.execute("ROLLBACK")
 
     # -- runs ---------------------------------------------------------------------------
 
@@ -248,16 +336,29 @@ class Store:
         rows = list(self.db.table("notices").rows_where("key = ?", [canonical_url(url)]))
         return rows[0] if rows else None
 
-    def record(self, notice: Notice, run_id: int | None = None) -> Recorded:
+    def record(
+        self, notice: Notice, run_id: int | None = None, prepared: Prepared | None = None
+    ) -> Recorded:
         """Store a fetched notice: a new version only when its seed-format text changed.
 
         One transaction (a savepoint inside a caller's transaction: a batch of records
         that fails in the middle keeps the records before it and nothing of this one).
+        ``prepared``: the pure work done beforehand (store/prepare.py); used only where it
+        was made by this code for this notice, else computed here.
         """
         if not notice.text:
             raise ValueError("a notice must be normalised before it is recorded")
         text = notice.text
-        sha = hashlib.sha256(text.encode("utf-8")).hexdigest()
+        sha = text_sha256(text)
+        self._prepared = usable(prepared, notice, sha)
+        if self._batch_since is not None:
+            self._batch_writes += 1
+        try:
+            return self._record(notice, text, sha, run_id)
+        finally:
+            self._prepared = None
+
+    def _record(self, notice: Notice, text: str, sha: str, run_id: int | None) -> Recorded:
         now = self.clock()
         key = notice.key
         validators = (notice.headers.get("etag"), notice.headers.get("last-modified"))
@@ -283,7 +384,7 @@ class Store:
             return self._record_changed(notice, text, sha, row, latest, validators, run_id, now)
 
     def record_batch(
-        self, items: Iterable[tuple[Notice, int | None]]
+        self, items: Iterable[tuple[Notice, int | None] | tuple[Notice, int | None, Any]]
     ) -> list[Recorded | Exception]:
         """Record many notices (with their run ids) in one transaction: one commit for the
         batch (what a streaming writer such as the distributed one wants), each notice in
@@ -294,9 +395,9 @@ class Store:
         """
         results: list[Recorded | Exception] = []
         with write_transaction(self.db):
-            for notice, run_id in items:
+            for notice, run_id, *prepared in items:
                 try:
-                    results.append(self.record(notice, run_id))
+                    results.append(self.record(notice, run_id, *prepared))
                 except sqlite3.Error:
                     raise
                 except Exception as exc:
@@ -336,8 +437,14 @@ class Store:
         )
         self._insert_version(notice, notice_id, 1, sha, run_id, now, None)
         if self.has_facts():
-            write_facts(
-                self.db, notice_id, 1, extract_facts(text, notice.title, notice.published_at)
+            facts = self._prepared.facts if self._prepared else None
+            if facts is None:
+                facts = extract_facts(text, notice.title, notice.published_at)
+            # a new notice has no facts to replace (write_facts deletes them first)
+            self.db.conn.executemany(
+                "INSERT INTO facts (notice_id, version, key, value, evidence) "
+                "VALUES (?, ?, ?, ?, ?)",
+                fact_rows(notice_id, 1, facts),
             )
         self._event(
             run_id,
@@ -440,10 +547,16 @@ class Store:
 
     def _unit(self, notice: Notice, now: str) -> tuple[UnitMatch, dict[str, Any]]:
         """The unit and districts of a text, and the notice columns that hold them."""
-        year = int(notice.published_at[:4]) if notice.published_at else int(now[:4])
-        match = match_notice(
-            notice.title, notice.text or "", year=year, site_province=notice.province
-        )
+        year = match_year(notice, now)
+        ready = self._prepared
+        if ready is not None and ready.match is not None and ready.year == year:
+            match = ready.match
+            if ready.doc is not None:  # the search index's flush takes it from there
+                remember_doc(haystack(notice.title, match.unit, notice.text), ready.doc)
+        else:
+            match = match_notice(
+                notice.title, notice.text or "", year=year, site_province=notice.province
+            )
         columns = {
             "unit": match.unit,
             "unit_ambiguous": json.dumps(list(match.ambiguous), ensure_ascii=False),
@@ -513,7 +626,7 @@ class Store:
         """Insert version n; version n-1's text and page then become compressed deltas
         against it (store/compress.py), after the insert, so the search index never sees it."""
         text = notice.text or ""
-        page = store_page(self.db, notice.site, n, notice.raw, text, now)
+        page = self._page(notice, n, text, now)
         self._insert(
             "versions",
             {
@@ -541,6 +654,35 @@ class Store:
         )
         if n > 1:
             supersede(self.db, notice_id, n - 1, text, notice.raw)
+
+    def _page(self, notice: Notice, n: int, text: str, now: str) -> dict[str, Any]:
+        """The page columns of a new latest version: the prepared ones when they were
+        made against the site's current dictionary and decode to the page byte for
+        byte, else compressed here (``store_page``)."""
+        ready = self._prepared.page if self._prepared else None
+        if ready is None or not compress_enabled(self.db):
+            return store_page(self.db, notice.site, n, notice.raw, text, now)
+        dict_id = site_dict(self.db, notice.site, now, new_notice=n == 1)
+        base = dict_content(self.db, dict_id) if dict_id is not None else b""
+        codec = RAW_DICT if dict_id is not None else RAW_TEXT
+        frame = ready.get("raw")
+        if ready.get("raw_dict") == dict_id and ready.get("raw_codec") == codec and frame:
+            try:
+                if decode_page(frame, text, base) == notice.raw:
+                    return {"raw": frame, "raw_codec": codec, "raw_dict": dict_id}
+            except CompressError:
+                pass
+        return {"raw": encode_page(notice.raw, text, base), "raw_codec": codec, "raw_dict": dict_id}
+
+    def page_dict(self, site: str) -> tuple[int, bytes] | None:
+        """The site's current page dictionary (id, content), what a producer compresses a
+        new page against (store/prepare.py); None when it has none (or no m013 yet)."""
+        if not compress_enabled(self.db):
+            return None
+        row = self.db.execute(
+            "SELECT id FROM page_dicts WHERE site = ? ORDER BY id DESC LIMIT 1", [site]
+        ).fetchone()
+        return (int(row[0]), dict_content(self.db, int(row[0]))) if row else None
 
     def touch_not_modified(self, url: str) -> int | None:
         """A conditional re-check answered 304: the notice is still there, unchanged."""
