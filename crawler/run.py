@@ -41,6 +41,8 @@ from store import report
 from store.db import StoreError
 from store.notices import RUN_COUNTS, Store
 
+logger = logging.getLogger(__name__)
+
 PROJECT_ROOT = Path(crawler.__file__).resolve().parent.parent
 COUNT_FIELDS = ("pages", *RUN_COUNTS)
 # How long past its time limit a site may run before the process is stopped from outside.
@@ -708,7 +710,7 @@ def _child_main() -> int:  # noqa: PLR0915 (one function: the whole life of the 
                    "status": stats.get("xunshi/status"), "error": stats.get("xunshi/error")}  # fmt: skip
         if isinstance(result, Failure):
             error = f"crawl failed: {result.getErrorMessage()}"
-            print(f"{entry['site']}: {error}\n{result.getTraceback()}", file=sys.stderr)
+            logger.error("%s: %s\n%s", entry["site"], error, result.getTraceback())
             _fail_run(plan["db"], run_id, error)
             message["error"] = error
         emit(message)
@@ -754,7 +756,7 @@ def _fail_run(db: str, run_id: int, error: str, status: str = "failed") -> None:
         finally:
             store.close()
     except (sqlite3.Error, StoreError) as exc:
-        print(f"cannot record the end of run {run_id}: {exc}", file=sys.stderr)
+        logger.error("cannot record the end of run %s: %s", run_id, exc)
 
 
 if __name__ == "__main__":
