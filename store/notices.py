@@ -437,9 +437,7 @@ class Store:
         )
         self._insert_version(notice, notice_id, 1, sha, run_id, now, None)
         if self.has_facts():
-            facts = self._prepared.facts if self._prepared else None
-            if facts is None:
-                facts = extract_facts(text, notice.title, notice.published_at)
+            facts = self._facts_of(notice, text)
             # a new notice has no facts to replace (write_facts deletes them first)
             self.db.conn.executemany(
                 "INSERT INTO facts (notice_id, version, key, value, evidence) "
@@ -474,7 +472,7 @@ class Store:
         diff = diff_texts(old_text, text, old_label=f"v{n - 1}", new_label=f"v{n}")
         match, unit_columns = self._unit(notice, now)
         self._insert_version(notice, notice_id, n, sha, run_id, now, diff)
-        facts = extract_facts(text, notice.title, notice.published_at) if self.has_facts() else {}
+        facts = self._facts_of(notice, text) if self.has_facts() else {}
         if self.has_facts():
             # (rows covering runs of versions since m014; a database not yet migrated:
             # tests of migrations)
@@ -544,6 +542,14 @@ class Store:
                         **change, "label": FACT_LABELS.get(key, key), "summary": change_line(change),
                         "evidence": new["evidence"].get(key) or old["evidence"].get(key)},
             )  # fmt: skip
+
+    def _facts_of(self, notice: Notice, text: str) -> dict[str, Any]:
+        """The facts of a new or changed text: the worker's (prepared for this very text,
+        title and date: ``usable``), else extracted here."""
+        ready = self._prepared.facts if self._prepared else None
+        return (
+            ready if ready is not None else extract_facts(text, notice.title, notice.published_at)
+        )
 
     def _unit(self, notice: Notice, now: str) -> tuple[UnitMatch, dict[str, Any]]:
         """The unit and districts of a text, and the notice columns that hold them."""
