@@ -82,12 +82,14 @@ from crawler.sites import SiteProfile
 from store.db import StoreError
 from store.notices import Store, load_known
 
+logger = logging.getLogger(__name__)
+
 CRAWLS_KEY = "xunshi:crawls"  # the crawls a worker may join (a sorted set by start time)
+# A worker that has not said it is alive for this long is gone.
 ALIVE_SECONDS = 5.0
 # The writer says it is alive (``writer``) at least this often; a worker whose writer has
 # not said so for this long (killed, machine gone) stops instead of crawling for nobody.
 WRITER_SECONDS = 20.0
-logger = logging.getLogger(__name__)  # a worker that has not said it is alive for this long is gone
 
 
 class RedisUnavailable(Exception):
@@ -1007,7 +1009,7 @@ def _cleanup(server: Any, crawl: str, sites: list[str]) -> None:
         if keys:
             server.delete(*keys)
     except Exception as exc:  # noqa: BLE001 (Redis gone: nothing left to clean)
-        print(f"Redis keys of crawl {crawl} not deleted: {exc}", file=sys.stderr)
+        logger.warning("Redis keys of crawl %s not deleted: %s", crawl, exc)
 
 
 def start_worker(
