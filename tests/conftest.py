@@ -114,6 +114,17 @@ def _content_type(file: Path) -> str:
     return "application/octet-stream"
 
 
+class QuietServer(ThreadingHTTPServer):
+    """A local site's server that takes a client hanging up mid-answer (a crawl that ends or
+    drops a response) as normal: socketserver would print its traceback to whatever
+    sys.stderr is then, such as a CliRunner capturing a command's output."""
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        if isinstance(sys.exc_info()[1], ConnectionError):
+            return
+        super().handle_error(request, client_address)
+
+
 @pytest.fixture
 def serve(tmp_path: Path) -> Iterator[Callable[[str | Path], LocalSite]]:
     """``serve("zjsjw")`` copies tests/sites/zjsjw to a temp folder and serves it on 127.0.0.1;
@@ -127,7 +138,7 @@ def serve(tmp_path: Path) -> Iterator[Callable[[str | Path], LocalSite]]:
             root = tmp_path / "sites" / name
             shutil.copytree(SITES_DIR / name, root)
         site = LocalSite(root=root, base="")
-        server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(site))
+        server = QuietServer(("127.0.0.1", 0), _handler(site))
         server.daemon_threads = True
         site.base = f"http://127.0.0.1:{server.server_address[1]}"
         threading.Thread(target=server.serve_forever, daemon=True).start()
