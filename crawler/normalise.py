@@ -55,25 +55,40 @@ def header_line(published_at: datetime | None, source: str | None, *, has_time: 
     return clean_line(f"{stamp} {source}")
 
 
-# What the seed format never holds besides characters clean_line removes: a line break
-# next to a space or to another one. The NFKC quick check of the whole text answers for
-# every line, as a line break is a boundary that normalisation never crosses.
-_NOT_SEED = re.compile(
-    "[\u00ad\u200b-\u200f\u2028\u2029\u2060-\u2064\ufeff\x00-\x09\x0b-\x1f\x7f-\x9f]"
-    "|[^\\S \n]|  | \n|\n |\n\n"
+# One character the seed format never holds: an invisible or control character (the
+# tab among them), or white space other than the space and the line break. That white
+# space is spelt out (\xa0, \u1680, \u2000-\u200a, \u202f, \u205f, \u3000 besides the
+# controls): the characters str.isspace() and re's \s take as white space
+# (tests/test_normalise.py checks the class against every code point). One character
+# class: re scans it several times faster than an alternation that also looks for pairs.
+_NOT_SEED_CHAR = re.compile(
+    "[\u00ad\u200b-\u200f\u2028\u2029\u2060-\u2064\ufeff\x00-\x09\x0b-\x1f\x7f-\x9f"
+    "\xa0\u1680\u2000-\u200a\u202f\u205f\u3000]"
 )
 
 
 def _already_seed(text: str) -> bool:
     """True when every line of ``text`` is non-empty and already what clean_line makes of it
-    (so that normalise of its lines gives ``text`` back): one scan instead of one per line."""
-    return (
-        bool(text)
-        and text[0] not in " \n"
-        and text[-1] not in " \n"
-        and unicodedata.is_normalized("NFKC", text)
-        and _NOT_SEED.search(text) is None
-    )
+    (so that normalise of its lines gives ``text`` back): a few scans instead of one per line.
+
+    Besides the characters of ``_NOT_SEED_CHAR``, the seed format never holds a line break
+    next to a space or to another one, nor two spaces in a row. The NFKC quick check of the
+    whole text answers for every line, as a line break is a boundary that normalisation
+    never crosses.
+    """
+    if not text or "  " in text:
+        return False
+    for line in text.split("\n"):
+        if not line or line[0] == " " or line[-1] == " ":
+            return False
+    return unicodedata.is_normalized("NFKC", text) and _NOT_SEED_CHAR.search(text) is None
+
+
+# The last text normalise() returned from its fast path, where _already_seed() proved it in
+# seed format: is_seed_format() of that very object (ValidatePipeline checks the text
+# NormalisePipeline has just made) is then known without scanning it again. An identity
+# test on an immutable string, so nothing else can pass for it; any other text is scanned.
+_proven: str | None = None
 
 
 def normalise(paragraphs: Iterable[str], *, header: str | None = None) -> str:
@@ -85,6 +100,8 @@ def normalise(paragraphs: Iterable[str], *, header: str | None = None) -> str:
     paragraphs = list(paragraphs)
     joined = "\n".join([header, *paragraphs] if header else paragraphs)
     if _already_seed(joined) and all(paragraphs):
+        global _proven
+        _proven = joined
         return joined  # the paragraphs of an extracted article are clean lines already
     lines: list[str] = []
     if header:
@@ -99,6 +116,8 @@ def normalise(paragraphs: Iterable[str], *, header: str | None = None) -> str:
 
 def is_seed_format(text: str) -> bool:
     """True when ``text`` already obeys every rule of the seed format."""
+    if text is _proven:
+        return True  # normalise() has just checked it (its fast path: _already_seed)
     if not text or text.endswith("\n") or "\r" in text or text.startswith("\ufeff"):
         return False
     if _already_seed(text):
