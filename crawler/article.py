@@ -342,7 +342,11 @@ def extract_article(text: str, url: str, profile: SiteProfile) -> Article:
     control = control_problem("\n".join(raw_lines))
     if control:
         raise PageError(f"the article text holds {control}")
-    paragraphs = [strip_counters(clean_line(x)) for x in raw_lines]
+    paragraphs = [clean_line(x) for x in raw_lines]
+    # A counter's label in a line is one in the lines joined: one search of them all lets
+    # through the article that has none (nearly all) instead of a search per line.
+    if _COUNTER_LABEL.search("\n".join(paragraphs)) is not None:
+        paragraphs = [strip_counters(x) for x in paragraphs]
     paragraphs = _drop_chrome(paragraphs, title)
     if not paragraphs:
         raise PageError("the article body is empty")

@@ -32,6 +32,11 @@ _WIDE = tuple((c, unicodedata.normalize("NFKD", c)) for c in "\u3000，：；（
 
 def clean_line(text: str) -> str:
     """One line of seed text: NFKC, invisible characters dropped, white space folded."""
+    if text.isspace():
+        # White space alone (half the raw lines of a page: the breaks between its
+        # paragraphs) folds to nothing: NFKC maps white space to white space, and what it
+        # does not fold the steps below remove (tests/test_normalise.py, every one).
+        return ""
     if not unicodedata.is_normalized("NFKC", text):
         for wide, narrow in _WIDE:
             if wide in text:

@@ -226,3 +226,14 @@ def test_is_seed_format_takes_normalise_word_only_for_the_text_it_checked() -> N
     # and an equal string that normalise did not return is scanned, not taken on trust
     assert not is_seed_format("".join(["e\u0301", "\nok"]))
     assert is_seed_format("".join(["第一段", "\n第二段"]))
+
+
+def test_clean_line_of_white_space_alone_is_empty_as_the_rules_make_it() -> None:
+    # clean_line's first fast path: a line of white space only (str.isspace) is "".
+    import itertools
+
+    spaces = [chr(code) for code in range(0x110000) if chr(code).isspace()]
+    assert len(spaces) == 29
+    cases = ["".join(t) for n in (1, 2, 3) for t in itertools.product(spaces, repeat=n)]
+    assert len(cases) > 25_000
+    assert all(_clean_line_by_the_rules(c) == "" == clean_line(c) for c in cases)
