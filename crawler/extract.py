@@ -128,14 +128,21 @@ _CONTROL_NAMES = {0x00: "a NUL byte", 0x7F: "a DEL character"}
 _UTF8_RUN = re.compile(rb"[\xe4-\xe9][\x80-\xbf]{2}(?:[\xe4-\xe9][\x80-\xbf]{2}){3,}")
 
 
+# _UTF8_RUN's bytes by class: L a lead byte (\xe4-\xe9), C a continuation (\x80-\xbf), x any
+# other. The classes do not overlap, so the regex matches exactly where the classes spell
+# LCC four times: a substring search of the translated bytes, 3x faster than re's scan.
+_UTF8_CLASSES = bytes(b"x" * 0x80 + b"C" * 0x40 + b"x" * 0x24 + b"L" * 6 + b"x" * 0x16)
+
+
 def gb_mojibake(text: str) -> bool:
-    """True when ``text`` is UTF-8 text that was decoded as GB18030 (``鎷卞鍖哄…``).
+    """True when ``text`` is UTF-8 text that was decoded as GB18030 (``鎷卞鍖哄…``):
+    its GB18030 bytes hold four UTF-8 Chinese characters in a row (``_UTF8_RUN``).
 
     Used on extracted text, not whole pages: a GBK page may carry a UTF-8 script.
     """
     if text.isascii():
         return False
-    return _UTF8_RUN.search(text.encode("gb18030", "ignore")) is not None
+    return b"LCCLCCLCCLCC" in text.encode("gb18030", "ignore").translate(_UTF8_CLASSES)
 
 
 def control_problem(text: str, pattern: re.Pattern[str] | None = None) -> str | None:

@@ -113,6 +113,9 @@ def element_lines(el: etree._Element) -> list[str]:
     return lines
 
 
+_XML_DECLARATION = re.compile(r"\s*<\?xml[^>]*\?>")
+
+
 class TooDeep(ValueError):
     """A page nested deeper than the parser can follow: parsed, it would lose its end."""
 
@@ -124,10 +127,13 @@ def parse_html(text: str) -> etree._Element:
     at its depth limit: libxml2 drops everything below it (256 levels by default, 2,048
     with ``huge_tree``), and a page cut short must never be read as the whole page.
     """
-    if not text.strip():
+    if not text or text.isspace():  # (not text.strip(), without copying the page)
         raise ValueError("empty document")
-    # lxml refuses str input that carries an XML encoding declaration
-    text = re.sub(r"^\s*<\?xml[^>]*\?>", "", text)
+    # lxml refuses str input that carries an XML encoding declaration. A match at the
+    # start only: re.sub of "^…" tried the pattern at every character of the page.
+    declaration = _XML_DECLARATION.match(text)
+    if declaration is not None:
+        text = text[declaration.end() :]
     # lxml.etree's parser, not lxml.html's: the same libxml2 parse and tree, without
     # lxml.html's Python class lookup on every element the walk touches.
     parser = etree.HTMLParser(huge_tree=True)
