@@ -98,7 +98,10 @@ def decode_page(
             continue
         # Bytes that decode cleanly but read as mojibake were garbled before they reached
         # us (or by the site's own CMS): another codec would only garble them further.
-        problem = text_problem(text.replace("\x00", "") if nul_ok else text, controls=False)
+        if encoding in _NUL_FROM_NUL_BYTE and b"\x00" not in body:
+            problem = _garbled(text)  # no NUL byte, so no NUL: text_problem(controls=False)
+        else:
+            problem = text_problem(text.replace("\x00", "") if nul_ok else text, controls=False)
         if problem is not None:
             raise PageError(f"the page decodes as {encoding} but holds {problem}")
         return text, encoding
@@ -159,18 +162,27 @@ def control_problem(text: str, pattern: re.Pattern[str] | None = None) -> str | 
 
 
 _NUL = re.compile("\x00")
+# Codecs whose text holds U+0000 exactly where the bytes hold 0x00 (a byte search is much
+# faster than a search of the text; tests/test_extract_fast.py checks the three).
+_NUL_FROM_NUL_BYTE = frozenset({"utf-8", "gb18030", "cp1252"})
 
 
-def text_problem(text: str, *, controls: bool = True) -> str | None:
+def text_problem(text: str, *, controls: bool = True, seed: bool = False) -> str | None:
     """Why ``text`` cannot be right (control characters, replacement characters,
     mojibake), or None. Control characters are named first: parsers turn a NUL into
     U+FFFD, and "U+FFFD" would not tell the user what the page held. With
     ``controls=False`` only a NUL counts (a whole page: a stray control character in
     a script is no reason to refuse it; the article's own text is checked by
-    :func:`extract_article`)."""
-    control = control_problem(text, None if controls else _NUL)
-    if control:
-        return control
+    :func:`extract_article`). ``seed=True``: the caller knows ``text`` is in seed format
+    (crawler.normalise.seed_proven), which holds no control character: none is searched."""
+    if not seed:
+        control = control_problem(text, None if controls else _NUL)
+        if control:
+            return control
+    return _garbled(text)
+
+
+def _garbled(text: str) -> str | None:
     if "\ufffd" in text:
         return "replacement characters (U+FFFD) in the text"
     if any(c in text for c in _MOJIBAKE_FIRST) and _MOJIBAKE.search(text):

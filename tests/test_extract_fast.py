@@ -216,3 +216,280 @@ def test_parse_html_reads_every_page_as_before() -> None:
 
     wrong = [t[:60] for t in texts if _outcome(new, t) != _outcome(_parse_html_before, t)]
     assert wrong == []
+
+
+# ------------------------------------------- article selectors: lxml instead of parsel
+
+
+def _in_furniture_before(node: object) -> bool:
+    el = node.root  # type: ignore[attr-defined]
+    if not isinstance(el, etree._Element):
+        return False
+    return is_junk(el) or any(is_junk(a) for a in el.iterancestors())
+
+
+def _first_text_before(sel: object, selectors: tuple[str, ...]) -> str | None:
+    from crawler.normalise import clean_line
+
+    for css in selectors:
+        try:
+            found = sel.css(css)  # type: ignore[attr-defined]
+        except Exception:
+            continue
+        for node in found:
+            if _in_furniture_before(node):
+                continue
+            value = clean_line(" ".join(node.css("::text").getall()))
+            if value:
+                return value
+    return None
+
+
+def _meta_before(sel: object, names: tuple[str, ...]) -> str | None:
+    import html as html_lib
+
+    from crawler.article import _TAGS
+    from crawler.normalise import clean_line
+
+    lowered = {n.lower() for n in names}
+    for m in sel.xpath("//meta[@content]"):  # type: ignore[attr-defined]
+        key = (m.attrib.get("name") or m.attrib.get("property") or "").strip().lower()
+        if key in lowered:
+            value = clean_line(_TAGS.sub("", html_lib.unescape(m.attrib["content"])))
+            if value:
+                return value
+    return None
+
+
+def _body_element_before(doc: etree._Element, profile: object) -> tuple[object, str]:
+    from parsel import Selector
+
+    from crawler.article import _density_root
+
+    sel_root = Selector(root=doc)
+    for css in profile.body:  # type: ignore[attr-defined]
+        try:
+            nodes = sel_root.css(css)
+        except Exception:
+            continue
+        for node in nodes:
+            el = node.root
+            if isinstance(el, etree._Element) and len("".join(el.itertext()).strip()) >= 20:
+                return el, "profile"
+    for css in ("div.TRS_Editor", "div#zoom", "div.content", "div#ivs_content", "div.article-content",
+                "div.art_content", "div.news_content", "article"):  # fmt: skip
+        for node in sel_root.css(css):
+            el = node.root
+            if isinstance(el, etree._Element) and len("".join(el.itertext()).strip()) >= 200:
+                return el, "generic"
+    return _density_root(doc), "fallback"
+
+
+def test_article_selectors_find_what_parsel_found() -> None:
+    from parsel import Selector
+
+    from crawler import article
+    from crawler.sites import SITES, get_site
+
+    get_site("zjsjw")  # the registry loaded
+    profiles = list(SITES.values())
+    # every selector of every profile, the generic ones, and odd and broken ones
+    selectors = sorted({css for p in profiles for css in (*p.title, *p.published, *p.source, *p.body)})
+    selectors += ["h1", "h2.tit", "h2.title", "h2", "title", "p::text", "a::attr(href)", "div[",
+                  "::text", "meta", "p:nth-child(2)", "div > p + p", "span:contains('时间')",
+                  "[class~=share]", "*", "br", "head title"]  # fmt: skip
+    groups = [tuple(selectors[i : i + 3]) for i in range(0, len(selectors), 3)]
+    groups += [(css,) for css in selectors]
+    metas = (article._META_TITLE, article._META_DATE, article._META_SOURCE)
+    compared = found = 0
+    wrong = []
+    for doc in _corpus_docs()[:400]:
+        sel = Selector(root=doc)
+        blocks = [doc, *doc.iter("div", "td")][:6]
+        for scope in blocks:
+            scoped = Selector(root=scope)
+            for group in groups:
+                old = _first_text_before(scoped, group)
+                compared += 1
+                found += old is not None
+                if article._first_text(scope, group) != old:
+                    wrong.append((group, old))
+        for names in metas:
+            if article._meta(doc, names) != _meta_before(sel, names):
+                wrong.append((names, "meta"))
+        for profile in profiles:
+            new_el, new_how = article._body_element(doc, profile)
+            old_el, old_how = _body_element_before(doc, profile)
+            if new_el is not old_el or new_how != old_how:
+                wrong.append((profile.name, "body"))
+    assert wrong == []
+    assert compared > 80_000 and found > 5_000
+
+
+# ------------------------------------------- decode_page's NUL search, validate's controls
+
+
+def test_no_control_character_is_seed_format() -> None:
+    # text_problem(seed=True) skips the control search: every character it looks for is
+    # one the seed format never holds.
+    from crawler.extract import _CONTROL_CHAR
+    from crawler.normalise import _NOT_SEED_CHAR
+
+    controls = [chr(c) for c in range(0x110000) if _CONTROL_CHAR.match(chr(c))]
+    assert len(controls) == 61
+    assert [c for c in controls if not _NOT_SEED_CHAR.match(c)] == []
+
+
+def test_a_nul_in_the_text_is_a_nul_byte_in_the_codecs_that_skip_the_text_search() -> None:
+    from crawler.extract import _NUL_FROM_NUL_BYTE
+
+    rng = random.Random(1622)
+    samples = list(pagecorpus.page_bytes())
+    samples += [p.encode("gb18030") for p in pagecorpus.page_texts()[:20]]
+    samples += [bytes(rng.randrange(256) for _ in range(rng.randint(0, 12))) for _ in range(60000)]
+    samples += [bytes(rng.choice(b"\x00\x81\x30\xfe\x39\xe4\xb8\xad") for _ in range(rng.randint(1, 8)))
+                for _ in range(60000)]  # fmt: skip
+    decoded = 0
+    for codec in sorted(_NUL_FROM_NUL_BYTE):
+        for body in samples:
+            try:
+                text = body.decode(codec)
+            except UnicodeDecodeError:
+                continue
+            decoded += 1
+            assert ("\x00" in text) == (b"\x00" in body), (codec, body[:40])
+    assert decoded > 50_000
+
+
+def _decode_page_before(body: bytes, content_type: str | None = None, *, nul_ok: bool = False) -> tuple[str, str]:
+    import codecs
+
+    from crawler.extract import _UTF8_RUN, PageError, declared_encoding, text_problem
+
+    if not body.strip():
+        raise PageError("empty page")
+    body = body.removeprefix(codecs.BOM_UTF8)
+    declared = declared_encoding(body, content_type)
+    candidates: list[str] = []
+    if not body.isascii():
+        candidates.append("utf-8")
+    if declared:
+        candidates.append(declared)
+    candidates += ["utf-8", "gb18030"]
+    for encoding in dict.fromkeys(candidates):
+        try:
+            text = body.decode(encoding)
+        except (UnicodeDecodeError, LookupError):
+            continue
+        problem = text_problem(text.replace("\x00", "") if nul_ok else text, controls=False)
+        if problem is not None:
+            raise PageError(f"the page decodes as {encoding} but holds {problem}")
+        return text, encoding
+    if _UTF8_RUN.search(body):
+        try:
+            body.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise PageError(
+                "cannot decode the page: mixed encodings (UTF-8 text with bytes that are not "
+                f"UTF-8 at byte {exc.start:,}, another encoding pasted in?)"
+            ) from None
+    raise PageError(
+        f"cannot decode the page: declared {declared or 'nothing'}, "
+        "and neither UTF-8 nor GB18030 decodes it cleanly"
+    )
+
+
+def test_decode_page_decides_every_page_as_before() -> None:
+    from crawler.extract import PageError, decode_page
+
+    def outcome(fn: object, body: bytes, content_type: str | None, nul_ok: bool) -> object:
+        try:
+            return fn(body, content_type, nul_ok=nul_ok)  # type: ignore[operator]
+        except PageError as exc:
+            return str(exc)
+
+    rng = random.Random(1623)
+    bodies = list(pagecorpus.page_bytes())
+    for page in pagecorpus.page_texts()[::4]:
+        cut = rng.randrange(len(page))
+        bodies += [page[:cut].encode("gb18030", "replace") + b"\x00" + page[cut:].encode("gb18030", "replace"),
+                   page.encode("utf-8") + b"\x01", "锟斤拷".join([page[:100], page[100:200]]).encode(),
+                   page[:300].encode("utf-8").decode("gb18030", "ignore").encode("utf-8"),
+                   page[:500].encode("cp1252", "ignore") + b"\x00\x80"]  # fmt: skip
+    bodies += [pagecorpus.random_text(rng, rng.randint(0, 30)).encode(rng.choice(["utf-8", "gb18030"]))
+               for _ in range(5000)]  # fmt: skip
+    bodies += [bytes(rng.randrange(256) for _ in range(rng.randint(0, 20))) for _ in range(5000)]
+    types = [None, "text/html", "text/html; charset=gbk", "text/html; charset=windows-1252",
+             "text/html; charset=utf-16", "text/html; charset=iso-8859-5"]  # fmt: skip
+    wrong = []
+    for body in bodies:
+        for content_type in rng.sample(types, 2):
+            for nul_ok in (False, True):
+                old = outcome(_decode_page_before, body, content_type, nul_ok)
+                if outcome(decode_page, body, content_type, nul_ok) != old:
+                    wrong.append((body[:40], content_type, nul_ok, old))
+    assert wrong == []
+
+
+def test_validate_pipeline_drops_and_keeps_what_it_did_before() -> None:
+    from scrapy.exceptions import DropItem
+
+    from crawler.article import extract_article
+    from crawler.extract import PageError, gb_mojibake, text_problem
+    from crawler.items import Notice
+    from crawler.normalise import is_seed_format
+    from crawler.pipelines import NormalisePipeline, ValidatePipeline
+    from crawler.sites import get_site
+
+    def validate_before(item: Notice, min_chars: int) -> str:
+        text = item.text or ""
+        body = text.split("\n", 1)[1] if item.header and "\n" in text else text
+        if len(body) < min_chars:
+            return f"text too short ({len(body)} characters) at {item.url}"
+        problem = text_problem(text) or (
+            "mojibake in the text (UTF-8 read as GB18030: mixed encodings)" if gb_mojibake(text) else None
+        )
+        if problem:
+            return f"{problem} at {item.url}"
+        if not is_seed_format(text):
+            return f"text is not in seed format at {item.url}"
+        return "kept"
+
+    def notice(paragraphs: list[str], header: str | None) -> Notice:
+        return Notice(site="s", url="http://127.0.0.1/a", title="t", published_at=None, source=None,
+                      paragraphs=paragraphs, header=header, raw=b"", encoding="utf-8", status=200,
+                      headers={}, fetched_at="", methods={}, province=None)  # fmt: skip
+
+    cases: list[tuple[list[str], str | None]] = []
+    profile = get_site("zjsjw")
+    for page in pagecorpus.page_texts():
+        try:
+            article = extract_article(page, "http://127.0.0.1/a", profile)
+        except PageError:
+            continue
+        cases.append((article.paragraphs, article.header))
+        cases.append(([*article.paragraphs, "锟斤拷锟斤拷"], article.header))
+        cases.append((article.paragraphs[:2], None))
+    rng = random.Random(1624)
+    for _ in range(20000):
+        paragraphs = [pagecorpus.random_text(rng, rng.randint(0, 12)) for _ in range(rng.randint(0, 4))]
+        cases.append((paragraphs, rng.choice([None, "2023-06-27 来源", " 2023 \x07来源"])))
+    normalise_pipeline = NormalisePipeline()
+    outcomes = set()
+    for min_chars in (0, 5, 200):
+        validate = ValidatePipeline(min_chars)
+        for i, (paragraphs, header) in enumerate(cases):
+            item = notice(paragraphs, header)
+            if i % 3:
+                item = normalise_pipeline.process_item(item)
+            else:  # a text that did not come from normalise: nothing is taken on trust
+                item.text = "\n".join([header, *paragraphs] if header else paragraphs)
+            old = validate_before(item, min_chars)
+            try:
+                validate.process_item(item)
+                new = "kept"
+            except DropItem as exc:
+                new = str(exc)
+            assert new == old, (paragraphs, header)
+            outcomes.add(old.split(" (")[0].split(" at ")[0])
+    assert len(outcomes) >= 4  # kept, too short, mojibake, ... all seen
