@@ -493,3 +493,77 @@ def test_validate_pipeline_drops_and_keeps_what_it_did_before() -> None:
             assert new == old, (paragraphs, header)
             outcomes.add(old.split(" (")[0].split(" at ")[0])
     assert len(outcomes) >= 4  # kept, too short, mojibake, ... all seen
+
+
+# ------------------------------------------- detect_block: re's scan only where a match can be
+
+
+def _detect_block_before(status: int, body: bytes) -> str | None:
+    from crawler.extract import _CHALLENGE, BLOCK_STATUSES
+
+    head = body[:65536].decode("utf-8", "ignore")
+    m = _CHALLENGE.search(head)
+    if status in BLOCK_STATUSES:
+        return f"HTTP {status}" + (f" with a challenge page ({m.group(0)})" if m else "")
+    if m:
+        return f"challenge page ({m.group(0)})"
+    return None
+
+
+# Strings each alternative of _CHALLENGE matches (and near misses), to plant in pages.
+CHALLENGES = [
+    "captchaPage", "captchapage", "CaptchaPage", "Captchapage", "seccaptcha.haplat.net",
+    "comImageValidate", "$_ts=", "$_ts \u3000=", "$_ts\n=", "FSSBBIl1UgzbN7N80S",
+    "_$ab=window", "_$Zz \t= \n window", "请开启JavaScript并刷新该页", "安全验证", "访问验证",
+    "滑动验证", "captcha Page", "Captcha_page", "seccaptcha-haplat.net", "comimagevalidate",
+    "$_t s=", "_$a=window", "_$abc=window", "请开启javascript并刷新该页", "验 证", "安全验", "验证",
+    "aptchaPage", "\ufffd验证",
+]  # fmt: skip
+
+
+def test_holds_is_in() -> None:
+    from crawler.extract import _holds
+
+    rng = random.Random(1625)
+    alphabet = "验证安全a $_中文请开启"
+    for _ in range(50000):
+        text = pagecorpus.random_text(rng, rng.randint(0, 12), alphabet)
+        needle = pagecorpus.random_text(rng, rng.randint(1, 3), alphabet)
+        assert _holds(text, needle) == (needle in text), (text, needle)
+
+
+def test_detect_block_finds_what_the_full_scan_found() -> None:
+    from crawler.extract import detect_block
+
+    rng = random.Random(1626)
+    bodies = list(pagecorpus.page_bytes())
+    from tests.ccdi_server import CHALLENGE_PAGE
+
+    bodies.append(CHALLENGE_PAGE.encode() if isinstance(CHALLENGE_PAGE, str) else CHALLENGE_PAGE)
+    pages = list(pagecorpus.page_bytes())
+    for _ in range(3000):
+        page = rng.choice(pages)
+        planted = rng.choice(CHALLENGES).encode(rng.choice(["utf-8", "utf-8", "gb18030"]))
+        if rng.random() < 0.3:  # an invalid byte inside the planted string
+            cut = rng.randint(0, len(planted))
+            planted = planted[:cut] + rng.choice([b"\xff", b"\x80", b"\xe9"]) + planted[cut:]
+        at = rng.choice([0, rng.randrange(len(page) + 1), 65536 - rng.randint(0, len(planted) + 2)])
+        at = max(0, min(at, len(page)))
+        body = page[:at] + planted + page[at:]
+        if rng.random() < 0.3:
+            body += b" " + rng.choice(CHALLENGES).encode()  # a second one, maybe past 64 KB
+        bodies.append(body)
+    for _ in range(20000):
+        parts = [rng.choice(CHALLENGES) if rng.random() < 0.3 else pagecorpus.random_text(rng, 4)
+                 for _ in range(rng.randint(0, 4))]  # fmt: skip
+        bodies.append("".join(parts).encode("utf-8", "replace"))
+    found = 0
+    wrong = []
+    for body in bodies:
+        for status in (200, rng.choice([403, 412, 429, 404, 500])):
+            old = _detect_block_before(status, body)
+            found += old is not None and "challenge" in old
+            if detect_block(status, body) != old:
+                wrong.append((status, body[:60], old))
+    assert wrong == []
+    assert found > 5000
