@@ -237,3 +237,36 @@ def test_clean_line_of_white_space_alone_is_empty_as_the_rules_make_it() -> None
     cases = ["".join(t) for n in (1, 2, 3) for t in itertools.product(spaces, repeat=n)]
     assert len(cases) > 25_000
     assert all(_clean_line_by_the_rules(c) == "" == clean_line(c) for c in cases)
+
+
+def test_unclean_char_class_is_the_old_alternatives_of_one_character() -> None:
+    from crawler.normalise import _UNCLEAN_CHAR
+
+    one_char = re.compile(
+        "[\u00ad\u200b-\u200f\u2028\u2029\u2060-\u2064\ufeff\x00-\x1f\x7f-\x9f]|[^\\S ]"
+    )
+    wrong = [
+        hex(code)
+        for code in range(0x110000)
+        if (_UNCLEAN_CHAR.match(chr(code)) is None) != (one_char.match(chr(code)) is None)
+    ]
+    assert wrong == []
+
+
+def test_clean_line_of_every_corpus_line_is_what_the_rules_make() -> None:
+    # Every raw line of every element of the corpus pages (CCDI fixtures, the HTML
+    # fixtures under tests/, bench pages), with their ends and indents as pages have them.
+    from crawler.htmltext import element_lines, parse_html
+    from tests import pagecorpus
+
+    lines = set()
+    for page in pagecorpus.page_texts():
+        try:
+            doc = parse_html(page)
+        except ValueError:
+            continue
+        for el in doc.iter("p", "div", "td", "span", "li", "h1", "title", "body"):
+            lines.update(element_lines(el))
+    lines |= {"\u3000\u3000" + x + " \u2028" for x in list(lines)[:5000]}
+    assert len(lines) > 5_000
+    assert [x[:60] for x in lines if clean_line(x) != _clean_line_by_the_rules(x)] == []
