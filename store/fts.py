@@ -37,7 +37,6 @@ from __future__ import annotations
 import functools
 import re
 import sqlite3
-from array import array
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -61,8 +60,6 @@ FLUSH_AT = 32  # pending notices indexed together
 WALK_ABOVE = 200
 
 _WORD = re.compile(r"[^\W_]+")  # letters and digits (str.isalnum), Chinese included
-_GAP = re.compile(r"[\W_]+")  # what separates them
-_NUL_WINDOW = re.compile("\0[^ ] ")
 
 
 @dataclass(frozen=True)
@@ -90,33 +87,47 @@ class Hit:
 # -- the index's document and a query's tokens ------------------------------------------------
 
 
+@functools.cache
+def _letter_table() -> Any:
+    """For every code point, whether ``str.isalnum`` holds (what re's ``[^\\W_]`` matches):
+    a NumPy array of 0x110000 booleans, built once per process (~0.1 s, 1.1 MB)."""
+    import numpy as np
+
+    return np.array([c.isalnum() for c in map(chr, range(0x110000))], dtype=bool)
+
+
 def bigrams(text: str | None) -> str | None:
     """The document the index holds for a text (the SQL function ``xunshi_bigrams``)."""
     if text is None:
         return None
-    # Each run of letters and digits, then one NUL (never a letter): the tokens are the
-    # windows of two characters that start at a letter; a window ending in NUL is the
-    # run's last character alone. Windows are deduplicated as 64-bit integers (each byte
-    # of both characters' UTF-32, the low bytes first so that dict hashes spread), in C:
-    # about 30 % less CPU than a Python string per window. Same document, token for token.
-    s = _GAP.sub("\0", text.lower())
-    if not s.endswith("\0"):
-        s += "\0"
-    here = s.encode("utf-32-le")
-    after = here[4:] + b"\0\0\0\0"
-    windows = bytearray(8 * len(s))
-    for at in range(3):  # a code point has 21 bits: 3 bytes of each character
-        windows[2 * at :: 8] = here[at::4]
-        windows[2 * at + 1 :: 8] = after[at::4]
-    keys = array("Q", dict.fromkeys(memoryview(windows).cast("Q").tolist())).tobytes()
-    count = len(keys) // 8
-    out = bytearray(12 * count)  # each window as UTF-32 "c1 c2 space"
-    for at in range(3):
-        out[at::12] = keys[2 * at :: 8]
-        out[4 + at :: 12] = keys[2 * at + 1 :: 8]
-    out[8::12] = b" " * count
-    # windows that start at a NUL are no tokens; a NUL second character is dropped
-    return _NUL_WINDOW.sub("", out.decode("utf-32-le")).replace("\0", "")[:-1]
+    # The tokens are the windows of two characters that start at a letter or digit; a
+    # window whose second character is none (a gap or the end) is the first character
+    # alone. Each token once, in the order of its first occurrence. Done on arrays of code
+    # points in NumPy (0.1-0.2 ms for a 20,000-character text, against 0.9 ms in Python
+    # and re), the same document token for token (tests/test_prepare.py).
+    import numpy as np
+
+    points = np.frombuffer(text.lower().encode("utf-32-le", "surrogatepass"), dtype=np.uint32)
+    letter = _letter_table()[points]
+    if not letter.any():
+        return ""
+    # each window as one 64-bit key: its first code point, then its second (0 for none)
+    second = np.zeros(points.size, dtype=np.uint64)
+    second[:-1] = np.where(letter[1:], points[1:], 0)
+    keys = (points.astype(np.uint64) << np.uint64(32) | second)[letter]
+    # distinct keys in order of first occurrence: sort, keep each run's smallest position
+    order = np.argsort(keys)
+    ranked = keys[order]
+    starts = np.flatnonzero(np.concatenate(([True], ranked[1:] != ranked[:-1])))
+    first = np.minimum.reduceat(order, starts)
+    first.sort()
+    distinct = keys[first]
+    # each token as UTF-32 "c1 c2 space"; a 0 second code point (none) is dropped
+    out = np.empty((distinct.size, 3), dtype=np.uint32)
+    out[:, 0] = distinct >> np.uint64(32)
+    out[:, 1] = distinct & np.uint64(0xFFFFFFFF)
+    out[:, 2] = 32
+    return out.tobytes().decode("utf-32-le").replace("\0", "")[:-1]
 
 
 def haystack(title: str | None, unit: str | None, text: str | None) -> str:
