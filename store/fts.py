@@ -162,15 +162,6 @@ def _indexed_doc(text: str | None) -> str | None:
     return bigrams(text)
 
 
-# Characters that FTS5's unicode61 tokenizer (remove_diacritics 0) keeps as they are, each
-# a token character that case folding leaves alone: ASCII lower-case letters and digits, and
-# the CJK ideographs of Unicode 1.1 and 3.0 (every SQLite's tables know them). A document
-# made of them is cut by FTS5 into exactly its own space-separated tokens, so the index
-# holds a token for a notice exactly when the document lists it (tests/test_growth.py checks
-# every one of these characters against this machine's SQLite).
-_PLAIN_DOC = re.compile(r"[0-9a-z\u3400-\u4db5\u4e00-\u9fa5 ]*")
-
-
 @functools.lru_cache(maxsize=8)
 def _doc_of(haystack: str | None) -> str:
     """:func:`bigrams`, remembered for the few texts a change reads twice (a document
@@ -187,15 +178,14 @@ def next_delta(state: str | None, current: str | None, new: str | None) -> str |
     the document of ``current``), a delta when it is, None when it is pending and out of
     the index. A delta is the tokens the index holds for the notice and must lose, a
     newline, and the tokens it must gain (:func:`delta_part`): applied at the next flush,
-    it makes the index hold exactly the document of ``new``. None: the notice has to leave
-    the index now and go in whole at the flush (it was out of it already, or one of the
-    documents holds characters FTS5 might cut otherwise, see :data:`_PLAIN_DOC`).
+    it makes the index hold exactly the document of ``new`` (FTS5's ``ascii`` tokenizer
+    cuts a document into exactly its space-separated tokens, see :data:`TOKENIZER`).
+    None: the notice has to leave the index now and go in whole at the flush (it was out
+    of it already).
     """
     if state is None or new is None:
         return None
     cur, nxt = _doc_of(current), _doc_of(new)
-    if not (_PLAIN_DOC.fullmatch(cur) and _PLAIN_DOC.fullmatch(nxt)):
-        return None
     indexed = _indexed_set(cur, state)
     new_set = set(nxt.split())
     return (
@@ -546,6 +536,23 @@ def _triggers(unindex: Callable[[str, str], str], flush: tuple[str, str]) -> tup
     )
 
 
+# How FTS5 cuts the documents into tokens. A document holds nothing but lower-cased runs
+# of letters and digits (str.isalnum) and single spaces (:func:`bigrams`), so FTS5's
+# 'ascii' tokenizer (separators: ASCII characters other than letters and digits; ASCII
+# letters folded, which a document never holds in upper case; every other character kept
+# as it is) cuts it into exactly its space-separated tokens. A query's tokens are written
+# by the same code. 'unicode61', which m012 created, looked every character up in
+# Unicode's tables and folded case again, for about 0.15 ms per new notice, and folded a
+# few letters together (ſ and s), so that a delta could not be trusted with them.
+TOKENIZER = "ascii"
+
+
+def _index_sql(tokenize: str) -> str:
+    return f"""CREATE VIRTUAL TABLE {BIGRAM_TABLE} USING fts5(doc, content = '{DOC_VIEW}',
+    content_rowid = 'id', detail = none, columnsize = 0,
+    tokenize = '{tokenize}')"""
+
+
 # m012_search_index as it ran (m014_change_costs then changes the upkeep).
 SEARCH_SQL = (
     f"""CREATE VIEW {TEXT_VIEW} AS
@@ -554,9 +561,7 @@ SEARCH_SQL = (
     FROM notices n""",
     f"""CREATE TABLE {PENDING_TABLE} (notice_id INTEGER PRIMARY KEY)""",
     _DOC_VIEW_M012,
-    f"""CREATE VIRTUAL TABLE {BIGRAM_TABLE} USING fts5(doc, content = '{DOC_VIEW}',
-    content_rowid = 'id', detail = none, columnsize = 0,
-    tokenize = 'unicode61 remove_diacritics 0')""",
+    _index_sql("unicode61 remove_diacritics 0"),
     *_triggers(_unindex_m012, _FLUSH_M012),
     f"INSERT INTO {BIGRAM_TABLE} ({BIGRAM_TABLE}) VALUES ('rebuild')",
 )
@@ -570,6 +575,15 @@ DELTA_SQL = (
     f"DROP VIEW IF EXISTS {DOC_VIEW}",
     DOC_VIEW_SQL,
     *_triggers(_unindex, FLUSH),
+)
+
+
+# m015_search_tokenizer: the index made again with the 'ascii' tokenizer, from its content
+# view, which gives what it must hold for every notice (pending ones included).
+TOKENIZER_SQL = (
+    f"DROP TABLE {BIGRAM_TABLE}",
+    _index_sql(TOKENIZER),
+    f"INSERT INTO {BIGRAM_TABLE} ({BIGRAM_TABLE}) VALUES ('rebuild')",
 )
 
 
