@@ -233,8 +233,8 @@ def test_missing_fields_are_computed_and_foreign_work_is_ignored(tmp_path: Path)
 
 
 def test_a_worker_sends_the_prepared_work_with_each_notice() -> None:
-    from crawler.distributed import _prepared
     from crawler.items import PageEvent
+    from crawler.worker_crawl import _prepared
 
     notice = generated(3)
     ready = _prepared(notice)
@@ -316,9 +316,10 @@ def test_a_batch_the_database_cannot_commit_is_not_counted(
 def test_the_distributed_writer_uses_the_work_its_workers_sent(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from crawler.distributed import _prepared, _Run, _Writer, _WriterCrawler, writer_settings
+    from crawler.distributed import _Run, _Writer, _WriterCrawler, writer_settings
     from crawler.pipelines import StorePipeline
     from crawler.run import SiteCrawl
+    from crawler.worker_crawl import _prepared
 
     db = tmp_path / "w.db"
     store = open_store(db)
@@ -361,16 +362,10 @@ class FakeRedis:
 def test_workers_compress_against_the_dictionary_the_writer_published(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from crawler.distributed import (
-        RedisItemPipeline,
-        _prepared,
-        _Run,
-        _Writer,
-        _WriterCrawler,
-        writer_settings,
-    )
+    from crawler.distributed import _Run, _Writer, _WriterCrawler, writer_settings
     from crawler.pipelines import StorePipeline
     from crawler.run import SiteCrawl
+    from crawler.worker_crawl import RedisItemPipeline, _prepared
 
     db = tmp_path / "w.db"
     store = open_store(db)
