@@ -57,7 +57,9 @@ def test_bigrams_same_document_as_before_on_seeds_and_fixtures() -> None:
 @pytest.mark.parametrize(
     "text",
     ["", "a", "。", "ab", "a。b", "AbC dEf", "İstanbul", "x_y", "巡视整改。巡视", "\0a\0",
-     "𠀀𠀁a𠀀", "12人次\n\n13", "  ", "ＡＢ１２", "ß", "\ud800a"],
+     "𠀀𠀁a𠀀", "12人次\n\n13", "  ", "ＡＢ１２", "ß", "\ud800a",
+     # above the table (planes 4-16: tags, private use) and at its end (plane 3)
+     "\U00030000\U0003134a\U0003ffffa\U00040000b\U000e0041\U000f0000c\U0010ffff"],
 )  # fmt: skip
 def test_bigrams_edge_cases(text: str) -> None:
     assert bigrams(text) == reference_bigrams(text)
