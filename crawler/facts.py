@@ -665,7 +665,8 @@ def _scan_counts(t: _Text, facts: dict[str, Any]) -> None:
                 if conflict_rx is not None and conflict_rx.search(head):
                     value = None
                 elif key == "recovered_wan_yuan" and value is not None:
-                    amount = Decimal(m["n"])
+                    # Chinese numerals (挽回经济损失八十四万余元) as cn2an read them
+                    amount = Decimal(m["n"]) if m["n"].isascii() else Decimal(str(value))
                     amount *= {"万": 1, "亿": 10000}.get(m["unit"] or "", Decimal("0.0001"))
                     value = int(amount) if amount == amount.to_integral() else float(amount)
                 elif key == "rules":
