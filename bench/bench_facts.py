@@ -97,6 +97,7 @@ def _year(published: str | None) -> int:
 
 def _clear_views() -> None:
     districts._view.cache_clear()
+    districts._match_view.cache_clear()
 
 
 def run_facts(notices: list[Notice]) -> float:
