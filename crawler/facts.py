@@ -100,6 +100,9 @@ _ORD = rf"[{_CN_DIGITS}\d]+"
 
 _SENTENCE_ENDS = "。;!?\n"
 _MAX_SENTENCE = 400
+# The last sentence end before a place (greedy: backtracks from the place), the next after.
+_LAST_END = re.compile(rf"(?s).*[{_SENTENCE_ENDS}]")
+_END = re.compile(rf"[{_SENTENCE_ENDS}]")
 _CLAUSE_SEP = "。;,、()\n"
 _CLAUSE_SPLIT = re.compile(r"[。;,、()\n]")
 
@@ -375,12 +378,13 @@ class _Text:
         sentences of at most _MAX_SENTENCE characters each side (hostile pages stay linear)."""
         text = self.text
         floor = max(0, pos - _MAX_SENTENCE)
-        start = max(text.rfind(c, floor, pos) for c in _SENTENCE_ENDS) + 1 or floor
+        last = _LAST_END.match(text, floor, pos)  # one regex call, not five rfinds
+        start = last.end() if last else floor
         hit = self._bounds.get(start)
         if hit is None:
             ceiling = min(len(text), pos + _MAX_SENTENCE)
-            ends = [i for i in (text.find(c, pos, ceiling) for c in _SENTENCE_ENDS) if i >= 0]
-            hit = self._bounds[start] = (start, min(ends) if ends else ceiling)
+            end = _END.search(text, pos, ceiling)
+            hit = self._bounds[start] = (start, end.start() if end else ceiling)
         return hit
 
     def sentence(self, pos: int) -> str:
