@@ -19,6 +19,11 @@ run (the caches are cleared before it: what a crawl process pays the first time 
 each year), and ``warm`` (the views already built). Each figure is the median of
 ``--runs`` runs; the load average is printed beside them, since other processes on the
 machine disturb even CPU time (shared caches, the sibling hyperthread).
+
+``--before`` also times the code as it was before issue 16's CPU work (the frozen copies
+in tests/reference/, which tests/test_facts_equivalence.py holds equal in output), each
+run of it right after the same run of the current code, and prints the ratio: a figure
+taken in turns, which the machine's noise touches alike.
 """
 
 from __future__ import annotations
@@ -32,6 +37,7 @@ import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 REPO = Path(__file__).resolve().parents[1]
 if str(REPO) not in sys.path:
@@ -41,6 +47,7 @@ from bench._common import article_page, spread_dates  # noqa: E402
 from crawler.facts import extract_facts  # noqa: E402
 from store import districts  # noqa: E402
 from store.districts import match_notice  # noqa: E402
+from tests.reference import districts_before, facts_before  # noqa: E402
 
 SHARED = REPO.parent / "shared"
 SEED_TITLES = {
@@ -100,18 +107,30 @@ def _clear_views() -> None:
     districts._match_view.cache_clear()
 
 
-def run_facts(notices: list[Notice]) -> float:
+def run_facts(notices: list[Notice], extract: Callable[..., Any] = extract_facts) -> float:
     start = time.process_time()
     for title, text, published, _ in notices:
-        extract_facts(text, title, published)
+        extract(text, title, published)
     return time.process_time() - start
 
 
-def run_districts(notices: list[Notice]) -> float:
+def run_districts(notices: list[Notice], match: Callable[..., Any] = match_notice) -> float:
     start = time.process_time()
     for title, text, published, province in notices:
-        match_notice(title, text, year=_year(published), site_province=province)
+        match(title, text, year=_year(published), site_province=province)
     return time.process_time() - start
+
+
+def run_facts_before(notices: list[Notice]) -> float:
+    return run_facts(notices, facts_before.extract_facts)
+
+
+def run_districts_before(notices: list[Notice]) -> float:
+    return run_districts(notices, districts_before.match_notice)
+
+
+def _clear_views_before() -> None:
+    districts_before._view.cache_clear()
 
 
 def median_ms(fn: Callable[[list[Notice]], float], notices: list[Notice], runs: int,
@@ -124,10 +143,16 @@ def median_ms(fn: Callable[[list[Notice]], float], notices: list[Notice], runs: 
     return statistics.median(samples), min(samples), max(samples)
 
 
+def corpus_items(corpora: dict[str, list[Notice]]) -> list[tuple[str, list[Notice]]]:
+    return [(name, notices) for name, notices in corpora.items() if notices]
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--n", type=int, default=400, help="bench pages (default 400)")
     parser.add_argument("--runs", type=int, default=3, help="runs per figure (default 3)")
+    parser.add_argument("--before", action="store_true",
+                        help="also time the code before issue 16's CPU work, in turns")  # fmt: skip
     parser.add_argument("--profile", choices=("facts", "districts"),
                         help="print a cProfile of one run over the bench pages instead")  # fmt: skip
     args = parser.parse_args()
@@ -146,18 +171,36 @@ def main() -> int:
 
     print(f"load average at start: {os.getloadavg()[0]:.2f}; median (min-max) of {args.runs} runs, "
           "ms of CPU per notice")  # fmt: skip
-    print(f"{'corpus':<14} {'notices':>7} {'facts':>20} {'districts cold':>20} {'districts warm':>20}")
-    for name, notices in corpora.items():
-        if not notices:
-            continue
+    kinds: list[tuple[str, Callable[[list[Notice]], float], Callable[[], None] | None]] = [
+        ("facts", run_facts, None),
+        ("districts cold", run_districts, _clear_views),
+        ("districts warm", run_districts, None),
+    ]
+    before = {
+        "facts": (run_facts_before, None),
+        "districts cold": (run_districts_before, _clear_views_before),
+        "districts warm": (run_districts_before, None),
+    }
+    header = f"{'corpus':<14} {'notices':>7} {'what':<15} {'now':>22}"
+    print(header + (f" {'before':>22} {'now/before':>10}" if args.before else ""))
+    for name, notices in corpus_items(corpora):
         chars = sum(len(n[1]) for n in notices) // len(notices)
-        figures = [
-            median_ms(run_facts, notices, args.runs),
-            median_ms(run_districts, notices, args.runs, before=_clear_views),
-            median_ms(run_districts, notices, args.runs),
-        ]
-        cells = " ".join(f"{m:>7.3f} ({lo:.3f}-{hi:.3f})" for m, lo, hi in figures)
-        print(f"{name:<14} {len(notices):>7} {cells}   ({chars} chars on average)")
+        for label, fn, clear in kinds:
+            if not args.before:
+                m, lo, hi = median_ms(fn, notices, args.runs, before=clear)
+                print(f"{name:<14} {len(notices):>7} {label:<15} {m:>7.3f} ({lo:.3f}-{hi:.3f})"
+                      f"   {chars} chars")  # fmt: skip
+                continue
+            old_fn, old_clear = before[label]
+            now_s, old_s = [], []
+            for _ in range(args.runs):  # in turns
+                now_s.append(median_ms(fn, notices, 1, before=clear)[0])
+                old_s.append(median_ms(old_fn, notices, 1, before=old_clear)[0])
+            ratio = statistics.median(a / b for a, b in zip(now_s, old_s, strict=True))
+            cells = [
+                f"{statistics.median(x):>7.3f} ({min(x):.3f}-{max(x):.3f})" for x in (now_s, old_s)
+            ]
+            print(f"{name:<14} {len(notices):>7} {label:<15} {cells[0]} {cells[1]} {ratio:>10.2f}")
     print(f"load average at end: {os.getloadavg()[0]:.2f}")
     return 0
 

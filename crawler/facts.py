@@ -105,6 +105,7 @@ _LAST_END = re.compile(rf"(?s).*[{_SENTENCE_ENDS}]")
 _END = re.compile(rf"[{_SENTENCE_ENDS}]")
 _CLAUSE_SEP = "。;,、()\n"
 _CLAUSE_SPLIT = re.compile(r"[。;,、()\n]")
+_LAST_CLAUSE_SEP = re.compile(rf"(?s).*[{_CLAUSE_SEP}]")  # greedy: the last one before a place
 
 # -- the opening: group, unit, kind, level, round ----------------------------------------
 
@@ -144,6 +145,7 @@ _RANGE_SEP = r"(?:至|到|——|—|–|-|~|～)"
 _RANGE = re.compile(rf"(?P<a>{_DATE_TOKEN})起?\s*{_RANGE_SEP}\s*(?P<b>{_DATE_TOKEN}|今)")
 _DATE_ANY = re.compile(_DATE_TOKEN)
 _RANGE_SEP_AT = re.compile(rf"\s*{_RANGE_SEP}")
+_RANGE_SEP_END = re.compile(rf"{_RANGE_SEP}\s*$")
 _FEEDBACK = re.compile(r"反馈")
 
 # -- counts --------------------------------------------------------------------------------
@@ -435,7 +437,7 @@ def _period_and_feedback(
             if rng and span[0] + rng.start() <= last.start() < span[0] + rng.end():
                 continue  # the inspection period, not the feedback
             before = t.text[max(s_lo, last.start() - 2) : last.start()]
-            if _RANGE_SEP_AT.match(t.text, last.end()) or re.search(rf"{_RANGE_SEP}\s*$", before):
+            if _RANGE_SEP_AT.match(t.text, last.end()) or _RANGE_SEP_END.search(before):
                 fb_pos = -1  # feedback given over several days: no one date
             else:
                 fb = _parse_date(last.group())
@@ -528,7 +530,7 @@ def _identity(t: _Text, span: tuple[int, int] | None, title: str, facts: dict[st
         if u:
             unit = t.original[u.start("unit") : u.end("unit")]
             simple = u["unit"]
-            several = re.search(rf"等{_ORD}(?:家|个|所|类)|等单位|等部门", simple)
+            several = _SEVERAL.search(simple)
             if (
                 not simple.startswith("我")
                 and "、" not in simple
@@ -539,6 +541,8 @@ def _identity(t: _Text, span: tuple[int, int] | None, title: str, facts: dict[st
                 ev["inspected_unit"] = t.sentence(u.start())
 
 
+_SEVERAL = re.compile(rf"等{_ORD}(?:家|个|所|类)|等单位|等部门")
+_DIGIT = re.compile(r"\d")
 _LEVEL_ONLY = re.compile(r"(?:全省|全市|全区|全县|各级|部分|有关|相关)[^。]*")
 
 
@@ -547,16 +551,14 @@ def _clause_start(text: str, lo: int, pos: int) -> int:
     ``、``-joined parts without a number (给予党纪、政务处分27人 is one clause)."""
     i = pos
     while True:
-        j = i - 1
-        while j >= lo and text[j] not in _CLAUSE_SEP:
-            j -= 1
-        if j < lo:
+        last = _LAST_CLAUSE_SEP.match(text, lo, i)  # the last separator before i
+        if last is None:
             return lo
+        j = last.end() - 1
         if text[j] == "、":
-            k = j - 1
-            while k >= lo and text[k] not in _CLAUSE_SEP:
-                k -= 1
-            if not re.search(r"\d", text[k + 1 : j]):
+            before = _LAST_CLAUSE_SEP.match(text, lo, j)
+            k = before.end() - 1 if before else lo - 1
+            if not _DIGIT.search(text, k + 1, j):
                 i = j
                 continue
         return j + 1
