@@ -675,6 +675,7 @@ def _matches(
     anchor: str,
     where: dict[str, list[int]],
     words: dict[str, list[int]] | None = None,
+    how: tuple[str, str] | None = None,
 ) -> Iterator[re.Match[str]]:
     """The matches of ``rx``, a pattern holding the word ``anchor``.
 
@@ -686,8 +687,8 @@ def _matches(
     """
     if words is None:
         words = _word_positions(text)
-    how, word = _HOW.get((rx, anchor)) or _how(rx, anchor)
-    if how == "at":  # what finditer finds: the leftmost match, then on from its end
+    way, word = how or _how(rx, anchor)
+    if way == "at":  # what finditer finds: the leftmost match, then on from its end
         end = 0
         for i in words[word]:
             if i >= end:
@@ -696,7 +697,7 @@ def _matches(
                     end = m.end()
                     yield m
         return
-    if how == "scan":
+    if way == "scan":
         if words[word]:
             yield from rx.finditer(text)
         return
@@ -725,40 +726,27 @@ def _scan_counts(t: _Text, facts: dict[str, Any]) -> None:
     counts = _Counts()
     where: dict[str, list[int]] = {}
     words = _word_positions(text)
-    for key, (patterns, conflict_rx) in _COUNT_RULES.items():
-        anchor = _COUNT_WORDS[key]
-        for rx in patterns:
-            for m in _matches(text, rx, anchor, where, words):
-                s_lo, s_hi = t.sentence_bounds(m.start())
-                clause_lo = _clause_start(text, s_lo, m.start())
-                head = text[clause_lo : m.end()]
-                value = _number(m["n"])
-                if conflict_rx is not None and conflict_rx.search(head):
-                    value = None
-                elif key == "recovered_wan_yuan" and value is not None:
-                    # Chinese numerals (挽回经济损失八十四万余元) as cn2an read them
-                    amount = Decimal(m["n"]) if m["n"].isascii() else Decimal(str(value))
-                    amount *= {"万": 1, "亿": 10000}.get(m["unit"] or "", Decimal("0.0001"))
-                    value = int(amount) if amount == amount.to_integral() else float(amount)
-                elif key == "rules":
-                    nxt = _CLAUSE_SPLIT.search(text, m.end(), s_hi)
-                    if (
-                        nxt
-                        and text[nxt.start()] in ",、"
-                        and _RULES_SPLIT.match(text, nxt.end(), s_hi)
-                    ):
-                        value = None  # 新建制度152项,修订完善201项: two numbers, no total
-                counts.add(key, value, _primary(text, s_lo, clause_lo, m.start()), m.start())
-    for patterns, anchors, key, done_key, context in (
-        (_PROBLEMS, ("问题",), "problems", "problems_rectified", _PROBLEMS_CONTEXT),
-        (_MEASURES, ("措施", "举措"), "measures", "measures_done", _MEASURES_CONTEXT),
-    ):
-        tries = [(rx, a, key, i) for i, rx in enumerate(patterns) for a in anchors]
-        if key == "problems":  # the number-first form: only after a count unit
-            tries[0] = (tries[0][0], "问题<", key, 0)
-        tries += [(rx, a, done_key, -1) for k, a, rx in _EXPLICIT_DONE if k == done_key]
-        for rx, anchor, found_key, i in tries:
-            for m in _matches(text, rx, anchor, where, words):
+    for key, rx, anchor, conflict_rx, how in _COUNT_TRIES:
+        for m in _matches(text, rx, anchor, where, words, how):
+            s_lo, s_hi = t.sentence_bounds(m.start())
+            clause_lo = _clause_start(text, s_lo, m.start())
+            head = text[clause_lo : m.end()]
+            value = _number(m["n"])
+            if conflict_rx is not None and conflict_rx.search(head):
+                value = None
+            elif key == "recovered_wan_yuan" and value is not None:
+                # Chinese numerals (挽回经济损失八十四万余元) as cn2an read them
+                amount = Decimal(m["n"]) if m["n"].isascii() else Decimal(str(value))
+                amount *= {"万": 1, "亿": 10000}.get(m["unit"] or "", Decimal("0.0001"))
+                value = int(amount) if amount == amount.to_integral() else float(amount)
+            elif key == "rules":
+                nxt = _CLAUSE_SPLIT.search(text, m.end(), s_hi)
+                if nxt and text[nxt.start()] in ",、" and _RULES_SPLIT.match(text, nxt.end(), s_hi):
+                    value = None  # 新建制度152项,修订完善201项: two numbers, no total
+            counts.add(key, value, _primary(text, s_lo, clause_lo, m.start()), m.start())
+    for key, done_key, context, tries in _TOTAL_TRIES:
+        for rx, anchor, found_key, i, how in tries:
+            for m in _matches(text, rx, anchor, where, words, how):
                 s_lo, s_hi = t.sentence_bounds(m.start())
                 if _OTHER_PROBLEMS.search(text, s_lo, s_hi):
                     continue
@@ -781,17 +769,34 @@ def _scan_counts(t: _Text, facts: dict[str, Any]) -> None:
     counts.resolve(t, facts)
 
 
-# How each (pattern, anchor) of _scan_counts is matched, worked out once.
-_HOW: dict[tuple[re.Pattern[str], str], tuple[str, str]] = {
-    **{
-        (rx, _COUNT_WORDS[key]): _how(rx, _COUNT_WORDS[key])
-        for key, (patterns, _) in _COUNT_RULES.items()
-        for rx in patterns
-    },
-    **{(rx, a): _how(rx, a) for rx in _PROBLEMS for a in ("问题", "问题<")},
-    **{(rx, a): _how(rx, a) for rx in _MEASURES for a in ("措施", "举措")},
-    **{(rx, a): _how(rx, a) for _, a, rx in _EXPLICIT_DONE},
-}
+# What _scan_counts tries, in order, each with how it is matched (worked out once: a
+# pattern's hash is not cheap). The counts of their own: (key, pattern, anchor, conflicts).
+_COUNT_TRIES = [
+    (key, rx, _COUNT_WORDS[key], conflict_rx, _how(rx, _COUNT_WORDS[key]))
+    for key, (patterns, conflict_rx) in _COUNT_RULES.items()
+    for rx in patterns
+]
+
+
+def _total_tries(
+    patterns: list[re.Pattern[str]], anchors: tuple[str, ...], key: str, done_key: str
+) -> list[tuple[re.Pattern[str], str, str, int, tuple[str, str]]]:
+    """A total's patterns (i: their index) and its done count's explicit ones (i = -1)."""
+    tries = [(rx, a, key, i) for i, rx in enumerate(patterns) for a in anchors]
+    if key == "problems":  # the number-first form: only after a count unit
+        tries[0] = (tries[0][0], "问题<", key, 0)
+    tries += [(rx, a, done_key, -1) for k, a, rx in _EXPLICIT_DONE if k == done_key]
+    return [(rx, a, k, i, _how(rx, a)) for rx, a, k, i in tries]
+
+
+# Totals and what is done of them: (key, done key, words one of which the paragraph holds, tries).
+_TOTAL_TRIES = [
+    (key, done_key, context, _total_tries(patterns, anchors, key, done_key))
+    for patterns, anchors, key, done_key, context in (
+        (_PROBLEMS, ("问题",), "problems", "problems_rectified", _PROBLEMS_CONTEXT),
+        (_MEASURES, ("措施", "举措"), "measures", "measures_done", _MEASURES_CONTEXT),
+    )
+]
 
 
 def _primary(text: str, s_lo: int, clause_lo: int, pos: int) -> bool:
