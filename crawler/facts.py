@@ -105,7 +105,6 @@ _LAST_END = re.compile(rf"(?s).*[{_SENTENCE_ENDS}]")
 _END = re.compile(rf"[{_SENTENCE_ENDS}]")
 _CLAUSE_SEP = "。;,、()\n"
 _CLAUSE_SPLIT = re.compile(r"[。;,、()\n]")
-_LAST_CLAUSE_SEP = re.compile(rf"(?s).*[{_CLAUSE_SEP}]")  # greedy: the last one before a place
 
 # -- the opening: group, unit, kind, level, round ----------------------------------------
 
@@ -552,13 +551,15 @@ def _clause_start(text: str, lo: int, pos: int) -> int:
     ``、``-joined parts without a number (给予党纪、政务处分27人 is one clause)."""
     i = pos
     while True:
-        last = _LAST_CLAUSE_SEP.match(text, lo, i)  # the last separator before i
-        if last is None:
+        j = i - 1
+        while j >= lo and text[j] not in _CLAUSE_SEP:
+            j -= 1
+        if j < lo:
             return lo
-        j = last.end() - 1
         if text[j] == "、":
-            before = _LAST_CLAUSE_SEP.match(text, lo, j)
-            k = before.end() - 1 if before else lo - 1
+            k = j - 1
+            while k >= lo and text[k] not in _CLAUSE_SEP:
+                k -= 1
             if not _DIGIT.search(text, k + 1, j):
                 i = j
                 continue
