@@ -5,14 +5,16 @@ they were made cheaper (issue 16). Both run over one broad corpus, and every out
 be equal, evidence included:
 
 * the seed notices, every expected text of tests/sites, the texts of the 25 real CCDI
-  pages, the labelled facts and district cases, the bench generator's notices, and
-  random texts of the words the rules read;
+  pages, the labelled facts and district cases, the bench generator's notices, random
+  texts of the characters the rules read, and texts packed with the count rules' phrases;
 * randomized variations of each: lines shuffled, cut or spliced from two texts, numbers
   changed, written in Chinese numerals or full-width digits, dates changed (some
-  impossible), characters made traditional, brackets and 其中 inserted, units replaced by
-  other divisions' names (duplicates like 鼓楼区 included), titles, publish dates, years
-  and site provinces varied.
+  impossible), characters made traditional, brackets and 其中 inserted, other line
+  breaks than \\n and blank lines, units replaced by other divisions' names (duplicates
+  like 鼓楼区 included), titles, publish dates, years and site provinces varied.
 
+Besides the outputs, each count pattern's matches are compared one by one (most of the
+packed texts' counts conflict and give no fact).
 The division table's views are compared too: ``divisions`` and ``get_division`` for every
 year of the table and around it.
 """
@@ -228,6 +230,20 @@ def _punctuation(rng: random.Random, text: str) -> str:
     return "".join(out)
 
 
+def _breaks(rng: random.Random, text: str) -> str:
+    """Other line breaks than \\n (\\r\\n, \\r, \\u2028, \\x85, \\x0b), blank lines, indents."""
+    out = []
+    for line in text.split("\n"):
+        r = rng.random()
+        if r < 0.1:
+            line = "  \u3000" + line + " "
+        elif r < 0.15:
+            line += rng.choice(("\n", "\n \n", "\r\n\t"))
+        out.append(line)
+        out.append(rng.choice(("\n", "\n", "\n", "\r\n", "\r", "\u2028", "\x85", "\x0b")))
+    return "".join(out[:-1])
+
+
 def _units(rng: random.Random, text: str) -> str:
     full, bare = _division_names()
     ambiguous = ["鼓楼区", "西湖区", "城关镇", "朝阳区", "铁西区", "新华区", "市中区", "城区"]
@@ -271,7 +287,8 @@ def _published(rng: random.Random, published: Any) -> Any:
 
 def variants(rng: random.Random, case: Case, cases: list[Case]) -> list[Case]:
     title, text, published, year, province = case
-    steps = (_renumber, _chinese_numerals, _full_width, _traditional, _punctuation, _units)
+    steps = (_renumber, _chinese_numerals, _full_width, _traditional, _punctuation, _units,
+             _breaks)  # fmt: skip
     out: list[Case] = []
     for _ in range(VARIANTS):
         t = text
