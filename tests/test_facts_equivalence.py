@@ -14,8 +14,7 @@ be equal, evidence included:
   like 鼓楼区 included), titles, publish dates, years and site provinces varied.
 
 Besides the outputs, each count pattern's matches are compared one by one (most of the
-packed texts' counts conflict and give no fact).
-The division table's views are compared too: ``divisions`` and ``get_division`` for every
+packed texts' counts conflict and give no fact). The division table's views are compared too: ``divisions`` and ``get_division`` for every
 year of the table and around it.
 """
 
