@@ -46,7 +46,7 @@ START_PATH = COLUMN + "index.shtml"
 MIN_PAGE = 60_000
 MAX_PAGE = 120_000
 PACKAGES = ("scrapy", "twisted", "lxml", "parsel", "sqlite-utils", "diff-match-patch",
-            "pyahocorasick", "backports.zstd")  # fmt: skip
+            "pyahocorasick", "backports.zstd", "numpy")  # fmt: skip
 
 
 # -------------------------------------------------------------------------------- pages

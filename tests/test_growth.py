@@ -91,50 +91,60 @@ def test_a_change_of_tokens_writes_only_them_and_search_follows(db_path: Path) -
     store.close()
 
 
-def test_characters_fts5_may_cut_otherwise_send_the_notice_out_and_in_whole(db_path: Path) -> None:
+def test_letters_that_unicode61_folded_together_are_tokens_of_their_own(db_path: Path) -> None:
     store, n = seed_store(db_path)
     fts.flush(store.db)
-    # ſ is a letter to Python, and FTS5 folds it to s: the tokens "ſ" and "s" of a document
-    # are one FTS5 token. Taking out only "ſ" would take out "s", which the text still
-    # holds ("as"). So a document with such a character goes out and in whole.
+    # ſ is a letter to Python; FTS5's unicode61 (before m015) folded it to s, so that the
+    # tokens "ſ" and "s" were one and a delta could not be trusted with it. The 'ascii'
+    # tokenizer keeps every token as the document writes it: a change writes its delta.
     change(store, n["xuncha"], "现将巡察整改进展情况予以公布。\n制度12项,as,ſ,x²。")
-    assert store.db.execute("select delta from notices_search_pending").fetchone() == (None,)
-    assert index_ids(store.db, '"巡察"') == set()  # out of the index at once
+    delta = store.db.execute("select delta from notices_search_pending").fetchone()[0]
+    dropped, added = delta.split("\n")
+    assert {"ſ", "s", "x²", "²"} <= set(added.split())
+    assert index_ids(store.db, '"巡察"') == {n["xuncha"]}  # still in the index meanwhile
     integrity(store.db)
     assert hit_ids(store.db, "巡察") == hit_ids(store.db, "x²") == {n["xuncha"]}
     fts.flush(store.db)
     integrity(store.db)
-    assert hit_ids(store.db, "x²") == hit_ids(store.db, "s") == {n["xuncha"]}
+    assert index_ids(store.db, '"ſ"') == index_ids(store.db, '"s"') == {n["xuncha"]}
+    assert hit_ids(store.db, "x²") == hit_ids(store.db, "s") == hit_ids(store.db, "ſ")
+    assert hit_ids(store.db, "ſ") == {n["xuncha"]}
     change(store, n["xuncha"], "现将巡察整改进展情况予以公布。\n制度13项,as。")
-    assert store.db.execute("select delta from notices_search_pending").fetchone() == (None,)
+    delta = store.db.execute("select delta from notices_search_pending").fetchone()[0]
+    assert {"ſ", "x²", "²"} <= set(delta.split("\n")[0].split())
+    assert "s" not in delta.split("\n")[0].split()  # "as" still holds it
     fts.flush(store.db)
     integrity(store.db)
+    assert index_ids(store.db, '"ſ"') == set()
+    assert index_ids(store.db, '"s"') == {n["xuncha"]}
     assert hit_ids(store.db, "s") == {n["xuncha"]}  # still in the index, from "as"
-    assert hit_ids(store.db, "x²") == set()
+    assert hit_ids(store.db, "x²") == hit_ids(store.db, "ſ") == set()
     assert hit_ids(store.db, "制度13项") == {n["xuncha"]}
     store.close()
 
 
-def test_every_plain_character_is_one_fts5_token_as_it_is() -> None:
-    """What next_delta relies on to write only a difference: FTS5 (this SQLite's unicode61)
-    cuts a document of these characters into exactly its space-separated tokens."""
-    chars = [chr(c) for c in (*range(0x30, 0x3A), *range(0x61, 0x7B),
-                              *range(0x3400, 0x4DB6), *range(0x4E00, 0x9FA6))]  # fmt: skip
-    doc = (
-        " ".join(chars)
-        + " "
-        + " ".join(a + b for a, b in zip(chars, chars[1:] + chars[:1], strict=True))
-    )
-    assert fts._PLAIN_DOC.fullmatch(doc)
+def test_the_tokenizer_cuts_every_document_into_exactly_its_tokens() -> None:
+    """What next_delta relies on to write only a difference: FTS5's tokenizer (this
+    SQLite's) cuts the document of any text into exactly its space-separated tokens. The
+    text holds every letter and digit of Unicode, alone and next to the following one."""
+    letters = [c for c in map(chr, range(0x110000)) if c.isalnum()]
+    text = " ".join(letters) + "。" + "".join(letters) + "-" + "".join(letters[::-7])
+    doc = fts.bigrams(text)
+    assert doc is not None and len(set(doc.split())) > 2 * len(letters)
     conn = sqlite3.connect(":memory:")
     conn.execute(
-        "create virtual table t using fts5(doc, detail = none, "
-        "tokenize = 'unicode61 remove_diacritics 0')"
+        f"create virtual table t using fts5(doc, detail = none, tokenize = '{fts.TOKENIZER}')"
     )
     conn.execute("create virtual table v using fts5vocab(t, 'row')")
     conn.execute("insert into t (rowid, doc) values (1, ?)", [doc])
     assert {r[0] for r in conn.execute("select term from v")} == set(doc.split())
-    assert not fts._PLAIN_DOC.fullmatch("x² ｆ")
+    # and a query's tokens are cut the same way
+    for letter in "ſǅⅷ²Ａ𠀀İßΣ鄞":
+        at = letters.index(letter)
+        for term in (letter, letter + letters[at + 1]):  # each a part of the text
+            match = fts.bigram_query(term)
+            found = conn.execute("select rowid from t where t match ?", [match]).fetchall()
+            assert found == [(1,)], term
 
 
 def test_the_line_diff_is_derived_from_the_texts_exactly_as_it_was_stored(
@@ -177,11 +187,12 @@ def test_m014_keeps_the_index_and_the_pending_notices_of_an_older_database(
     assert 0 < pending < 40
     assert "delta" not in raw["notices_search_pending"].columns_dict
     data = index_pages(raw)
+    migrations.apply(raw, stop_before="m015_search_tokenizer")  # m014 runs
+    assert "delta" in raw["notices_search_pending"].columns_dict
+    assert raw.execute("select count(*) from notices_search_pending").fetchone()[0] == pending
+    assert index_pages(raw) == data  # the index as it was
     raw.conn.close()
-    store = Store.open(path2)  # m014 runs
-    assert "delta" in store.db["notices_search_pending"].columns_dict
-    assert store.db.execute("select count(*) from notices_search_pending").fetchone()[0] == pending
-    assert index_pages(store.db) == data  # the index as it was
+    store = Store.open(path2)  # and the rest
     integrity(store.db)
     for i in (0, 5, 39):
         assert hit_ids(store.db, f"第{i}号") == {store.find_notice(urls[i])["id"]}
@@ -193,6 +204,51 @@ def test_m014_keeps_the_index_and_the_pending_notices_of_an_older_database(
     store.close()
 
 
+def test_m015_makes_the_index_again_and_search_finds_the_same(tmp_path: Path) -> None:
+    """An index of m012's unicode61 tokenizer, with pending notices new and changed (their
+    deltas), is made again with the 'ascii' one: FTS5's integrity check passes, every
+    search gives what a substring scan gives, before the flush and after it."""
+    path = tmp_path / "m014.db"
+    raw = Database(sqlite3.connect(path))
+    fts.register_functions(raw.conn)
+    migrations.apply(raw, stop_before="m015_search_tokenizer")
+    store = Store(raw)
+    urls = [URL.format(6, i) for i in range(40)]  # hits: 50 at most
+    for i, url in enumerate(urls):
+        store.record(make_notice(f"第{i}号通报\n给予党纪处分{i}人次。Ab,ſ{i % 3}", url=url))
+    fts.flush(raw)
+    for i in range(0, 40, 9):  # changed after the flush: pending with a delta
+        change(store, store.find_notice(urls[i])["id"], f"第{i}号通报\n给予党纪处分{i + 100}人次。")
+    for i in range(40, 45):  # new: pending, out of the index
+        urls.append(URL.format(6, i))
+        store.record(make_notice(f"第{i}号通报\n新的通报,诫勉{i}人。", url=urls[-1]))
+    pending = raw.execute("select count(*), count(delta) from notices_search_pending").fetchone()
+    assert pending[0] > pending[1] > 0
+    words = ["第1号", "处分109人次", "诫勉42人", "ab", "ſ1", "s", "通报", "处分9人次", "号通"]
+    before = {w: substring_ids(raw, w) for w in words}
+    assert before["ſ1"] and not before["s"]
+    assert (
+        "unicode61"
+        in raw.execute("select sql from sqlite_master where name = 'notices_bigrams'").fetchone()[0]
+    )
+    raw.conn.close()
+    store = Store.open(path)  # m015 runs
+    sql = store.db.execute("select sql from sqlite_master where name = 'notices_bigrams'")
+    assert f"tokenize = '{fts.TOKENIZER}'" in sql.fetchone()[0]
+    assert (
+        store.db.execute("select count(*), count(delta) from notices_search_pending").fetchone()
+        == pending
+    )
+    integrity(store.db)
+    for word in words:
+        assert hit_ids(store.db, word) == before[word] == substring_ids(store.db, word), word
+    fts.flush(store.db)
+    integrity(store.db)
+    for word in words:
+        assert hit_ids(store.db, word) == before[word], word
+    store.close()
+
+
 def test_random_changes_keep_search_exact_and_the_index_sound(db_path: Path) -> None:
     """Texts, titles and units changed at random, several times before a flush, sometimes
     with characters that send a notice out of the index whole; after every step search
@@ -201,10 +257,9 @@ def test_random_changes_keep_search_exact_and_the_index_sound(db_path: Path) -> 
     rng = random.Random(16)
     words = ["巡视", "整改", "处分", "诫勉", "制度", "8人次", "9人次", "鄞州", "ab1", "谈话",
              "移送", "司法", "党纪", "政务", "问责", "追责", "挽回", "损失", "12项", "万元", "as"]  # fmt: skip
-    # Characters FTS5 may cut otherwise (ſ is folded to s): the notice goes out and in whole.
-    # (ſ and s are not searched for: the index folds ſ to s, the text check does not.)
+    # Characters FTS5's unicode61 cut otherwise (ſ was folded to s), now tokens as written.
     odd = ["x²", "ｆ类", "ſ"]
-    checked = [*words, "x²", "ｆ类"]
+    checked = [*words, "x²", "ｆ类", "ſ", "s"]
     store = Store.open(db_path)
     urls = [URL.format(4, i) for i in range(12)]
 
