@@ -657,6 +657,19 @@ def _word_positions(text: str) -> dict[str, list[int]]:
     return found
 
 
+def _places(text: str, words: dict[str, list[int]], word: str) -> list[int]:
+    """``words[word]``; a word that _WORDS does not hold (a rule added since) is found by
+    str.find, once per text."""
+    found = words.get(word)
+    if found is None:
+        found = words[word] = []
+        i = text.find(word)
+        while i >= 0:
+            found.append(i)
+            i = text.find(word, i + 1)
+    return found
+
+
 def _how(rx: re.Pattern[str], anchor: str) -> tuple[str, str]:
     """How ``_matches`` finds the matches of a pattern holding the word ``anchor``:
     ("near", anchor) around each place of the anchor, ("at", word) at each place of the
@@ -691,7 +704,7 @@ def _matches(
     way, word = how or _how(rx, anchor)
     if way == "at":  # what finditer finds: the leftmost match, then on from its end
         end = 0
-        for i in words[word]:
+        for i in _places(text, words, word):
             if i >= end:
                 m = rx.match(text, i)
                 if m:
@@ -699,7 +712,7 @@ def _matches(
                     yield m
         return
     if way == "scan":
-        if words[word]:
+        if _places(text, words, word):
             yield from rx.finditer(text)
         return
     positions = where.get(anchor)
@@ -708,7 +721,7 @@ def _matches(
         word = anchor.rstrip("<>")
         keep = _ANCHOR_FILTERS.get(anchor[len(word) :])
         size = len(word) + _WINDOW
-        for i in words[word]:
+        for i in _places(text, words, word):
             if (keep is None or keep(text, i, len(word))) and _DIGITISH.search(
                 text, max(0, i - _WINDOW), i + size
             ):

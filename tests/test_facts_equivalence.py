@@ -433,3 +433,16 @@ def test_division_tables_equal_the_reference() -> None:
         for code in ("330105", "320106", "110101", "469005", "330000", "000000"):
             a, b = old_districts.get_division(code, year=year), new_districts.get_division(code, year=year)
             assert (a and a.full_name, a and a.city) == (b and b.full_name, b and b.city)
+
+
+def test_a_word_the_one_pass_search_does_not_know_is_still_found() -> None:
+    """A rule added later with a word outside _WORDS: the slow way, same matches."""
+    text = "省委第一巡视组对某区开展了巡视。约谈提醒12人,约谈函询3人。"
+    rx = re.compile(r"约谈(?:提醒|函询)(?P<n>\d+)人")
+    words = new_facts._word_positions(text)
+    for anchor in ("约谈", "提醒"):
+        got = [m.span() for m in new_facts._matches(text, rx, anchor, {}, words)]
+        assert got == [m.span() for m in rx.finditer(text)]
+    near = re.compile(r"(?:约谈)(?:提醒|函询)(?P<n>\d+)人")  # starts with "(": tried near it
+    got = [m.group() for m in new_facts._matches(text, near, "约谈", {}, dict(words))]
+    assert got == ["约谈提醒12人", "约谈函询3人"]
