@@ -678,9 +678,34 @@ def _how(rx: re.Pattern[str], anchor: str) -> tuple[str, str]:
     if rx.pattern.startswith("("):
         return "near", anchor
     word = next((w for w in ("党纪处分", *_WORDS) if rx.pattern.startswith(w)), None)
-    if word is not None:
+    if word is not None and _starts_with_literal(rx.pattern, word):
         return "at", word
     return "scan", anchor.rstrip("<>")
+
+
+def _starts_with_literal(pattern: str, word: str) -> bool:
+    """Whether every match of ``pattern`` (which starts with ``word``) starts with it: no
+    quantifier on its last character and no choice at the top level of the pattern."""
+    if pattern[len(word) : len(word) + 1] in ("?", "*", "+", "{", "|"):
+        return False
+    depth, i = 0, 0
+    while i < len(pattern):
+        c = pattern[i]
+        if c == "\\":
+            i += 1
+        elif c == "[":  # a class, up to its closing bracket (a first one is a literal)
+            i += 2 if pattern[i + 1 : i + 2] == "^" else 1
+            i += 1 if pattern[i : i + 1] == "]" else 0
+            while i < len(pattern) and pattern[i] != "]":
+                i += 2 if pattern[i] == "\\" else 1
+        elif c == "(":
+            depth += 1
+        elif c == ")":
+            depth -= 1
+        elif c == "|" and depth == 0:
+            return False
+        i += 1
+    return True
 
 
 def _matches(

@@ -446,3 +446,20 @@ def test_a_word_the_one_pass_search_does_not_know_is_still_found() -> None:
     near = re.compile(r"(?:约谈)(?:提醒|函询)(?P<n>\d+)人")  # starts with "(": tried near it
     got = [m.group() for m in new_facts._matches(text, near, "约谈", {}, dict(words))]
     assert got == ["约谈提醒12人", "约谈函询3人"]
+
+
+def test_a_pattern_that_may_not_start_with_its_word_is_scanned_whole() -> None:
+    """Only a pattern every match of which starts with a known word is tried at that word."""
+    text = "省委第一巡视组对某区开展了巡视。提醒问题3个,反馈问题4个,反馈的五个问题。"
+    for pattern, how in (
+        (r"反馈问题(?P<n>\d+)个", "at"),
+        (r"反馈(?:的|意见)?问题(?P<n>\d+)个", "at"),
+        (r"反馈[^,。]{0,3}?(?P<n>[一二三四五]+)个问题", "at"),
+        (r"反馈问题(?P<n>\d+)个|提醒问题(?P<m>\d+)个", "scan"),  # a choice at the top
+        (r"反馈?问题(?P<n>\d+)个", "scan"),  # 反 alone starts some matches
+        (r"反馈(?:问题)(?P<n>\d+)个|(?:提醒)问题\d+个", "scan"),
+    ):
+        rx = re.compile(pattern)
+        assert new_facts._how(rx, "问题")[0] == how, pattern
+        got = [m.span() for m in new_facts._matches(text, rx, "问题", {})]
+        assert got == [m.span() for m in rx.finditer(text)], pattern
