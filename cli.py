@@ -213,7 +213,7 @@ def crawl(
         settings[key.strip()] = value
     as_json = fmt == "json"
     if redis_url:
-        from crawler.distributed import RedisUnavailable, connect
+        from crawler.frontier import RedisUnavailable, connect
 
         try:
             connect(redis_url).close()
@@ -231,7 +231,8 @@ def crawl(
         progress.start(f"crawling {what} into {db_path} …")
     try:
         if redis_url:
-            from crawler.distributed import RedisUnavailable, run_distributed
+            from crawler.distributed import run_distributed
+            from crawler.frontier import RedisUnavailable
 
             try:
                 results = run_distributed(

@@ -30,7 +30,7 @@ def worker(redis_url: str, once: bool) -> None:
         xunshi worker --redis redis://10.0.0.5:6379/0
         XUNSHI_REDIS_URL=redis://10.0.0.5:6379/0 xunshi worker --once
     """
-    from crawler.distributed import RedisUnavailable, connect
+    from crawler.frontier import RedisUnavailable, connect
     from crawler.worker import log_to_stderr, serve
 
     log_to_stderr()

@@ -3,7 +3,7 @@
 With ``--crawl``: one Scrapy process that crawls every site of that crawl from the
 frontier in Redis (scrapy-redis) and sends what it finds to the store writer through
 Redis; it never opens the database. It ends when every site's frontier is empty and no
-worker holds a lease (see crawler/distributed.py).
+worker holds a lease (see crawler/distributed.py and crawler/frontier.py).
 
 Without ``--crawl`` (``xunshi worker``, on another machine): waits for crawls to appear in
 Redis and works on each in a fresh process (Twisted's reactor cannot restart), until
@@ -21,7 +21,7 @@ import sys
 import time
 from typing import Any
 
-from crawler.distributed import (
+from crawler.frontier import (
     ALIVE_SECONDS,
     CRAWLS_KEY,
     OWNED,
@@ -30,8 +30,8 @@ from crawler.distributed import (
     RedisUnavailable,
     connect,
     key,
-    new_worker_id,
 )
+from crawler.worker_crawl import new_worker_id
 
 # Status lines for whoever started the worker (stderr, plain): ``log_to_stderr`` sets that up
 # in each entry point; the worker's Scrapy log goes its own way (Scrapy's root handler).
@@ -90,8 +90,8 @@ def run_worker(url: str, crawl: str) -> int:
             "XUNSHI_REDIS_SITES": sites,
             "XUNSHI_REDIS_WORKERS": int(plan.get("workers") or 0),
             "XUNSHI_WORKER_ID": worker,
-            "SCHEDULER": "crawler.distributed.LeasedScheduler",
-            "SCHEDULER_QUEUE_CLASS": "crawler.distributed.LeasedQueue",
+            "SCHEDULER": "crawler.frontier.LeasedScheduler",
+            "SCHEDULER_QUEUE_CLASS": "crawler.frontier.LeasedQueue",
             "SCHEDULER_QUEUE_KEY": key(crawl, "%(spider)s", "requests"),
             "SCHEDULER_DUPEFILTER_KEY": key(crawl, "%(spider)s", "dupefilter"),
             "DUPEFILTER_CLASS": "scrapy_redis.dupefilter.RFPDupeFilter",
@@ -99,23 +99,23 @@ def run_worker(url: str, crawl: str) -> int:
             "ITEM_PIPELINES": {
                 **settings.getdict("ITEM_PIPELINES"),
                 "crawler.pipelines.StorePipeline": None,
-                "crawler.distributed.RedisItemPipeline": 300,
+                "crawler.worker_crawl.RedisItemPipeline": 300,
             },
             "EXTENSIONS": {
                 **settings.getdict("EXTENSIONS"),
                 # reads the database: checked by the writer at the end of each site's run
                 "crawler.extensions.SiteHealth": None,
-                "crawler.distributed.WorkerExtension": 600,
+                "crawler.worker_crawl.WorkerExtension": 600,
             },
             "SPIDER_MIDDLEWARES": {
                 **settings.getdict("SPIDER_MIDDLEWARES"),
                 # first to see a callback's output, last to let it go
-                "crawler.distributed.LeaseRelease": 10,
+                "crawler.frontier.LeaseRelease": 10,
             },
             "DOWNLOADER_MIDDLEWARES": {
                 **settings.getdict("DOWNLOADER_MIDDLEWARES"),
-                "crawler.distributed.HostLock": 950,
-                "crawler.distributed.PageTally": 940,
+                "crawler.worker_crawl.HostLock": 950,
+                "crawler.frontier.PageTally": 940,
             },
         },
         priority="cmdline",

@@ -57,7 +57,9 @@ def test_bigrams_same_document_as_before_on_seeds_and_fixtures() -> None:
 @pytest.mark.parametrize(
     "text",
     ["", "a", "。", "ab", "a。b", "AbC dEf", "İstanbul", "x_y", "巡视整改。巡视", "\0a\0",
-     "𠀀𠀁a𠀀", "12人次\n\n13", "  ", "ＡＢ１２", "ß", "\ud800a"],
+     "𠀀𠀁a𠀀", "12人次\n\n13", "  ", "ＡＢ１２", "ß", "\ud800a",
+     # above the table (planes 4-16: tags, private use) and at its end (plane 3)
+     "\U00030000\U0003134a\U0003ffffa\U00040000b\U000e0041\U000f0000c\U0010ffff"],
 )  # fmt: skip
 def test_bigrams_edge_cases(text: str) -> None:
     assert bigrams(text) == reference_bigrams(text)
@@ -233,8 +235,8 @@ def test_missing_fields_are_computed_and_foreign_work_is_ignored(tmp_path: Path)
 
 
 def test_a_worker_sends_the_prepared_work_with_each_notice() -> None:
-    from crawler.distributed import _prepared
     from crawler.items import PageEvent
+    from crawler.worker_crawl import _prepared
 
     notice = generated(3)
     ready = _prepared(notice)
@@ -316,9 +318,10 @@ def test_a_batch_the_database_cannot_commit_is_not_counted(
 def test_the_distributed_writer_uses_the_work_its_workers_sent(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from crawler.distributed import _prepared, _Run, _Writer, _WriterCrawler, writer_settings
+    from crawler.distributed import _Run, _Writer, _WriterCrawler, writer_settings
     from crawler.pipelines import StorePipeline
     from crawler.run import SiteCrawl
+    from crawler.worker_crawl import _prepared
 
     db = tmp_path / "w.db"
     store = open_store(db)
@@ -361,16 +364,10 @@ class FakeRedis:
 def test_workers_compress_against_the_dictionary_the_writer_published(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from crawler.distributed import (
-        RedisItemPipeline,
-        _prepared,
-        _Run,
-        _Writer,
-        _WriterCrawler,
-        writer_settings,
-    )
+    from crawler.distributed import _Run, _Writer, _WriterCrawler, writer_settings
     from crawler.pipelines import StorePipeline
     from crawler.run import SiteCrawl
+    from crawler.worker_crawl import RedisItemPipeline, _prepared
 
     db = tmp_path / "w.db"
     store = open_store(db)

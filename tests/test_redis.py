@@ -654,7 +654,7 @@ def test_workers_stop_when_the_store_writer_is_killed(
     import time
     from datetime import date
 
-    from crawler.distributed import WRITER_SECONDS
+    from crawler.frontier import WRITER_SECONDS
     from tests.conftest import ROOT
     from tests.sitegen import COLUMN, generate_site
 
@@ -710,7 +710,7 @@ def test_a_lease_is_returned_only_once_its_items_have_left_the_pipelines(monkeyp
     from scrapy.http import HtmlResponse
     from twisted.internet import reactor
 
-    from crawler.distributed import LeaseRelease
+    from crawler.frontier import LeaseRelease
 
     monkeypatch.setattr(reactor, "callLater", lambda _delay, f, *a: f(*a))
     released: list = []  # type: ignore[type-arg]
