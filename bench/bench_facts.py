@@ -20,10 +20,8 @@ each year), and ``warm`` (the views already built). Each figure is the median of
 ``--runs`` runs; the load average is printed beside them, since other processes on the
 machine disturb even CPU time (shared caches, the sibling hyperthread).
 
-``--before`` also times the code as it was before issue 16's CPU work (the frozen copies
-in tests/reference/, which tests/test_facts_equivalence.py holds equal in output), each
-run of it right after the same run of the current code, and prints the ratio: a figure
-taken in turns, which the machine's noise touches alike.
+The code before issue 16's CPU work is commit 73f0d3e (tests/test_facts_equivalence.py
+holds the current code to its outputs): run this script from a checkout of it to time it.
 """
 
 from __future__ import annotations
@@ -47,7 +45,6 @@ from bench._common import article_page, spread_dates  # noqa: E402
 from crawler.facts import extract_facts  # noqa: E402
 from store import districts  # noqa: E402
 from store.districts import match_notice  # noqa: E402
-from tests.reference import districts_before, facts_before  # noqa: E402
 
 SHARED = REPO.parent / "shared"
 SEED_TITLES = {
@@ -121,18 +118,6 @@ def run_districts(notices: list[Notice], match: Callable[..., Any] = match_notic
     return time.process_time() - start
 
 
-def run_facts_before(notices: list[Notice]) -> float:
-    return run_facts(notices, facts_before.extract_facts)
-
-
-def run_districts_before(notices: list[Notice]) -> float:
-    return run_districts(notices, districts_before.match_notice)
-
-
-def _clear_views_before() -> None:
-    districts_before._view.cache_clear()
-
-
 def median_ms(fn: Callable[[list[Notice]], float], notices: list[Notice], runs: int,
               before: Callable[[], None] | None = None) -> tuple[float, float, float]:  # fmt: skip
     samples = []
@@ -151,8 +136,6 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--n", type=int, default=400, help="bench pages (default 400)")
     parser.add_argument("--runs", type=int, default=3, help="runs per figure (default 3)")
-    parser.add_argument("--before", action="store_true",
-                        help="also time the code before issue 16's CPU work, in turns")  # fmt: skip
     parser.add_argument("--profile", choices=("facts", "districts"),
                         help="print a cProfile of one run over the bench pages instead")  # fmt: skip
     args = parser.parse_args()
@@ -176,31 +159,14 @@ def main() -> int:
         ("districts cold", run_districts, _clear_views),
         ("districts warm", run_districts, None),
     ]
-    before = {
-        "facts": (run_facts_before, None),
-        "districts cold": (run_districts_before, _clear_views_before),
-        "districts warm": (run_districts_before, None),
-    }
     header = f"{'corpus':<14} {'notices':>7} {'what':<15} {'now':>22}"
-    print(header + (f" {'before':>22} {'now/before':>10}" if args.before else ""))
+    print(header)
     for name, notices in corpus_items(corpora):
         chars = sum(len(n[1]) for n in notices) // len(notices)
         for label, fn, clear in kinds:
-            if not args.before:
-                m, lo, hi = median_ms(fn, notices, args.runs, before=clear)
-                print(f"{name:<14} {len(notices):>7} {label:<15} {m:>7.3f} ({lo:.3f}-{hi:.3f})"
-                      f"   {chars} chars")  # fmt: skip
-                continue
-            old_fn, old_clear = before[label]
-            now_s, old_s = [], []
-            for _ in range(args.runs):  # in turns
-                now_s.append(median_ms(fn, notices, 1, before=clear)[0])
-                old_s.append(median_ms(old_fn, notices, 1, before=old_clear)[0])
-            ratio = statistics.median(a / b for a, b in zip(now_s, old_s, strict=True))
-            cells = [
-                f"{statistics.median(x):>7.3f} ({min(x):.3f}-{max(x):.3f})" for x in (now_s, old_s)
-            ]
-            print(f"{name:<14} {len(notices):>7} {label:<15} {cells[0]} {cells[1]} {ratio:>10.2f}")
+            m, lo, hi = median_ms(fn, notices, args.runs, before=clear)
+            print(f"{name:<14} {len(notices):>7} {label:<15} {m:>7.3f} ({lo:.3f}-{hi:.3f})"
+                  f"   {chars} chars")  # fmt: skip
     print(f"load average at end: {os.getloadavg()[0]:.2f}")
     return 0
 
