@@ -41,6 +41,8 @@ def _cold_load() -> float:
     districts._table.cache_clear()
     districts._view.cache_clear()
     districts._province_aliases.cache_clear()
+    districts._index.cache_clear()
+    districts._match_view.cache_clear()
     start = time.perf_counter()
     districts._table()
     districts._view(2023)

@@ -100,6 +100,9 @@ _ORD = rf"[{_CN_DIGITS}\d]+"
 
 _SENTENCE_ENDS = "。;!?\n"
 _MAX_SENTENCE = 400
+# The last sentence end before a place (greedy: backtracks from the place), the next after.
+_LAST_END = re.compile(rf"(?s).*[{_SENTENCE_ENDS}]")
+_END = re.compile(rf"[{_SENTENCE_ENDS}]")
 _CLAUSE_SEP = "。;,、()\n"
 _CLAUSE_SPLIT = re.compile(r"[。;,、()\n]")
 
@@ -141,6 +144,7 @@ _RANGE_SEP = r"(?:至|到|——|—|–|-|~|～)"
 _RANGE = re.compile(rf"(?P<a>{_DATE_TOKEN})起?\s*{_RANGE_SEP}\s*(?P<b>{_DATE_TOKEN}|今)")
 _DATE_ANY = re.compile(_DATE_TOKEN)
 _RANGE_SEP_AT = re.compile(rf"\s*{_RANGE_SEP}")
+_RANGE_SEP_END = re.compile(rf"{_RANGE_SEP}\s*$")
 _FEEDBACK = re.compile(r"反馈")
 
 # -- counts --------------------------------------------------------------------------------
@@ -375,12 +379,13 @@ class _Text:
         sentences of at most _MAX_SENTENCE characters each side (hostile pages stay linear)."""
         text = self.text
         floor = max(0, pos - _MAX_SENTENCE)
-        start = max(text.rfind(c, floor, pos) for c in _SENTENCE_ENDS) + 1 or floor
+        last = _LAST_END.match(text, floor, pos)  # one regex call, not five rfinds
+        start = last.end() if last else floor
         hit = self._bounds.get(start)
         if hit is None:
             ceiling = min(len(text), pos + _MAX_SENTENCE)
-            ends = [i for i in (text.find(c, pos, ceiling) for c in _SENTENCE_ENDS) if i >= 0]
-            hit = self._bounds[start] = (start, min(ends) if ends else ceiling)
+            end = _END.search(text, pos, ceiling)
+            hit = self._bounds[start] = (start, end.start() if end else ceiling)
         return hit
 
     def sentence(self, pos: int) -> str:
@@ -391,7 +396,7 @@ class _Text:
 def _opening(t: _Text) -> tuple[int, int] | None:
     """The span of the paragraph that opens the notice (the one naming the group/unit)."""
     pos = 0
-    for n, line in enumerate(t.text.split("\n")):
+    for n, line in enumerate(t.text.split("\n", 12)):  # the first 12 lines, not all
         if n >= 12:
             break
         # the opening is prose (a title line naming the group is not)
@@ -431,7 +436,7 @@ def _period_and_feedback(
             if rng and span[0] + rng.start() <= last.start() < span[0] + rng.end():
                 continue  # the inspection period, not the feedback
             before = t.text[max(s_lo, last.start() - 2) : last.start()]
-            if _RANGE_SEP_AT.match(t.text, last.end()) or re.search(rf"{_RANGE_SEP}\s*$", before):
+            if _RANGE_SEP_AT.match(t.text, last.end()) or _RANGE_SEP_END.search(before):
                 fb_pos = -1  # feedback given over several days: no one date
             else:
                 fb = _parse_date(last.group())
@@ -495,7 +500,8 @@ def _identity(t: _Text, span: tuple[int, int] | None, title: str, facts: dict[st
             ev["kind"] = t.sentence(verb.start())
     # The round: the opening, the first lines, then the title.
     head_end = max(hi, min(len(t.text), 400))
-    r = _ROUND.search(t.text, 0, head_end)
+    # every round names its 轮: a cheap find spares the slow search (no literal to start from)
+    r = _ROUND.search(t.text, 0, head_end) if t.text.find("轮", 0, head_end) >= 0 else None
     if r:
         facts["round"] = t.original[r.start() : r.end()]
         ev["round"] = t.sentence(r.start())
@@ -524,7 +530,7 @@ def _identity(t: _Text, span: tuple[int, int] | None, title: str, facts: dict[st
         if u:
             unit = t.original[u.start("unit") : u.end("unit")]
             simple = u["unit"]
-            several = re.search(rf"等{_ORD}(?:家|个|所|类)|等单位|等部门", simple)
+            several = _SEVERAL.search(simple)
             if (
                 not simple.startswith("我")
                 and "、" not in simple
@@ -535,6 +541,8 @@ def _identity(t: _Text, span: tuple[int, int] | None, title: str, facts: dict[st
                 ev["inspected_unit"] = t.sentence(u.start())
 
 
+_SEVERAL = re.compile(rf"等{_ORD}(?:家|个|所|类)|等单位|等部门")
+_DIGIT = re.compile(r"\d")
 _LEVEL_ONLY = re.compile(r"(?:全省|全市|全区|全县|各级|部分|有关|相关)[^。]*")
 
 
@@ -552,7 +560,7 @@ def _clause_start(text: str, lo: int, pos: int) -> int:
             k = j - 1
             while k >= lo and text[k] not in _CLAUSE_SEP:
                 k -= 1
-            if not re.search(r"\d", text[k + 1 : j]):
+            if not _DIGIT.search(text, k + 1, j):
                 i = j
                 continue
         return j + 1
@@ -616,17 +624,121 @@ _ANCHOR_FILTERS: dict[str, Callable[[str, int, int], bool]] = {
 }
 
 
+# The words the count rules start from or need, found in one pass over the text (issue 16:
+# one alternation costs what ~8 separate scans of the text cost, and there were ~20). Each
+# starts with its own character, and none can start inside an occurrence of another except
+# 措施 inside 举措 (举措施), added after the pass; 党纪处分 is 处分 after 党纪.
+_WORDS = (
+    "处分",
+    "立案",
+    "移送",
+    "诫勉",
+    "组织处理",
+    "制度",
+    "挽回",
+    "问题",
+    "措施",
+    "举措",
+    "给予",
+    "反馈",
+)
+_WORDS_RX = re.compile("|".join(_WORDS))
+
+
+def _word_positions(text: str) -> dict[str, list[int]]:
+    """Every place each of _WORDS (and 党纪处分) occurs in ``text``, ascending."""
+    found: dict[str, list[int]] = {w: [] for w in _WORDS}
+    for m in _WORDS_RX.finditer(text):
+        found[m.group()].append(m.start())
+    found["党纪处分"] = [q - 2 for q in found["处分"] if q >= 2 and text.startswith("党纪", q - 2)]
+    inner = [p + 1 for p in found["举措"] if text.startswith("措施", p + 1)]
+    if inner:
+        found["措施"] = sorted(found["措施"] + inner)
+    return found
+
+
+def _places(text: str, words: dict[str, list[int]], word: str) -> list[int]:
+    """``words[word]``; a word that _WORDS does not hold (a rule added since) is found by
+    str.find, once per text."""
+    found = words.get(word)
+    if found is None:
+        found = words[word] = []
+        i = text.find(word)
+        while i >= 0:
+            found.append(i)
+            i = text.find(word, i + 1)
+    return found
+
+
+def _how(rx: re.Pattern[str], anchor: str) -> tuple[str, str]:
+    """How ``_matches`` finds the matches of a pattern holding the word ``anchor``:
+    ("near", anchor) around each place of the anchor, ("at", word) at each place of the
+    word the pattern starts with, or ("scan", anchor) a scan of the text when it holds the
+    anchor at all."""
+    if rx.pattern.startswith("("):
+        return "near", anchor
+    word = next((w for w in ("党纪处分", *_WORDS) if rx.pattern.startswith(w)), None)
+    if word is not None and _starts_with_literal(rx.pattern, word):
+        return "at", word
+    return "scan", anchor.rstrip("<>")
+
+
+def _starts_with_literal(pattern: str, word: str) -> bool:
+    """Whether every match of ``pattern`` (which starts with ``word``) starts with it: no
+    quantifier on its last character and no choice at the top level of the pattern."""
+    if pattern[len(word) : len(word) + 1] in ("?", "*", "+", "{", "|"):
+        return False
+    depth, i = 0, 0
+    while i < len(pattern):
+        c = pattern[i]
+        if c == "\\":
+            i += 1
+        elif c == "[":  # a class, up to its closing bracket (a first one is a literal)
+            i += 2 if pattern[i + 1 : i + 2] == "^" else 1
+            i += 1 if pattern[i : i + 1] == "]" else 0
+            while i < len(pattern) and pattern[i] != "]":
+                i += 2 if pattern[i] == "\\" else 1
+        elif c == "(":
+            depth += 1
+        elif c == ")":
+            depth -= 1
+        elif c == "|" and depth == 0:
+            return False
+        i += 1
+    return True
+
+
 def _matches(
-    text: str, rx: re.Pattern[str], anchor: str, where: dict[str, list[int]]
+    text: str,
+    rx: re.Pattern[str],
+    anchor: str,
+    where: dict[str, list[int]],
+    words: dict[str, list[int]] | None = None,
+    how: tuple[str, str] | None = None,
 ) -> Iterator[re.Match[str]]:
     """The matches of ``rx``, a pattern holding the word ``anchor``.
 
-    A pattern that starts with its keyword scans the whole text (fast: a literal prefix);
-    one that starts with a number or a choice of verbs is tried only around each place
-    the anchor occurs, when a digit is near it: a few short searches, not a slow scan.
+    A pattern that starts with a word gives what ``rx.finditer(text)`` gives, tried only
+    where that word is (``words``: ``_word_positions(text)``, computed when not given),
+    or not at all when the anchor is nowhere in the text. One that starts with a number
+    or a choice of verbs is tried only around each place the anchor occurs, when a digit
+    is near it: a few short searches, not a slow scan.
     """
-    if not rx.pattern.startswith("("):
-        yield from rx.finditer(text)
+    if words is None:
+        words = _word_positions(text)
+    way, word = how or _how(rx, anchor)
+    if way == "at":  # what finditer finds: the leftmost match, then on from its end
+        end = 0
+        for i in _places(text, words, word):
+            if i >= end:
+                m = rx.match(text, i)
+                if m:
+                    end = m.end()
+                    yield m
+        return
+    if way == "scan":
+        if _places(text, words, word):
+            yield from rx.finditer(text)
         return
     positions = where.get(anchor)
     if positions is None:  # once per text and anchor: the places with a digit near them
@@ -634,13 +746,11 @@ def _matches(
         word = anchor.rstrip("<>")
         keep = _ANCHOR_FILTERS.get(anchor[len(word) :])
         size = len(word) + _WINDOW
-        i = text.find(word)
-        while i >= 0:
+        for i in _places(text, words, word):
             if (keep is None or keep(text, i, len(word))) and _DIGITISH.search(
                 text, max(0, i - _WINDOW), i + size
             ):
                 positions.append(i)
-            i = text.find(word, i + 1)
     anchor = anchor.rstrip("<>")
     last_start = -1
     for i in positions:
@@ -654,39 +764,28 @@ def _scan_counts(t: _Text, facts: dict[str, Any]) -> None:
     text = t.text
     counts = _Counts()
     where: dict[str, list[int]] = {}
-    for key, (patterns, conflict_rx) in _COUNT_RULES.items():
-        anchor = _COUNT_WORDS[key]
-        for rx in patterns:
-            for m in _matches(text, rx, anchor, where):
-                s_lo, s_hi = t.sentence_bounds(m.start())
-                clause_lo = _clause_start(text, s_lo, m.start())
-                head = text[clause_lo : m.end()]
-                value = _number(m["n"])
-                if conflict_rx is not None and conflict_rx.search(head):
-                    value = None
-                elif key == "recovered_wan_yuan" and value is not None:
-                    amount = Decimal(m["n"])
-                    amount *= {"万": 1, "亿": 10000}.get(m["unit"] or "", Decimal("0.0001"))
-                    value = int(amount) if amount == amount.to_integral() else float(amount)
-                elif key == "rules":
-                    nxt = _CLAUSE_SPLIT.search(text, m.end(), s_hi)
-                    if (
-                        nxt
-                        and text[nxt.start()] in ",、"
-                        and _RULES_SPLIT.match(text, nxt.end(), s_hi)
-                    ):
-                        value = None  # 新建制度152项,修订完善201项: two numbers, no total
-                counts.add(key, value, _primary(text, s_lo, clause_lo, m.start()), m.start())
-    for patterns, anchors, key, done_key, context in (
-        (_PROBLEMS, ("问题",), "problems", "problems_rectified", _PROBLEMS_CONTEXT),
-        (_MEASURES, ("措施", "举措"), "measures", "measures_done", _MEASURES_CONTEXT),
-    ):
-        tries = [(rx, a, key, i) for i, rx in enumerate(patterns) for a in anchors]
-        if key == "problems":  # the number-first form: only after a count unit
-            tries[0] = (tries[0][0], "问题<", key, 0)
-        tries += [(rx, a, done_key, -1) for k, a, rx in _EXPLICIT_DONE if k == done_key]
-        for rx, anchor, found_key, i in tries:
-            for m in _matches(text, rx, anchor, where):
+    words = _word_positions(text)
+    for key, rx, anchor, conflict_rx, how in _COUNT_TRIES:
+        for m in _matches(text, rx, anchor, where, words, how):
+            s_lo, s_hi = t.sentence_bounds(m.start())
+            clause_lo = _clause_start(text, s_lo, m.start())
+            head = text[clause_lo : m.end()]
+            value = _number(m["n"])
+            if conflict_rx is not None and conflict_rx.search(head):
+                value = None
+            elif key == "recovered_wan_yuan" and value is not None:
+                # Chinese numerals (挽回经济损失八十四万余元) as cn2an read them
+                amount = Decimal(m["n"]) if m["n"].isascii() else Decimal(str(value))
+                amount *= {"万": 1, "亿": 10000}.get(m["unit"] or "", Decimal("0.0001"))
+                value = int(amount) if amount == amount.to_integral() else float(amount)
+            elif key == "rules":
+                nxt = _CLAUSE_SPLIT.search(text, m.end(), s_hi)
+                if nxt and text[nxt.start()] in ",、" and _RULES_SPLIT.match(text, nxt.end(), s_hi):
+                    value = None  # 新建制度152项,修订完善201项: two numbers, no total
+            counts.add(key, value, _primary(text, s_lo, clause_lo, m.start()), m.start())
+    for key, done_key, context, tries in _TOTAL_TRIES:
+        for rx, anchor, found_key, i, how in tries:
+            for m in _matches(text, rx, anchor, where, words, how):
                 s_lo, s_hi = t.sentence_bounds(m.start())
                 if _OTHER_PROBLEMS.search(text, s_lo, s_hi):
                     continue
@@ -707,6 +806,36 @@ def _scan_counts(t: _Text, facts: dict[str, Any]) -> None:
                     if done is not None:
                         counts.add(done_key, done, primary, pos)
     counts.resolve(t, facts)
+
+
+# What _scan_counts tries, in order, each with how it is matched (worked out once: a
+# pattern's hash is not cheap). The counts of their own: (key, pattern, anchor, conflicts).
+_COUNT_TRIES = [
+    (key, rx, _COUNT_WORDS[key], conflict_rx, _how(rx, _COUNT_WORDS[key]))
+    for key, (patterns, conflict_rx) in _COUNT_RULES.items()
+    for rx in patterns
+]
+
+
+def _total_tries(
+    patterns: list[re.Pattern[str]], anchors: tuple[str, ...], key: str, done_key: str
+) -> list[tuple[re.Pattern[str], str, str, int, tuple[str, str]]]:
+    """A total's patterns (i: their index) and its done count's explicit ones (i = -1)."""
+    tries = [(rx, a, key, i) for i, rx in enumerate(patterns) for a in anchors]
+    if key == "problems":  # the number-first form: only after a count unit
+        tries[0] = (tries[0][0], "问题<", key, 0)
+    tries += [(rx, a, done_key, -1) for k, a, rx in _EXPLICIT_DONE if k == done_key]
+    return [(rx, a, k, i, _how(rx, a)) for rx, a, k, i in tries]
+
+
+# Totals and what is done of them: (key, done key, words one of which the paragraph holds, tries).
+_TOTAL_TRIES = [
+    (key, done_key, context, _total_tries(patterns, anchors, key, done_key))
+    for patterns, anchors, key, done_key, context in (
+        (_PROBLEMS, ("问题",), "problems", "problems_rectified", _PROBLEMS_CONTEXT),
+        (_MEASURES, ("措施", "举措"), "measures", "measures_done", _MEASURES_CONTEXT),
+    )
+]
 
 
 def _primary(text: str, s_lo: int, clause_lo: int, pos: int) -> bool:

@@ -147,10 +147,43 @@ def _shared_district(
     return found
 
 
+def _live(periods: Iterable[_Period], year: int) -> _Period | None:
+    """The period of a code valid in ``year`` (the last one in the file's order, as a dict
+    built from the file keeps), or None."""
+    found = None
+    for p in periods:
+        if p.valid_from <= year and (p.valid_to is None or year <= p.valid_to):
+            found = p
+    return found
+
+
+def _district(p: _Period, up: list[_Period]) -> District:
+    """Period ``p`` as a District of a year in which its ancestors are ``up`` (parent first)."""
+    province = up[-1].name if up else p.name
+    parent = up[0] if up else None
+    if p.level == "province":
+        city = None
+        full = p.name
+    elif p.level == "prefecture":
+        city = p.name
+        full = province + p.name
+    elif parent is not None and parent.level == "prefecture":
+        city = parent.name
+        full = parent.name + p.name
+    else:
+        # Counties directly under a province: for the four municipalities the
+        # municipality is the city; 仙桃市 and the like have no city at all.
+        city = province if province.endswith("市") else None
+        full = province + p.name
+    return _shared_district(p.code, p.name, full, p.level, province, city)
+
+
 # A view is ~3,000 units; notices cluster in a dozen recent years, and a name a year does
 # not know is looked up in the year before: keep every year of the table (1980-2024: 45),
 # or 16 years of notices thrash the cache (26 views built in a crawl of 1,000 notices
 # from 15 years, 22 ms each; the parts views share are one object, see above).
+# Only divisions() and get_division() build whole views; matching a notice reads a
+# _MatchView, which works out only the units the notice names.
 @functools.lru_cache(maxsize=64)
 def _view(year: int) -> _YearView:
     t = _table()
@@ -172,23 +205,7 @@ def _view(year: int) -> _YearView:
     ancestors: dict[str, frozenset[str]] = {}
     for code, p in live.items():
         up = chain(p)
-        province = up[-1].name if up else p.name
-        parent = up[0] if up else None
-        if p.level == "province":
-            city = None
-            full = p.name
-        elif p.level == "prefecture":
-            city = p.name
-            full = province + p.name
-        elif parent is not None and parent.level == "prefecture":
-            city = parent.name
-            full = parent.name + p.name
-        else:
-            # Counties directly under a province: for the four municipalities the
-            # municipality is the city; 仙桃市 and the like have no city at all.
-            city = province if province.endswith("市") else None
-            full = province + p.name
-        by_code[code] = _shared_district(code, p.name, full, p.level, province, city)
+        by_code[code] = _district(p, up)
         up_codes = frozenset(a.code for a in up)
         ancestors[code] = _SHARED_SETS.setdefault(up_codes, up_codes)
 
@@ -203,6 +220,95 @@ def _view(year: int) -> _YearView:
         },
         ancestors=ancestors,
     )
+
+
+@dataclass(frozen=True)
+class _Index:
+    by_code: dict[str, tuple[_Period, ...]]  # every period of a code, in the file's order
+    by_name: dict[str, tuple[str, ...]]  # the codes that ever had a name
+
+
+@functools.cache
+def _index() -> _Index:
+    by_code: dict[str, list[_Period]] = {}
+    by_name: dict[str, set[str]] = {}
+    for p in _table().periods:
+        by_code.setdefault(p.code, []).append(p)
+        by_name.setdefault(p.name, set()).add(p.code)
+    return _Index(
+        by_code={k: tuple(v) for k, v in by_code.items()},
+        by_name={k: tuple(sorted(v)) for k, v in by_name.items()},
+    )
+
+
+class _MatchView:
+    """What matching reads of a year's view (the same values as ``_view(year)``), each
+    unit worked out when it is first asked for: a notice names a few units, and building
+    a whole view (~3,000 units, ~20 ms) for each year a crawl meets cost more than all
+    its matching (issue 16)."""
+
+    def __init__(self, year: int) -> None:
+        self.year = year
+        self._index = _index()
+        self._live: dict[str, _Period | None] = {}
+        self._districts: dict[str, District | None] = {}
+        self._named: dict[str, tuple[District, ...]] = {}
+        self._ancestors: dict[str, frozenset[str]] = {}
+
+    def live(self, code: str) -> _Period | None:
+        try:
+            return self._live[code]
+        except KeyError:
+            p = self._live[code] = _live(self._index.by_code.get(code, ()), self.year)
+            return p
+
+    def _chain(self, p: _Period) -> list[_Period]:
+        out = []
+        cur = self.live(p.parent_code)
+        while cur is not None:
+            out.append(cur)
+            cur = self.live(cur.parent_code)
+        return out
+
+    def district(self, code: str) -> District | None:
+        """``_view(year).by_code.get(code)``."""
+        try:
+            return self._districts[code]
+        except KeyError:
+            p = self.live(code)
+            d = self._districts[code] = None if p is None else _district(p, self._chain(p))
+            return d
+
+    def named(self, name: str) -> tuple[District, ...]:
+        """``_view(year).by_name.get(name, ())``: sorted by code."""
+        try:
+            return self._named[name]
+        except KeyError:
+            found = []
+            for code in self._index.by_name.get(name, ()):  # sorted
+                p = self.live(code)
+                if p is not None and p.name == name:
+                    d = self.district(code)
+                    assert d is not None
+                    found.append(d)
+            out = self._named[name] = _shared_tuple(tuple(found))
+            return out
+
+    def ancestors(self, code: str) -> frozenset[str]:
+        """``_view(year).ancestors.get(code, ())`` as a set."""
+        try:
+            return self._ancestors[code]
+        except KeyError:
+            p = self.live(code)
+            up = frozenset(a.code for a in self._chain(p)) if p is not None else frozenset()
+            out = self._ancestors[code] = _SHARED_SETS.setdefault(up, up)
+            return out
+
+
+# Cheap to keep (a few dozen units each): every year of the table and more.
+@functools.lru_cache(maxsize=128)
+def _match_view(year: int) -> _MatchView:
+    return _MatchView(year)
 
 
 def _shared_tuple(value: tuple[District, ...]) -> tuple[District, ...]:
@@ -397,24 +503,25 @@ def _tile(part: str) -> list[str] | None:
     return best[n]
 
 
-def _candidates(name: str, year: int) -> tuple[_YearView, tuple[District, ...]]:
+def _candidates(name: str, year: int) -> tuple[_MatchView, tuple[District, ...]]:
     """Divisions called `name` in `year`'s table.
 
     Each table is the state at the end of its year, so a unit abolished during `year` is
     only in the previous table; a notice of that year may still be about it.
     """
-    view = _view(year)
-    found = view.by_name.get(name, ())
+    view = _match_view(year)
+    found = view.named(name)
     if not found and year > _table().first_year:
-        prev = _view(year - 1)
-        if name in prev.by_name:
-            return prev, prev.by_name[name]
+        prev = _match_view(year - 1)
+        prev_found = prev.named(name)
+        if prev_found:
+            return prev, prev_found
     return view, found
 
 
 def _pick(
     cands: list[District],
-    view: _YearView,
+    view: _MatchView,
     tiers: Iterable[frozenset[str]],
 ) -> District | None:
     """The one candidate that the first decisive hint tier singles out, else None.
@@ -431,10 +538,10 @@ def _pick(
             continue
         scores: dict[str, int] = {}
         for c in cands:
-            agree = [view.by_code[a] for a in view.ancestors.get(c.code, ()) if a in hint]
+            agree = [view.district(a) for a in view.ancestors(c.code) if a in hint]
             if c.code in hint:
                 agree.append(c)
-            scores[c.code] = max((depth[a.level] for a in agree), default=0)
+            scores[c.code] = max((depth[a.level] for a in agree if a is not None), default=0)
         top = max(scores.values())
         winners = [c for c in cands if scores[c.code] == top]
         if top and len(winners) == 1:
@@ -454,9 +561,7 @@ def _resolve_part(
     for name in names[1:]:
         v, cands = _candidates(name, year)
         view = v
-        chains = [
-            [*ch, c] for ch in chains for c in cands if ch[-1].code in v.ancestors.get(c.code, ())
-        ]
+        chains = [[*ch, c] for ch in chains for c in cands if ch[-1].code in v.ancestors(c.code)]
     lasts = list({ch[-1].code: ch[-1] for ch in chains}.values())
     # A city named before the district is binding: if nothing fits, don't fall back to hints.
     if not lasts:
@@ -464,7 +569,7 @@ def _resolve_part(
     chosen = _pick(lasts, view, tiers)
     if chosen is None:
         return None, names[-1], frozenset()
-    pinned = frozenset({chosen.code, *view.ancestors.get(chosen.code, ())})
+    pinned = frozenset({chosen.code, *view.ancestors(chosen.code)})
     return chosen, None, pinned
 
 
@@ -490,8 +595,7 @@ def _site_hint(site_province: str | None, year: int) -> frozenset[str]:
     prov = normalize_province(site_province)
     if prov is None:
         return frozenset()
-    view = _view(year)
-    return frozenset(d.code for d in view.by_name.get(prov, ()) if d.level == "province")
+    return frozenset(d.code for d in _match_view(year).named(prov) if d.level == "province")
 
 
 def match_notice(

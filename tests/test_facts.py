@@ -170,3 +170,18 @@ def test_hostile_text_gives_no_error() -> None:
     # one sentence without a full stop, 60,000 characters long: still answers
     long = "省委第五巡视组对某区开展了巡视。" + "给予党纪处分8人次、政务处分4人次、问题12个" * 2500
     assert extract_facts(long, "", None)["counts"]["party_discipline"] == 8
+
+
+def test_money_in_chinese_numerals_is_read_not_an_error() -> None:
+    text = (
+        "根据市委统一部署,2019年10月至12月,市委第二巡察组对某县开展了常规巡察。\n"
+        "给予党纪处分三人,挽回经济损失八十四万余元,挽回其他损失两千元。"
+    )
+    counts = extract_facts(text, "", "2020-05-01")["counts"]
+    assert counts["party_discipline"] == 3
+    # two amounts for one key: no value (the rule); each is read without an error
+    assert "recovered_wan_yuan" not in counts
+    one = extract_facts(text.replace(",挽回其他损失两千元", ""), "", "2020-05-01")
+    assert one["counts"]["recovered_wan_yuan"] == 84
+    two = extract_facts(text.replace("八十四万余元,挽回其他损失", ""), "", "2020-05-01")
+    assert two["counts"]["recovered_wan_yuan"] == 0.2
