@@ -14,6 +14,7 @@ from datetime import datetime
 
 from lxml import etree
 from parsel import Selector
+from parsel.csstranslator import css2xpath
 
 from crawler.extract import (
     SOURCE_MAX,
@@ -80,9 +81,28 @@ _LABEL_SOURCE = re.compile(r"(?:来源|来 源|稿件来源|信息来源)\s*[::]
 _TAGS = re.compile(r"<[^>]+>")
 
 
-def _meta(sel: Selector, names: tuple[str, ...]) -> str | None:
+# Selectors are run as parsel's Selector.css runs them (its CSS-to-XPath translation, an
+# XPath compiled once and evaluated on the element, strings not "smart"), on lxml elements
+# directly: wrapping every node found (and every text node of it) in a Selector, as
+# parsel does, cost more than the evaluation itself on an article page.
+@functools.lru_cache(maxsize=1024)
+def _css_xpath(css: str) -> etree.XPath:
+    return etree.XPath(css2xpath(css), smart_strings=False)
+
+
+def _select(root: etree._Element, css: str) -> list[object]:
+    """What ``Selector(root=root).css(css)`` finds: elements (or strings), in its order."""
+    found = _css_xpath(css)(root)
+    return found if isinstance(found, list) else [found]
+
+
+_METAS = etree.XPath("//meta[@content]", smart_strings=False)
+_TEXTS = etree.XPath(css2xpath("::text"), smart_strings=False)  # what node.css("::text") gets
+
+
+def _meta(doc: etree._Element, names: tuple[str, ...]) -> str | None:
     lowered = {n.lower() for n in names}
-    for m in sel.xpath("//meta[@content]"):
+    for m in _METAS(doc):
         key = (m.attrib.get("name") or m.attrib.get("property") or "").strip().lower()
         if key in lowered:
             # TRS puts the editor's HTML into ArticleTitle (escaped): strip it.
@@ -92,24 +112,22 @@ def _meta(sel: Selector, names: tuple[str, ...]) -> str | None:
     return None
 
 
-def _in_furniture(node: Selector) -> bool:
-    el = node.root
-    if not isinstance(el, etree._Element):
-        return False
+def _in_furniture(el: etree._Element) -> bool:
     return is_junk(el) or any(is_junk(a) for a in el.iterancestors())
 
 
-def _first_text(sel: Selector, selectors: tuple[str, ...]) -> str | None:
+def _first_text(root: etree._Element, selectors: tuple[str, ...]) -> str | None:
     """Text of the first node a selector finds, ignoring related lists, share bars and footers."""
     for css in selectors:
         try:
-            found = sel.css(css)
+            found = _select(root, css)
         except Exception:  # a bad selector in a profile must not stop the crawl
             continue
         for node in found:
-            if _in_furniture(node):
+            # A string found (a selector ending in ::text) has no text nodes of its own.
+            if not isinstance(node, etree._Element) or _in_furniture(node):
                 continue
-            value = clean_line(" ".join(node.css("::text").getall()))
+            value = clean_line(" ".join(_TEXTS(node)))
             if value:
                 return value
     return None
@@ -202,20 +220,17 @@ def _density_root(root: etree._Element) -> etree._Element | None:
 
 
 def _body_element(doc: etree._Element, profile: SiteProfile) -> tuple[etree._Element | None, str]:
-    sel_root = Selector(root=doc)
     for css in profile.body:
         try:
-            nodes = sel_root.css(css)
+            nodes = _select(doc, css)
         except Exception:
             continue
-        for node in nodes:
-            el = node.root
+        for el in nodes:
             if isinstance(el, etree._Element) and len("".join(el.itertext()).strip()) >= 20:
                 return el, "profile"
     for css in ("div.TRS_Editor", "div#zoom", "div.content", "div#ivs_content", "div.article-content",
                 "div.art_content", "div.news_content", "article"):  # fmt: skip
-        for node in sel_root.css(css):
-            el = node.root
+        for el in _select(doc, css):
             if isinstance(el, etree._Element) and len("".join(el.itertext()).strip()) >= 200:
                 return el, "generic"
     return _density_root(doc), "fallback"
@@ -240,7 +255,7 @@ def _block_element(body: etree._Element) -> etree._Element:
     return block
 
 
-def _parse_title(sel: Selector, profile: SiteProfile) -> tuple[str | None, str | None]:
+def _parse_title(sel: etree._Element, profile: SiteProfile) -> tuple[str | None, str | None]:
     """The title, and the rule that found it: profile, meta, heading (or None)."""
     title = _first_text(sel, profile.title)
     if title:
@@ -256,7 +271,10 @@ def _parse_title(sel: Selector, profile: SiteProfile) -> tuple[str | None, str |
 
 
 def _parse_published(
-    sel: Selector, scoped: Selector, block: Callable[[], list[str]], profile: SiteProfile
+    sel: etree._Element,
+    scoped: etree._Element,
+    block: Callable[[], list[str]],
+    profile: SiteProfile,
 ) -> tuple[tuple[datetime, bool] | None, str | None]:
     """The publish time (and whether it has a time of day), and its rule: profile, label, meta.
 
@@ -275,7 +293,10 @@ def _parse_published(
 
 
 def _parse_source(
-    sel: Selector, scoped: Selector, block: Callable[[], list[str]], profile: SiteProfile
+    sel: etree._Element,
+    scoped: etree._Element,
+    block: Callable[[], list[str]],
+    profile: SiteProfile,
 ) -> tuple[str | None, str | None]:
     """The source (来源), and its rule: profile, label (both shown in the page), meta."""
     raw_source = _first_text(scoped, profile.source) or _first_text(sel, profile.source)
@@ -314,12 +335,12 @@ def extract_article(text: str, url: str, profile: SiteProfile) -> Article:
             el = node.root
             if isinstance(el, etree._Element) and el.getparent() is not None:
                 el.getparent().remove(el)
-    sel = Selector(root=doc, base_url=url)
+    sel = doc  # selectors run on the lxml tree itself (_select)
     methods: dict[str, str] = {}
 
     body, methods["body"] = _parse_body(doc, profile)
     block_el = _block_element(body)
-    scoped = Selector(root=block_el)
+    scoped = block_el
 
     @functools.cache
     def block() -> list[str]:
@@ -342,7 +363,11 @@ def extract_article(text: str, url: str, profile: SiteProfile) -> Article:
     control = control_problem("\n".join(raw_lines))
     if control:
         raise PageError(f"the article text holds {control}")
-    paragraphs = [strip_counters(clean_line(x)) for x in raw_lines]
+    paragraphs = [clean_line(x) for x in raw_lines]
+    # A counter's label in a line is one in the lines joined: one search of them all lets
+    # through the article that has none (nearly all) instead of a search per line.
+    if _COUNTER_LABEL.search("\n".join(paragraphs)) is not None:
+        paragraphs = [strip_counters(x) for x in paragraphs]
     paragraphs = _drop_chrome(paragraphs, title)
     if not paragraphs:
         raise PageError("the article body is empty")

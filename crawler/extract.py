@@ -98,7 +98,10 @@ def decode_page(
             continue
         # Bytes that decode cleanly but read as mojibake were garbled before they reached
         # us (or by the site's own CMS): another codec would only garble them further.
-        problem = text_problem(text.replace("\x00", "") if nul_ok else text, controls=False)
+        if encoding in _NUL_FROM_NUL_BYTE and b"\x00" not in body:
+            problem = _garbled(text)  # no NUL byte, so no NUL: text_problem(controls=False)
+        else:
+            problem = text_problem(text.replace("\x00", "") if nul_ok else text, controls=False)
         if problem is not None:
             raise PageError(f"the page decodes as {encoding} but holds {problem}")
         return text, encoding
@@ -128,14 +131,21 @@ _CONTROL_NAMES = {0x00: "a NUL byte", 0x7F: "a DEL character"}
 _UTF8_RUN = re.compile(rb"[\xe4-\xe9][\x80-\xbf]{2}(?:[\xe4-\xe9][\x80-\xbf]{2}){3,}")
 
 
+# _UTF8_RUN's bytes by class: L a lead byte (\xe4-\xe9), C a continuation (\x80-\xbf), x any
+# other. The classes do not overlap, so the regex matches exactly where the classes spell
+# LCC four times: a substring search of the translated bytes, 3x faster than re's scan.
+_UTF8_CLASSES = bytes(b"x" * 0x80 + b"C" * 0x40 + b"x" * 0x24 + b"L" * 6 + b"x" * 0x16)
+
+
 def gb_mojibake(text: str) -> bool:
-    """True when ``text`` is UTF-8 text that was decoded as GB18030 (``鎷卞鍖哄…``).
+    """True when ``text`` is UTF-8 text that was decoded as GB18030 (``鎷卞鍖哄…``):
+    its GB18030 bytes hold four UTF-8 Chinese characters in a row (``_UTF8_RUN``).
 
     Used on extracted text, not whole pages: a GBK page may carry a UTF-8 script.
     """
     if text.isascii():
         return False
-    return _UTF8_RUN.search(text.encode("gb18030", "ignore")) is not None
+    return b"LCCLCCLCCLCC" in text.encode("gb18030", "ignore").translate(_UTF8_CLASSES)
 
 
 def control_problem(text: str, pattern: re.Pattern[str] | None = None) -> str | None:
@@ -152,18 +162,27 @@ def control_problem(text: str, pattern: re.Pattern[str] | None = None) -> str | 
 
 
 _NUL = re.compile("\x00")
+# Codecs whose text holds U+0000 exactly where the bytes hold 0x00 (a byte search is much
+# faster than a search of the text; tests/test_extract_fast.py checks the three).
+_NUL_FROM_NUL_BYTE = frozenset({"utf-8", "gb18030", "cp1252"})
 
 
-def text_problem(text: str, *, controls: bool = True) -> str | None:
+def text_problem(text: str, *, controls: bool = True, seed: bool = False) -> str | None:
     """Why ``text`` cannot be right (control characters, replacement characters,
     mojibake), or None. Control characters are named first: parsers turn a NUL into
     U+FFFD, and "U+FFFD" would not tell the user what the page held. With
     ``controls=False`` only a NUL counts (a whole page: a stray control character in
     a script is no reason to refuse it; the article's own text is checked by
-    :func:`extract_article`)."""
-    control = control_problem(text, None if controls else _NUL)
-    if control:
-        return control
+    :func:`extract_article`). ``seed=True``: the caller knows ``text`` is in seed format
+    (crawler.normalise.seed_proven), which holds no control character: none is searched."""
+    if not seed:
+        control = control_problem(text, None if controls else _NUL)
+        if control:
+            return control
+    return _garbled(text)
+
+
+def _garbled(text: str) -> str | None:
     if "\ufffd" in text:
         return "replacement characters (U+FFFD) in the text"
     if any(c in text for c in _MOJIBAKE_FIRST) and _MOJIBAKE.search(text):
@@ -185,10 +204,39 @@ _CHALLENGE = re.compile(
 )
 
 
+# What every match of _CHALLENGE's alternatives holds, by group: a page that lacks one
+# string of each group cannot match, and is let through without re's scan (0.16 ms per
+# page: re tests each character against the alternatives' first characters). A single
+# character first where it helps: str's search for one character is a memchr.
+_CHALLENGE_NEEDS: tuple[tuple[str, ...], ...] = (
+    ("aptcha",),  # captcha[pP]age, Captcha[pP]age, seccaptcha\.haplat\.net
+    ("V", "comImageValidate"),
+    ("$",),  # \$_ts\s*=, _\$[a-zA-Z]{2}\s*=\s*window
+    ("B", "FSSBBIl1UgzbN7N80S"),
+    ("请开启JavaScript并刷新该页",),
+    ("验证",),  # 安全验证, 访问验证, 滑动验证
+)
+
+
+def _holds(text: str, needle: str) -> bool:
+    """``needle in text``; a Chinese needle is looked for by its first character (a memchr
+    that finds the few places to compare), 100x faster than str's search for the pair."""
+    if needle.isascii() or len(needle) == 1:
+        return needle in text
+    first, rest = needle[0], needle[1:]
+    at = text.find(first)
+    while at >= 0:
+        if text.startswith(rest, at + 1):
+            return True
+        at = text.find(first, at + 1)
+    return False
+
+
 def detect_block(status: int, body: bytes) -> str | None:
     """A reason when a response is an anti-bot block or challenge rather than content."""
     head = body[:65536].decode("utf-8", "ignore")
-    m = _CHALLENGE.search(head)
+    may_match = any(all(_holds(head, s) for s in needs) for needs in _CHALLENGE_NEEDS)
+    m = _CHALLENGE.search(head) if may_match else None
     if status in BLOCK_STATUSES:
         return f"HTTP {status}" + (f" with a challenge page ({m.group(0)})" if m else "")
     if m:

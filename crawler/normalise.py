@@ -18,11 +18,15 @@ _INVISIBLE = re.compile("[\u00ad\u200b-\u200f\u2028\u2029\u2060-\u2064\ufeff]")
 # C0/C1 control characters other than the white space ones, which fold below.
 _CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
 _ODD = re.compile(f"{_INVISIBLE.pattern}|{_CONTROL.pattern}")
-# Anything the steps below would change in NFKC text: an invisible or control character,
-# white space other than a single space. Text without any (and without a space at either
-# end) is already clean: most lines are, and normalise() sees each line again.
-_UNCLEAN = re.compile(
-    "[\u00ad\u200b-\u200f\u2028\u2029\u2060-\u2064\ufeff\x00-\x1f\x7f-\x9f]|[^\\S ]|  "
+# Any character the steps below would change in NFKC text: an invisible or control
+# character, white space other than the space (spelt out: \xa0, \u1680, \u2000-\u200a,
+# \u202f, \u205f, \u3000 besides the controls, as in _NOT_SEED_CHAR). Text without any,
+# without two spaces in a row and without a space at either end is already clean: most
+# lines are, and normalise() sees each line again. One character class and a substring
+# test: re scans a class several times faster than an alternation that also holds "  ".
+_UNCLEAN_CHAR = re.compile(
+    "[\u00ad\u200b-\u200f\u2028\u2029\u2060-\u2064\ufeff\x00-\x1f\x7f-\x9f"
+    "\xa0\u1680\u2000-\u200a\u202f\u205f\u3000]"
 )
 # The full-width forms Chinese pages use on every line, as NFKD writes them: replacing a
 # character by its compatibility decomposition leaves the NFKC of the text unchanged, and
@@ -32,13 +36,22 @@ _WIDE = tuple((c, unicodedata.normalize("NFKD", c)) for c in "\u3000，：；（
 
 def clean_line(text: str) -> str:
     """One line of seed text: NFKC, invisible characters dropped, white space folded."""
+    if text.isspace():
+        # White space alone (half the raw lines of a page: the breaks between its
+        # paragraphs) folds to nothing: NFKC maps white space to white space, and what it
+        # does not fold the steps below remove (tests/test_normalise.py, every one).
+        return ""
     if not unicodedata.is_normalized("NFKC", text):
         for wide, narrow in _WIDE:
             if wide in text:
                 text = text.replace(wide, narrow)
         text = unicodedata.normalize("NFKC", text)
-    if _UNCLEAN.search(text) is None and text[:1] != " " and text[-1:] != " ":
-        return text
+    # Most lines are clean once stripped of white space at their ends (an indent of
+    # full-width spaces, a line break), and that is what the folds below make of them:
+    # what they would drop or fold there is white space, which strip() removes.
+    stripped = text.strip()
+    if _UNCLEAN_CHAR.search(stripped) is None and "  " not in stripped:
+        return stripped
     if _ODD.search(text) is not None:
         text = _INVISIBLE.sub("", text)
         text = _CONTROL.sub(" ", text)
@@ -55,25 +68,40 @@ def header_line(published_at: datetime | None, source: str | None, *, has_time: 
     return clean_line(f"{stamp} {source}")
 
 
-# What the seed format never holds besides characters clean_line removes: a line break
-# next to a space or to another one. The NFKC quick check of the whole text answers for
-# every line, as a line break is a boundary that normalisation never crosses.
-_NOT_SEED = re.compile(
-    "[\u00ad\u200b-\u200f\u2028\u2029\u2060-\u2064\ufeff\x00-\x09\x0b-\x1f\x7f-\x9f]"
-    "|[^\\S \n]|  | \n|\n |\n\n"
+# One character the seed format never holds: an invisible or control character (the
+# tab among them), or white space other than the space and the line break. That white
+# space is spelt out (\xa0, \u1680, \u2000-\u200a, \u202f, \u205f, \u3000 besides the
+# controls): the characters str.isspace() and re's \s take as white space
+# (tests/test_normalise.py checks the class against every code point). One character
+# class: re scans it several times faster than an alternation that also looks for pairs.
+_NOT_SEED_CHAR = re.compile(
+    "[\u00ad\u200b-\u200f\u2028\u2029\u2060-\u2064\ufeff\x00-\x09\x0b-\x1f\x7f-\x9f"
+    "\xa0\u1680\u2000-\u200a\u202f\u205f\u3000]"
 )
 
 
 def _already_seed(text: str) -> bool:
     """True when every line of ``text`` is non-empty and already what clean_line makes of it
-    (so that normalise of its lines gives ``text`` back): one scan instead of one per line."""
-    return (
-        bool(text)
-        and text[0] not in " \n"
-        and text[-1] not in " \n"
-        and unicodedata.is_normalized("NFKC", text)
-        and _NOT_SEED.search(text) is None
-    )
+    (so that normalise of its lines gives ``text`` back): a few scans instead of one per line.
+
+    Besides the characters of ``_NOT_SEED_CHAR``, the seed format never holds a line break
+    next to a space or to another one, nor two spaces in a row. The NFKC quick check of the
+    whole text answers for every line, as a line break is a boundary that normalisation
+    never crosses.
+    """
+    if not text or "  " in text:
+        return False
+    for line in text.split("\n"):
+        if not line or line[0] == " " or line[-1] == " ":
+            return False
+    return unicodedata.is_normalized("NFKC", text) and _NOT_SEED_CHAR.search(text) is None
+
+
+# The last text normalise() returned from its fast path, where _already_seed() proved it in
+# seed format: is_seed_format() of that very object (ValidatePipeline checks the text
+# NormalisePipeline has just made) is then known without scanning it again. An identity
+# test on an immutable string, so nothing else can pass for it; any other text is scanned.
+_proven: str | None = None
 
 
 def normalise(paragraphs: Iterable[str], *, header: str | None = None) -> str:
@@ -85,6 +113,8 @@ def normalise(paragraphs: Iterable[str], *, header: str | None = None) -> str:
     paragraphs = list(paragraphs)
     joined = "\n".join([header, *paragraphs] if header else paragraphs)
     if _already_seed(joined) and all(paragraphs):
+        global _proven
+        _proven = joined
         return joined  # the paragraphs of an extracted article are clean lines already
     lines: list[str] = []
     if header:
@@ -97,8 +127,15 @@ def normalise(paragraphs: Iterable[str], *, header: str | None = None) -> str:
     return "\n".join(line for line in lines if line)
 
 
+def seed_proven(text: str) -> bool:
+    """True when ``text`` is the very text normalise() has just proved in seed format."""
+    return text is _proven
+
+
 def is_seed_format(text: str) -> bool:
     """True when ``text`` already obeys every rule of the seed format."""
+    if text is _proven:
+        return True  # normalise() has just checked it (its fast path: _already_seed)
     if not text or text.endswith("\n") or "\r" in text or text.startswith("\ufeff"):
         return False
     if _already_seed(text):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import unicodedata
 
 import pytest
@@ -132,3 +133,140 @@ def test_normalise_and_is_seed_format_fast_paths_agree_with_the_rules() -> None:
         assert is_seed_format(text) == seed_by_the_rules(text), repr(text)
     seed = (SEEDS / SEED_FILES[0]).read_text(encoding="utf-8")
     assert is_seed_format(seed) and normalise(seed.split("\n")) == seed
+
+
+# _already_seed as it was before it became a few scans (one regex with pairs in it): the
+# reference the faster one must agree with.
+_NOT_SEED_BEFORE = re.compile(
+    "[\u00ad\u200b-\u200f\u2028\u2029\u2060-\u2064\ufeff\x00-\x09\x0b-\x1f\x7f-\x9f]"
+    "|[^\\S \n]|  | \n|\n |\n\n"
+)
+
+
+def _already_seed_before(text: str) -> bool:
+    return (
+        bool(text)
+        and text[0] not in " \n"
+        and text[-1] not in " \n"
+        and unicodedata.is_normalized("NFKC", text)
+        and _NOT_SEED_BEFORE.search(text) is None
+    )
+
+
+def test_not_seed_char_class_is_the_old_alternatives_of_one_character() -> None:
+    # Every code point: the one class matches where the old single-character alternatives
+    # (invisible/control class, white space other than space and line break) did.
+    from crawler.normalise import _NOT_SEED_CHAR
+
+    one_char = re.compile(
+        "[\u00ad\u200b-\u200f\u2028\u2029\u2060-\u2064\ufeff\x00-\x09\x0b-\x1f\x7f-\x9f]|[^\\S \n]"
+    )
+    wrong = [
+        hex(code)
+        for code in range(0x110000)
+        if (_NOT_SEED_CHAR.match(chr(code)) is None) != (one_char.match(chr(code)) is None)
+    ]
+    assert wrong == []
+
+
+def _seed_corpus() -> list[str]:
+    """Texts in and near the seed format: seeds, the corpus pages' extracted texts and their
+    raw lines, and random text with line breaks and spaces in every arrangement."""
+    import random
+
+    from crawler.article import extract_article
+    from crawler.extract import PageError
+    from crawler.sites import get_site
+    from tests import pagecorpus
+
+    texts = pagecorpus.seed_texts()
+    profile = get_site("zjsjw")
+    for page in pagecorpus.page_texts():
+        try:
+            article = extract_article(page, "http://127.0.0.1/a.html", profile)
+        except PageError:
+            continue
+        text = normalise(article.paragraphs, header=article.header)
+        texts += [text, text + "\n", " " + text, text.replace("\n", "\n\n", 1),
+                  text.replace("\n", " \n", 1), text.replace("\n", "\n ", 1),
+                  text.replace(" ", "  ", 1), text.replace("。", "\u3000", 1),
+                  "\n".join(article.paragraphs)]  # fmt: skip
+    texts += [page[i : i + 3000] for page in pagecorpus.page_texts() for i in (0, 3000)]
+    rng = random.Random(1617)
+    for _ in range(30000):
+        texts.append(pagecorpus.random_text(rng, rng.randint(0, 10)))
+        texts.append(pagecorpus.random_text(rng, rng.randint(0, 8), "ab 中\n\n  e\u0301。"))
+    for code in range(0x30000):
+        if not 0xD800 <= code < 0xE000:
+            c = chr(code)
+            texts += [c, f"a{c}b", f"中{c}\n文", f"ab\n{c}"] if code < 0x10000 else [c]
+    return texts
+
+
+def test_already_seed_agrees_with_the_one_regex_it_replaced() -> None:
+    from crawler.normalise import _already_seed
+
+    corpus = _seed_corpus()
+    assert len(corpus) > 250_000
+    wrong = [t[:80] for t in corpus if _already_seed(t) != _already_seed_before(t)]
+    assert wrong == []
+    # both answers are common in the corpus, so the comparison means something
+    assert 1000 < sum(map(_already_seed, corpus)) < len(corpus) - 1000
+
+
+def test_is_seed_format_takes_normalise_word_only_for_the_text_it_checked() -> None:
+    # The fast path's text is known to be seed format without a second scan ...
+    text = normalise(["第一段", "第二段"], header="2023-06-27 来源")
+    assert is_seed_format(text)
+    # ... but the text of the slow path is scanned: removing a zero-width space can leave
+    # text that is not NFKC (e + combining acute), which is not seed format.
+    odd = normalise(["e\u200b\u0301", "ok"])
+    assert odd == "e\u0301\nok"
+    assert not is_seed_format(odd)
+    # and an equal string that normalise did not return is scanned, not taken on trust
+    assert not is_seed_format("".join(["e\u0301", "\nok"]))
+    assert is_seed_format("".join(["第一段", "\n第二段"]))
+
+
+def test_clean_line_of_white_space_alone_is_empty_as_the_rules_make_it() -> None:
+    # clean_line's first fast path: a line of white space only (str.isspace) is "".
+    import itertools
+
+    spaces = [chr(code) for code in range(0x110000) if chr(code).isspace()]
+    assert len(spaces) == 29
+    cases = ["".join(t) for n in (1, 2, 3) for t in itertools.product(spaces, repeat=n)]
+    assert len(cases) > 25_000
+    assert all(_clean_line_by_the_rules(c) == "" == clean_line(c) for c in cases)
+
+
+def test_unclean_char_class_is_the_old_alternatives_of_one_character() -> None:
+    from crawler.normalise import _UNCLEAN_CHAR
+
+    one_char = re.compile(
+        "[\u00ad\u200b-\u200f\u2028\u2029\u2060-\u2064\ufeff\x00-\x1f\x7f-\x9f]|[^\\S ]"
+    )
+    wrong = [
+        hex(code)
+        for code in range(0x110000)
+        if (_UNCLEAN_CHAR.match(chr(code)) is None) != (one_char.match(chr(code)) is None)
+    ]
+    assert wrong == []
+
+
+def test_clean_line_of_every_corpus_line_is_what_the_rules_make() -> None:
+    # Every raw line of every element of the corpus pages (CCDI fixtures, the HTML
+    # fixtures under tests/, bench pages), with their ends and indents as pages have them.
+    from crawler.htmltext import element_lines, parse_html
+    from tests import pagecorpus
+
+    lines = set()
+    for page in pagecorpus.page_texts():
+        try:
+            doc = parse_html(page)
+        except ValueError:
+            continue
+        for el in doc.iter("p", "div", "td", "span", "li", "h1", "title", "body"):
+            lines.update(element_lines(el))
+    lines |= {"\u3000\u3000" + x + " \u2028" for x in list(lines)[:5000]}
+    assert len(lines) > 5_000
+    assert [x[:60] for x in lines if clean_line(x) != _clean_line_by_the_rules(x)] == []
