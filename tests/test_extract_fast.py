@@ -9,6 +9,7 @@ and text full of odd white space, invisible characters, full-width forms and con
 from __future__ import annotations
 
 import random
+import re
 
 from lxml import etree
 
@@ -567,3 +568,20 @@ def test_detect_block_finds_what_the_full_scan_found() -> None:
                 wrong.append((status, body[:60], old))
     assert wrong == []
     assert found > 5000
+
+
+def test_every_challenge_alternative_has_its_needed_strings() -> None:
+    """detect_block skips re's scan unless a page holds every string of one group of
+    _CHALLENGE_NEEDS: each alternative of _CHALLENGE must spell out all of one group's
+    strings literally, or a pattern added later would never be searched for."""
+    from crawler.extract import _CHALLENGE, _CHALLENGE_NEEDS
+
+    alternatives = _CHALLENGE.pattern.split("|")
+    assert "(" not in _CHALLENGE.pattern  # top-level alternatives only: a split is exact
+    for alternative in alternatives:
+        # the alternative's literal runs: what every match holds as written
+        literals = re.split(r"\\[sdwSDW]|\[[^\]]*\]|[.*+?{}()^]|\{\d+(?:,\d*)?\}", alternative)
+        runs = [re.sub(r"\\(.)", r"\1", run) for run in literals]
+        covered = [needs for needs in _CHALLENGE_NEEDS
+                   if all(any(s in run for run in runs) for s in needs)]  # fmt: skip
+        assert covered, f"{alternative!r}: add a group of its literal strings to _CHALLENGE_NEEDS"
