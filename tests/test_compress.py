@@ -109,8 +109,8 @@ def test_frames_read_back_only_with_their_prefix() -> None:
 
 def test_when_a_site_gets_a_dictionary() -> None:
     assert [compress.should_train(k, None) for k in (1, 15, 16, 40)] == [False, False, True, True]
-    assert not compress.should_train(63, 16) and compress.should_train(64, 16)
-    assert not compress.should_train(255, 64) and compress.should_train(256, 64)
+    assert not compress.should_train(255, 16) and compress.should_train(256, 16)
+    assert not compress.should_train(4095, 256) and compress.should_train(4096, 256)
     assert compress.train([b"<html>x</html>"] * 3) is None  # too few samples: none, no error
 
 
