@@ -24,7 +24,7 @@ from crawler.items import Notice, PageEvent, SiteList
 from crawler.normalise import is_seed_format, normalise, seed_proven
 from store.db import StoreError
 from store.notices import RUN_COUNTS, Store, load_known
-from store.prepare import Prepared
+from store.prepare import Prepared, load_tables
 from store.sites import list_failed, save_list
 
 logger = logging.getLogger(__name__)
@@ -146,6 +146,9 @@ class StorePipeline:
         if isinstance(getattr(spider, "known", None), dict):
             # What the spider routes by: the site's stored notices (a read-only query).
             spider.known = load_known(self.store, spider.name)  # type: ignore[attr-defined]
+        # The tables recording a new notice reads, loaded with the crawl's start (once per
+        # process: every site's crawler of a crawl shares them), not by its first notice.
+        load_tables()
         self.batching = self.batch_items > 1 and self.batch_seconds > 0
         if self.batching:
             from scrapy.utils.asyncio import create_looping_call

@@ -115,6 +115,11 @@ def _table() -> _Table:
     )
 
 
+def load_tables() -> None:
+    """Load the division table and its index once per process (what matching reads)."""
+    _index()
+
+
 def table_years() -> tuple[int, int]:
     """First year of the table and the year of its last change (later years look the same)."""
     t = _table()

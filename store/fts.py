@@ -105,6 +105,11 @@ def _letter_table() -> Any:
     return table
 
 
+def load_tables() -> None:
+    """Load what :func:`bigrams` needs once per process (NumPy, the letter table)."""
+    _letter_table()
+
+
 def bigrams(text: str | None) -> str | None:
     """The document the index holds for a text (the SQL function ``xunshi_bigrams``)."""
     if text is None:

@@ -413,3 +413,18 @@ def test_an_idle_batch_is_committed_when_it_is_old_enough(tmp_path: Path) -> Non
     pipeline._commit_due()
     assert committed(path) == 1 and pipeline.counts["new"] == 1
     pipeline.store.close()
+
+
+def test_load_tables_loads_what_preparing_a_notice_reads() -> None:
+    """A crawl loads the letter table and the division index as it starts
+    (StorePipeline.open_spider), so its first new notice does not pay for them."""
+    from store import districts, fts
+    from store.prepare import load_tables
+
+    fts._letter_table.cache_clear()
+    districts._index.cache_clear()
+    load_tables()
+    assert fts._letter_table.cache_info().currsize == 1
+    assert districts._index.cache_info().currsize == 1
+    assert fts.bigrams("巡视整改") is not None  # and they serve as before
+    assert fts._letter_table.cache_info().misses == 1
