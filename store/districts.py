@@ -7,7 +7,7 @@ import functools
 import gzip
 import io
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from importlib import resources
 
@@ -162,6 +162,16 @@ def _live(periods: Iterable[_Period], year: int) -> _Period | None:
     return found
 
 
+def _chain_up(p: _Period, live: Callable[[str], _Period | None]) -> list[_Period]:
+    """The periods above ``p``, nearest first, as ``live`` gives a code's period."""
+    out = []
+    cur = live(p.parent_code)
+    while cur is not None:
+        out.append(cur)
+        cur = live(cur.parent_code)
+    return out
+
+
 def _district(p: _Period, up: list[_Period]) -> District:
     """Period ``p`` as a District of a year in which its ancestors are ``up`` (parent first)."""
     province = up[-1].name if up else p.name
@@ -198,18 +208,10 @@ def _view(year: int) -> _YearView:
         if p.valid_from <= year and (p.valid_to is None or year <= p.valid_to)
     }
 
-    def chain(p: _Period) -> list[_Period]:
-        out = []
-        cur = live.get(p.parent_code)
-        while cur is not None:
-            out.append(cur)
-            cur = live.get(cur.parent_code)
-        return out
-
     by_code: dict[str, District] = {}
     ancestors: dict[str, frozenset[str]] = {}
     for code, p in live.items():
-        up = chain(p)
+        up = _chain_up(p, live.get)
         by_code[code] = _district(p, up)
         up_codes = frozenset(a.code for a in up)
         ancestors[code] = _SHARED_SETS.setdefault(up_codes, up_codes)
@@ -267,21 +269,13 @@ class _MatchView:
             p = self._live[code] = _live(self._index.by_code.get(code, ()), self.year)
             return p
 
-    def _chain(self, p: _Period) -> list[_Period]:
-        out = []
-        cur = self.live(p.parent_code)
-        while cur is not None:
-            out.append(cur)
-            cur = self.live(cur.parent_code)
-        return out
-
     def district(self, code: str) -> District | None:
         """``_view(year).by_code.get(code)``."""
         try:
             return self._districts[code]
         except KeyError:
             p = self.live(code)
-            d = self._districts[code] = None if p is None else _district(p, self._chain(p))
+            d = self._districts[code] = None if p is None else _district(p, _chain_up(p, self.live))
             return d
 
     def named(self, name: str) -> tuple[District, ...]:
@@ -305,7 +299,9 @@ class _MatchView:
             return self._ancestors[code]
         except KeyError:
             p = self.live(code)
-            up = frozenset(a.code for a in self._chain(p)) if p is not None else frozenset()
+            up = (
+                frozenset(a.code for a in _chain_up(p, self.live)) if p is not None else frozenset()
+            )
             out = self._ancestors[code] = _SHARED_SETS.setdefault(up, up)
             return out
 
