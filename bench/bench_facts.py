@@ -78,21 +78,9 @@ def seeds() -> list[Notice]:
 
 
 def ccdi() -> list[Notice]:
-    from crawler.article import extract_article
-    from crawler.extract import PageError
-    from crawler.normalise import normalise
-    from crawler.sites import get_site
+    from tests.pagecorpus import ccdi_notice_texts
 
-    profile = get_site("ccdi")
-    out: list[Notice] = []
-    for page in sorted((SHARED / "fixtures" / "ccdi").glob("t*.html")):
-        try:
-            art = extract_article(page.read_text(encoding="utf-8"), "https://www.ccdi.gov.cn/x/", profile)
-        except PageError:
-            continue
-        published = art.published_at.date().isoformat() if art.published_at else None
-        out.append((art.title, normalise(art.paragraphs, header=art.header), published, None))
-    return out
+    return [(title, text, published, None) for title, text, published in ccdi_notice_texts()]
 
 
 def _year(published: str | None) -> int:

@@ -104,3 +104,23 @@ def random_html(rng: random.Random) -> str:
     out += [f"</{t}>" for t in reversed(depth)]
     out.append("</body></html>")
     return "".join(out)
+
+
+@functools.cache
+def ccdi_notice_texts() -> tuple[tuple[str | None, str, str | None], ...]:
+    """(title, seed-format text, publish date) of each real CCDI page that extracts."""
+    from crawler.article import extract_article
+    from crawler.extract import PageError
+    from crawler.normalise import normalise
+    from crawler.sites import get_site
+
+    profile = get_site("ccdi")
+    out = []
+    for page in sorted((SHARED / "fixtures" / "ccdi").glob("t*.html")):
+        try:
+            art = extract_article(page.read_text(encoding="utf-8"), "https://www.ccdi.gov.cn/x/", profile)
+        except PageError:
+            continue
+        published = art.published_at.date().isoformat() if art.published_at else None
+        out.append((art.title, normalise(art.paragraphs, header=art.header), published))
+    return tuple(out)

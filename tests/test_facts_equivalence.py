@@ -42,7 +42,7 @@ import pytest
 
 from crawler import facts as new_facts
 from store import districts as new_districts
-from tests import sitegen
+from tests import pagecorpus, sitegen
 
 TESTS = Path(__file__).resolve().parent
 SHARED = TESTS.parents[1] / "shared"
@@ -93,21 +93,7 @@ def _division_names() -> tuple[list[str], list[str]]:
 
 
 def _ccdi_texts() -> list[tuple[str | None, str, Any]]:
-    from crawler.article import extract_article
-    from crawler.extract import PageError
-    from crawler.normalise import normalise
-    from crawler.sites import get_site
-
-    profile = get_site("ccdi")
-    out = []
-    for page in sorted((SHARED / "fixtures" / "ccdi").glob("t*.html")):
-        try:
-            art = extract_article(page.read_text(encoding="utf-8"), "https://www.ccdi.gov.cn/x/", profile)
-        except PageError:
-            continue
-        published = art.published_at.date().isoformat() if art.published_at else None
-        out.append((art.title, normalise(art.paragraphs, header=art.header), published))
-    return out
+    return list(pagecorpus.ccdi_notice_texts())
 
 
 @functools.cache
