@@ -315,13 +315,11 @@ def test_a_batch_the_database_cannot_commit_is_not_counted(
     assert committed(path) == 0
 
 
-def test_the_distributed_writer_uses_the_work_its_workers_sent(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def distributed_writer(tmp_path: Path, server: Any) -> tuple[Store, int, Any, Any]:
+    """The store writer of a distributed crawl of one site (crawl "c"), its run's pipeline."""
     from crawler.distributed import _Run, _Writer, _WriterCrawler, writer_settings
     from crawler.pipelines import StorePipeline
     from crawler.run import SiteCrawl
-    from crawler.worker_crawl import _prepared
 
     db = tmp_path / "w.db"
     store = open_store(db)
@@ -329,7 +327,16 @@ def test_the_distributed_writer_uses_the_work_its_workers_sent(
     pipeline = StorePipeline(_WriterCrawler(run_id, str(db), None))  # type: ignore[arg-type]
     pipeline.store = store
     runs = {run_id: _Run(SiteCrawl("zjsjw"), run_id, pipeline)}
-    writer = _Writer(None, "c", store, runs, tmp_path / "w.log", None, writer_settings())
+    writer = _Writer(server, "c", store, runs, tmp_path / "w.log", None, writer_settings())
+    return store, run_id, pipeline, writer
+
+
+def test_the_distributed_writer_uses_the_work_its_workers_sent(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from crawler.worker_crawl import _prepared
+
+    store, run_id, pipeline, writer = distributed_writer(tmp_path, None)
     messages = [{"kind": "item", "run_id": run_id, "item": generated(i),
                  "prepared": _prepared(generated(i))} for i in range(3)]  # fmt: skip
     messages.append({"kind": "item", "run_id": run_id, "item": generated(3)})  # an old worker
@@ -364,19 +371,10 @@ class FakeRedis:
 def test_workers_compress_against_the_dictionary_the_writer_published(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from crawler.distributed import _Run, _Writer, _WriterCrawler, writer_settings
-    from crawler.pipelines import StorePipeline
-    from crawler.run import SiteCrawl
     from crawler.worker_crawl import RedisItemPipeline, _prepared
 
-    db = tmp_path / "w.db"
-    store = open_store(db)
-    run_id = store.start_run("zjsjw")
-    pipeline = StorePipeline(_WriterCrawler(run_id, str(db), None))  # type: ignore[arg-type]
-    pipeline.store = store
     server = FakeRedis()
-    runs = {run_id: _Run(SiteCrawl("zjsjw"), run_id, pipeline)}
-    writer = _Writer(server, "c", store, runs, tmp_path / "w.log", None, writer_settings())
+    store, run_id, pipeline, writer = distributed_writer(tmp_path, server)
     worker = RedisItemPipeline.__new__(RedisItemPipeline)  # its Redis part only
     worker.server, worker.crawl, worker.dicts = server, "c", {}
 
