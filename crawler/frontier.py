@@ -270,6 +270,17 @@ OWNED: set[str] = set()
 # The sites the writer stopped (time limit): nothing more is queued or taken for them.
 STOPPED: set[str] = set()
 
+# A request marked seen and put in the frontier in one step: 0 when its start URL was queued
+# already, -1 when the duplicate filter had it, 1 when it went in. Done in two calls, another
+# worker could find it seen (and drop its own copy) before it was in the frontier, see the
+# site idle everywhere, and run the step after the list walk before the walk began.
+_ENQUEUE = """
+if ARGV[1] ~= '' and redis.call('sadd', KEYS[1], ARGV[1]) == 0 then return 0 end
+if ARGV[2] ~= '' and redis.call('sadd', KEYS[2], ARGV[2]) == 0 then return -1 end
+redis.call('lpush', KEYS[3], ARGV[3])
+return 1
+"""
+
 
 class LeasedScheduler(Scheduler):
     """scrapy-redis's Scheduler, for Scrapy 2.19.
@@ -332,18 +343,25 @@ class LeasedScheduler(Scheduler):
     def enqueue_request(self, request: Any) -> bool:
         if self.spider.name in STOPPED:
             return False
-        if request.meta.get("is_start_request"):
-            # Every worker runs the spider's start(); a start request that is not filtered
-            # (discovery's) goes into the frontier once, from the first worker.
-            starts = key(self._crawl(), self.spider.name, "starts")
-            if not self.server.sadd(starts, request.url):
-                return False
-        if not request.dont_filter and self.df.request_seen(request):
+        # Every worker runs the spider's start(); a start request that is not filtered
+        # (discovery's) goes into the frontier once, from the first worker (``starts``).
+        # The checks and the push are one step (_ENQUEUE).
+        if getattr(self, "_enqueue", None) is None:
+            self._enqueue = self.server.register_script(_ENQUEUE)
+        added = self._enqueue(
+            keys=[key(self._crawl(), self.spider.name, "starts"), self.df.key, self.queue.key],
+            args=[
+                request.url if request.meta.get("is_start_request") else "",
+                "" if request.dont_filter else self.df.request_fingerprint(request),
+                self.queue._encode_request(request),
+            ],
+        )
+        if added == -1:
             self.df.log(request, self.spider)
+        if added != 1:
             return False
         if self.stats:
             self.stats.inc_value("scheduler/enqueued/redis")
-        self.queue.push(request)
         return True
 
     def next_request(self) -> Any:
