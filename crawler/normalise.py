@@ -14,7 +14,8 @@ from datetime import datetime
 
 # Characters that carry no text but survive NFKC: zero-width spaces and joiners, BOMs,
 # soft hyphens, bidi marks. Pages pasted from Word are full of them.
-_INVISIBLE = re.compile("[\u00ad\u200b-\u200f\u2028\u2029\u2060-\u2064\ufeff]")
+_INVISIBLE_CHARS = "\u00ad\u200b-\u200f\u2028\u2029\u2060-\u2064\ufeff"
+_INVISIBLE = re.compile(f"[{_INVISIBLE_CHARS}]")
 # C0/C1 control characters other than the white space ones, which fold below.
 _CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
 _ODD = re.compile(f"{_INVISIBLE.pattern}|{_CONTROL.pattern}")
@@ -24,10 +25,8 @@ _ODD = re.compile(f"{_INVISIBLE.pattern}|{_CONTROL.pattern}")
 # without two spaces in a row and without a space at either end is already clean: most
 # lines are, and normalise() sees each line again. One character class and a substring
 # test: re scans a class several times faster than an alternation that also holds "  ".
-_UNCLEAN_CHAR = re.compile(
-    "[\u00ad\u200b-\u200f\u2028\u2029\u2060-\u2064\ufeff\x00-\x1f\x7f-\x9f"
-    "\xa0\u1680\u2000-\u200a\u202f\u205f\u3000]"
-)
+_OTHER_SPACES = "\xa0\u1680\u2000-\u200a\u202f\u205f\u3000"
+_UNCLEAN_CHAR = re.compile(f"[{_INVISIBLE_CHARS}\x00-\x1f\x7f-\x9f{_OTHER_SPACES}]")
 # The full-width forms Chinese pages use on every line, as NFKD writes them: replacing a
 # character by its compatibility decomposition leaves the NFKC of the text unchanged, and
 # str.replace is many times faster than unicodedata's normalisation of a long line.
@@ -74,10 +73,7 @@ def header_line(published_at: datetime | None, source: str | None, *, has_time: 
 # controls): the characters str.isspace() and re's \s take as white space
 # (tests/test_normalise.py checks the class against every code point). One character
 # class: re scans it several times faster than an alternation that also looks for pairs.
-_NOT_SEED_CHAR = re.compile(
-    "[\u00ad\u200b-\u200f\u2028\u2029\u2060-\u2064\ufeff\x00-\x09\x0b-\x1f\x7f-\x9f"
-    "\xa0\u1680\u2000-\u200a\u202f\u205f\u3000]"
-)
+_NOT_SEED_CHAR = re.compile(f"[{_INVISIBLE_CHARS}\x00-\x09\x0b-\x1f\x7f-\x9f{_OTHER_SPACES}]")
 
 
 def _already_seed(text: str) -> bool:
